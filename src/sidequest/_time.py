@@ -1,0 +1,62 @@
+"""Clock helpers: one place that knows Sidekiq's two timestamp encodings.
+
+Sidekiq up to 7.x writes float seconds; 8.x writes integer milliseconds. We always write float seconds
+(every version reads them) and read both: a JSON float is seconds, a JSON integer is milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+#: Sidekiq's cut-off in perform_in/perform_at: smaller numbers are a delay, larger ones a point in time.
+ABSOLUTE_THRESHOLD = 1_000_000_000
+
+
+def now() -> float:
+    """Wall-clock time as float epoch seconds, the unit of every score and timestamp we write."""
+    return time.time()
+
+
+def from_wire(value: object) -> float | None:
+    """Read a payload timestamp: float = seconds (Sidekiq <= 7), int = milliseconds (Sidekiq 8)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value / 1000.0
+    if isinstance(value, float):
+        return value
+    return None
+
+
+def to_datetime(value: object) -> datetime | None:
+    """A payload timestamp as an aware UTC datetime, or None when absent or malformed."""
+    seconds = from_wire(value)
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def run_at(when: float | int | datetime | timedelta, *, relative: bool) -> float:
+    """Turn perform_in/perform_at input into epoch seconds.
+
+    perform_in takes seconds or a timedelta; perform_at takes an aware datetime or epoch seconds.
+    As in Sidekiq, a number below 1e9 is always a delay, so perform_at(30) means "in 30 s".
+    """
+    if isinstance(when, timedelta):
+        return now() + when.total_seconds()
+    if isinstance(when, datetime):
+        if when.tzinfo is None:
+            raise ValueError(
+                f"{when!r} is a naive datetime; pass an aware one (e.g. datetime.now(UTC)) so the run time is unambiguous"
+            )
+        return when.timestamp()
+    if isinstance(when, bool) or not isinstance(when, int | float):
+        raise TypeError(f"expected seconds, a timedelta or an aware datetime, got {type(when).__name__}")
+    seconds = float(when)
+    if relative or seconds < ABSOLUTE_THRESHOLD:
+        return now() + seconds
+    return seconds
+
+
+def utc_day(epoch: float | None = None) -> str:
+    """The UTC date Sidekiq uses in its daily stat keys, e.g. 2026-11-28."""
+    return datetime.fromtimestamp(now() if epoch is None else epoch, UTC).strftime("%Y-%m-%d")

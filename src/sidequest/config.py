@@ -1,0 +1,281 @@
+"""Settings and the process-wide configuration: store, middleware, handlers, lifecycle hooks.
+
+Settings come, lowest precedence first, from defaults, a TOML file, environment variables, then code
+(``sidequest.configure``) and command-line flags. Every value is validated here with a message that names
+the setting and the bad value, so the worker never starts half-configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from sidequest.errors import ConfigError
+from sidequest.middleware.chain import Chain
+
+if TYPE_CHECKING:
+    from sidequest.stores.base import Store
+
+logger = logging.getLogger("sidequest")
+
+DEFAULT_SQLITE_URL = "sqlite:///sidequest.db"
+LIFECYCLE_EVENTS = ("startup", "quiet", "shutdown", "heartbeat", "beat")
+
+ErrorHandler = Callable[[BaseException, dict[str, Any]], None]
+DeathHandler = Callable[[dict[str, Any], BaseException], None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable, with Sidekiq's defaults where Sidekiq has one."""
+
+    url: str | None = None
+    namespace: str = ""
+    concurrency: int = 10
+    queues: tuple[tuple[str, int], ...] = (("default", 1),)
+    strict: bool = False
+    timeout: float = 25.0
+    max_retries: int = 25
+    dead_max_jobs: int = 10_000
+    dead_timeout: float = 180 * 24 * 3600
+    heartbeat_interval: float = 10.0
+    process_ttl: float = 60.0
+    poll_interval: float = 0.5
+    fetch_batch: int = 100
+    sidekiq_version: Literal["6", "7", "8"] = "7"
+    tag: str = ""
+    labels: tuple[str, ...] = ()
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    require: tuple[str, ...] = ()
+    processes: int = 1
+    max_rss_mb: int = 0
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some values changed (and re-validated); unknown names are a ConfigError."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(known))}")
+        return replace(self, **{key: _coerce(key, value) for key, value in changes.items()})
+
+    @property
+    def store_url(self) -> str:
+        """The store this process talks to: url, else SIDEQUEST_URL / SIDEQUEST_REDIS_URL / REDIS_URL, else SQLite."""
+        return self.url or DEFAULT_SQLITE_URL
+
+    @property
+    def queue_names(self) -> list[str]:
+        return list(dict.fromkeys(name for name, _ in self.queues))
+
+
+def _validate(settings: Settings) -> None:
+    if settings.concurrency < 1:
+        raise ConfigError(f"concurrency must be at least 1, got {settings.concurrency}")
+    if settings.timeout < 0:
+        raise ConfigError(f"timeout must be zero or more seconds, got {settings.timeout}")
+    if not settings.queues:
+        raise ConfigError("at least one queue is needed (e.g. -q default)")
+    for name, weight in settings.queues:
+        if not name or not all(c.isalnum() or c in "_:.-" for c in name):
+            raise ConfigError(f"queue name {name!r} is not valid; use letters, digits and _ : . - (Sidekiq's rule)")
+        if weight < 0:
+            raise ConfigError(f"queue {name!r} has a negative weight {weight}")
+    for name in ("heartbeat_interval", "process_ttl", "poll_interval"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be positive, got {getattr(settings, name)}")
+    if settings.process_ttl <= settings.heartbeat_interval:
+        raise ConfigError(
+            f"process_ttl ({settings.process_ttl}) must be longer than heartbeat_interval ({settings.heartbeat_interval})"
+        )
+    if settings.sidekiq_version not in ("6", "7", "8"):
+        raise ConfigError(f"sidekiq_version must be 6, 7 or 8, got {settings.sidekiq_version!r}")
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError(f"log_format must be text or json, got {settings.log_format!r}")
+    if settings.fetch_batch < 1:
+        raise ConfigError(f"fetch_batch must be at least 1, got {settings.fetch_batch}")
+    if settings.processes < 1:
+        raise ConfigError(f"processes must be at least 1, got {settings.processes}")
+
+
+def parse_queue(spec: str) -> tuple[str, int]:
+    """Sidekiq's -q syntax: "name" or "name,weight"."""
+    name, _, weight = spec.strip().partition(",")
+    if not weight:
+        return name, 1
+    try:
+        return name, int(weight)
+    except ValueError:
+        raise ConfigError(f"queue weight in {spec!r} is not an integer; write -q name,weight (e.g. -q critical,3)") from None
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Accept the loose forms a TOML file or environment variable gives."""
+    if key == "queues":
+        items = value.split() if isinstance(value, str) else value
+        out: list[tuple[str, int]] = []
+        for item in items:
+            if isinstance(item, str):
+                out.append(parse_queue(item))
+            elif isinstance(item, list | tuple) and len(item) == 2:
+                out.append((str(item[0]), int(item[1])))
+            else:
+                raise ConfigError(f"queues entry {item!r} is not 'name' or 'name,weight'")
+        return tuple(out)
+    if key in ("labels", "require"):
+        return tuple(value.split(",") if isinstance(value, str) else value)
+    if key == "sidekiq_version":
+        return str(value).split(".")[0]
+    if key == "processes" and value == "auto":
+        return os.cpu_count() or 1
+    if key in ("concurrency", "max_retries", "dead_max_jobs", "fetch_batch", "processes", "max_rss_mb"):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be an integer, got {value!r}") from None
+    if key in ("timeout", "dead_timeout", "heartbeat_interval", "process_ttl", "poll_interval"):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be a number of seconds, got {value!r}") from None
+    if key == "strict" and isinstance(value, str):
+        return value.lower() in ("1", "true", "yes", "on")
+    return value
+
+
+_ENV = {
+    "SIDEQUEST_CONCURRENCY": "concurrency",
+    "SIDEQUEST_QUEUES": "queues",
+    "SIDEQUEST_TIMEOUT": "timeout",
+    "SIDEQUEST_NAMESPACE": "namespace",
+    "SIDEQUEST_SIDEKIQ_VERSION": "sidekiq_version",
+    "SIDEQUEST_LOG_FORMAT": "log_format",
+    "SIDEQUEST_LOG_LEVEL": "log_level",
+    "SIDEQUEST_TAG": "tag",
+}
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Settings named by environment variables; SIDEQUEST_URL beats SIDEQUEST_REDIS_URL beats REDIS_URL."""
+    env = os.environ if environ is None else environ
+    found: dict[str, Any] = {}
+    for var in ("SIDEQUEST_URL", "SIDEQUEST_REDIS_URL", "REDIS_URL"):
+        if env.get(var):
+            found["url"] = env[var]
+            break
+    for var, key in _ENV.items():
+        if env.get(var):
+            found[key] = env[var]
+    return found
+
+
+def settings_from_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file: top-level keys, or a [sidequest] / [tool.sidequest] table (pyproject.toml)."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    table = data.get("tool", {}).get("sidequest") or data.get("sidequest") or data
+    if "redis_url" in table:
+        table = {**table, "url": table.pop("redis_url")}
+    return dict(table)
+
+
+@dataclass
+class Config:
+    """Everything a process shares: settings, the store, middleware chains, handlers and hooks."""
+
+    settings: Settings = field(default_factory=Settings)
+    client_middleware: Chain = field(default_factory=Chain)
+    server_middleware: Chain = field(default_factory=Chain)
+    error_handlers: list[ErrorHandler] = field(default_factory=list)
+    death_handlers: list[DeathHandler] = field(default_factory=list)
+    hooks: dict[str, list[Callable[[], None]]] = field(default_factory=lambda: {e: [] for e in LIFECYCLE_EVENTS})
+    _store: Store | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def store(self) -> Store:
+        """The store for this process, opened on first use from settings.store_url."""
+        store = self._store
+        if store is None:
+            with self._lock:
+                if self._store is None:
+                    from sidequest.stores import open_store
+
+                    self._store = open_store(self.settings.store_url, namespace=self.settings.namespace,
+                                             sidekiq_version=self.settings.sidekiq_version)
+                store = self._store
+        return store
+
+    def use_store(self, store: Store | None) -> None:
+        """Use this store instead of opening one from the URL (tests, embedding)."""
+        with self._lock:
+            self._store = store
+
+    def update(self, **changes: Any) -> None:
+        self.settings = self.settings.with_changes(**changes)
+        if {"url", "namespace", "sidekiq_version"} & set(changes):
+            old, self._store = self._store, None
+            if old is not None:
+                old.close()
+
+    def on(self, event: str, hook: Callable[[], None]) -> None:
+        """Run hook at a lifecycle event: startup, quiet, shutdown, heartbeat (first beat) or beat (every beat)."""
+        if event not in self.hooks:
+            raise ConfigError(f"unknown lifecycle event {event!r}; events are {', '.join(LIFECYCLE_EVENTS)}")
+        self.hooks[event].append(hook)
+
+    def fire(self, event: str) -> None:
+        """Call the hooks for event; quiet and shutdown run in reverse order, as in Sidekiq."""
+        hooks = self.hooks[event]
+        for hook in reversed(hooks) if event in ("quiet", "shutdown") else list(hooks):
+            try:
+                hook()
+            except Exception as exc:  # a broken hook must not stop the worker
+                self.handle_error(exc, {"context": f"lifecycle hook {event}"})
+
+    def handle_error(self, exc: BaseException, context: dict[str, Any]) -> None:
+        """Report exc to every error handler; a failing handler is logged, never raised."""
+        if not self.error_handlers:
+            logger.error("%s: %s: %s", context.get("context", "error"), type(exc).__name__, exc,
+                         exc_info=(type(exc), exc, exc.__traceback__))
+            return
+        for handler in self.error_handlers:
+            try:
+                handler(exc, context)
+            except Exception:
+                logger.exception("error handler %r failed", handler)
+
+
+_config = Config()
+_env_applied = False
+
+
+def get_config() -> Config:
+    """The process-wide configuration (environment variables applied on first use)."""
+    global _env_applied
+    if not _env_applied:
+        _env_applied = True
+        env = settings_from_env()
+        if env:
+            _config.settings = _config.settings.with_changes(**env)
+    return _config
+
+
+def configure(**settings: Any) -> Config:
+    """Change settings from code, e.g. ``sidequest.configure(url="redis://localhost:6379/0", concurrency=20)``."""
+    config = get_config()
+    config.update(**settings)
+    return config

@@ -1,0 +1,161 @@
+"""Sidekiq's job payload: build it, check its arguments, serialise it as Ruby would, read it back.
+
+The payload is a plain dict with string keys, stored as compact JSON. Key order follows Sidekiq 6.4's
+client (options first, then args, class, jid, timestamps) so a Ruby process that re-serialises a job
+we wrote produces the same bytes. Timestamps are written as float seconds (see _time).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sidequest.errors import JobArgumentError, PayloadError
+
+JSON_NATIVE = "str, int, float, bool, None, list, dict with str keys"
+#: Sidekiq truncates stored error messages to this many characters.
+MAX_ERROR_MESSAGE = 10_000
+
+Payload = dict[str, Any]
+
+_ENQUEUED_AT = re.compile(r'"enqueued_at":-?[0-9][0-9.eE+\-]*')
+
+
+def new_jid() -> str:
+    """24 lowercase hex characters, like Sidekiq's SecureRandom.hex(12)."""
+    return secrets.token_hex(12)
+
+
+def check_args(args: Sequence[object], job_name: str) -> list[Any]:
+    """Return args as a list, or raise naming the first value that is not JSON-native.
+
+    The check runs before anything is written, so a bad call enqueues nothing. Sidekiq 7+ does the same
+    (strict_args); we also refuse NaN and infinity, which JSON cannot carry.
+    """
+    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+        raise JobArgumentError(f"arguments of {job_name} must be a list or tuple, got {type(args).__name__}")
+    for index, value in enumerate(args):
+        _check_value(value, f"argument {index + 1}", job_name)
+    return list(args)
+
+
+def _check_value(value: object, path: str, job_name: str) -> None:
+    if value is None or isinstance(value, bool | int | str):
+        return
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise JobArgumentError(f"{path} of {job_name} is {value!r}; JSON cannot carry NaN or infinity")
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_value(item, f"{path}[{index}]", job_name)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise JobArgumentError(
+                    f"{path} of {job_name} has a key {key!r} of type {type(key).__name__}; "
+                    f"dict keys in job arguments must be str ({JSON_NATIVE})"
+                )
+            _check_value(item, f"{path}[{key!r}]", job_name)
+        return
+    hint = ""
+    if hasattr(value, "isoformat"):
+        hint = ": pass value.isoformat() instead"
+    elif isinstance(value, set | frozenset):
+        hint = ": pass a list instead"
+    elif isinstance(value, bytes):
+        hint = ": pass a str (e.g. base64) instead"
+    raise JobArgumentError(
+        f"{path} of {job_name} is a {type(value).__name__}; job arguments must be JSON-native ({JSON_NATIVE}){hint}"
+    )
+
+
+def build(job_name: str, args: Sequence[object], options: Mapping[str, Any], created_at: float) -> Payload:
+    """A new payload in Sidekiq's key order: options, args, class, jid, created_at."""
+    payload: Payload = {"retry": options.get("retry", True), "queue": options.get("queue", "default")}
+    for key, value in options.items():
+        if key not in payload and key not in ("jid", "class", "args"):
+            payload[key] = value
+    payload["args"] = check_args(args, job_name)
+    payload["class"] = job_name
+    payload["jid"] = options.get("jid") or new_jid()
+    payload["created_at"] = created_at
+    return payload
+
+
+def dumps(payload: Mapping[str, Any]) -> str:
+    """Compact JSON with raw UTF-8, as Ruby's JSON.generate writes it."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def loads(raw: str | bytes) -> Payload:
+    """Parse a stored payload and check the fields a worker needs; PayloadError says what is wrong."""
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"payload is not valid JSON ({exc}): {_preview(raw)}") from None
+    if not isinstance(payload, dict):
+        raise PayloadError(f"payload is a JSON {type(payload).__name__}, not an object: {_preview(raw)}")
+    job_class = payload.get("class")
+    if not isinstance(job_class, str) or not job_class:
+        raise PayloadError(f"payload has no \"class\" string naming the job: {_preview(raw)}")
+    if not isinstance(payload.get("args", []), list):
+        raise PayloadError(f"payload \"args\" of {job_class} is not a list: {_preview(raw)}")
+    payload.setdefault("args", [])
+    return payload
+
+
+def _preview(raw: str | bytes, limit: int = 120) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def stamp_enqueued_at(raw: str, when: float) -> str:
+    """Set enqueued_at in a serialised payload without re-encoding it.
+
+    Moving a job from a sorted set to a queue must not change its other bytes (Ruby finds jobs by
+    exact value). The Redis Lua scripts do the same edit; this is the version for Python stores.
+    """
+    stamp = f'"enqueued_at":{when!r}'
+    replaced, count = _ENQUEUED_AT.subn(stamp, raw, count=1)
+    if count:
+        return replaced
+    stripped = raw.rstrip()
+    if not stripped.endswith("}"):
+        return raw
+    body = stripped[:-1].rstrip()
+    separator = "" if body.endswith("{") else ","
+    return f"{body}{separator}{stamp}}}"
+
+
+def queue_of(raw: str, fallback: str) -> str:
+    """The queue a serialised payload belongs to, or fallback when it cannot be read."""
+    try:
+        value = json.loads(raw).get("queue")
+    except (ValueError, AttributeError):
+        return fallback
+    return value if isinstance(value, str) and value else fallback
+
+
+def encode_backtrace(lines: Iterable[str]) -> str:
+    """Sidekiq's error_backtrace: base64 of zlib of a JSON array (strict base64, as 7.2.1+ writes)."""
+    return base64.b64encode(zlib.compress(json.dumps(list(lines)).encode())).decode()
+
+
+def decode_backtrace(value: object) -> list[str]:
+    """Read error_backtrace in any form Sidekiq has written: base64 with or without newlines, or a raw list."""
+    if isinstance(value, list):
+        return [str(line) for line in value]
+    if not isinstance(value, str) or not value:
+        return []
+    try:
+        decoded = json.loads(zlib.decompress(base64.b64decode(value)))
+    except (ValueError, zlib.error):
+        return []
+    return [str(line) for line in decoded] if isinstance(decoded, list) else []

@@ -1,0 +1,58 @@
+"""Job names to job definitions. Only what is registered here ever runs.
+
+A payload's "class" is looked up in this table and nowhere else: nothing is imported by name from a
+payload, so a job naming os.system is an unknown job, not a shell call.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from sidequest.errors import ConfigError, UnknownJobError
+
+if TYPE_CHECKING:
+    from sidequest.job import JobDefinition
+
+_lock = threading.Lock()
+_jobs: dict[str, JobDefinition] = {}
+
+
+def register(definition: JobDefinition) -> None:
+    """Add a job; a second, different job under the same name is an error (it would shadow the first)."""
+    with _lock:
+        existing = _jobs.get(definition.name)
+        if existing is not None and existing.target is not definition.target and not _same_source(existing, definition):
+            raise ConfigError(
+                f"two jobs are registered as {definition.name!r} ({existing.describe()} and {definition.describe()}); "
+                "give one of them another name= option"
+            )
+        _jobs[definition.name] = definition
+
+
+def _same_source(a: JobDefinition, b: JobDefinition) -> bool:
+    # Re-importing a module (tests, reloaders) defines the same job again; that is not a clash.
+    return a.describe() == b.describe()
+
+
+def lookup(name: str) -> JobDefinition:
+    """The job registered as name, or UnknownJobError with the hint Sidekiq users need."""
+    definition = _jobs.get(name)
+    if definition is None:
+        raise UnknownJobError(f"unknown job class {name}: is its module loaded with -r?")
+    return definition
+
+
+def find(name: str) -> JobDefinition | None:
+    return _jobs.get(name)
+
+
+def names() -> list[str]:
+    with _lock:
+        return sorted(_jobs)
+
+
+def unregister(name: str) -> None:
+    """Forget a job (tests that define throw-away jobs use this)."""
+    with _lock:
+        _jobs.pop(name, None)

@@ -1,0 +1,253 @@
+"""The store contract: everything the client, worker and operator API need from storage.
+
+Payloads are opaque strings here: stores never parse or re-encode them, except where a move from a
+sorted set to a queue must stamp ``enqueued_at`` (see payload.stamp_enqueued_at) or read the queue
+name (payload.queue_of). Sorted-set names are Sidekiq's: "schedule", "retry" and "dead", scored in
+float epoch seconds.
+
+Every method documents its atomicity. "Atomic" means other clients see all of the effect or none of
+it, and two processes racing on the same entry never both get it.
+
+Reliable fetch: ``fetch`` moves jobs into an in-progress list owned by the fetching process
+(identity). They stay there until ``ack`` (finished, retried or dead) or ``requeue`` (shutdown). If the
+owner's heartbeat record (written by ``beat``) is gone, ``recover`` pushes its in-progress jobs back to
+their queues. A process must ``beat`` before its first ``fetch`` so it is never mistaken for dead.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+SORTED_SETS = ("schedule", "retry", "dead")
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """A fetched job: the queue it came from and its exact stored string (the key to ack or requeue it)."""
+
+    queue: str
+    payload: str
+
+
+@dataclass(slots=True)
+class Beat:
+    """One heartbeat: the process record, its running jobs, and counters to add to the stats."""
+
+    identity: str
+    info: str  # JSON of the static process data (Sidekiq's "info" field), serialised once by the caller
+    busy: int
+    beat: float
+    quiet: bool
+    rss_kb: int
+    rtt_us: int
+    concurrency: int
+    work: dict[str, str]  # thread id -> JSON {"queue", "payload" (raw job string), "run_at" (int secs)}
+    ttl: float
+    processed: int = 0
+    failed: int = 0
+
+
+@dataclass(slots=True)
+class BeatResult:
+    existed: bool  # the process record was there before this beat (False on the first beat or after a store outage)
+    signals: list[str] = field(default_factory=list)  # remote signals popped for this process: TSTP, TERM, TTIN
+
+
+@dataclass(slots=True)
+class ProcessRecord:
+    """A live process as the operator API shows it."""
+
+    identity: str
+    info: dict[str, Any]
+    busy: int
+    beat: float
+    quiet: bool
+    rss_kb: int
+    rtt_us: int
+    concurrency: int
+
+
+@dataclass(slots=True)
+class Counters:
+    processed: int
+    failed: int
+
+
+class Store(ABC):
+    """Storage for queues, sorted sets, processes and counters. One instance is shared by all threads."""
+
+    url: str = ""
+
+    # ---- queues --------------------------------------------------------------------------------
+    @abstractmethod
+    def push(self, items: Sequence[tuple[str, str]]) -> None:
+        """Append (queue, payload) pairs to their queues and record the queue names.
+
+        Atomicity: each job is stored whole or not at all; jobs of one call become visible in order.
+        A batch may be partly written if the store fails mid-call (the caller sees the error).
+        """
+
+    @abstractmethod
+    def schedule(self, items: Sequence[tuple[float, str]]) -> None:
+        """Add (run_at, payload) pairs to the "schedule" set. Same atomicity as push."""
+
+    @abstractmethod
+    def fetch(self, identity: str, queues: Sequence[str], limit: int, timeout: float = 0.0) -> list[Work]:
+        """Move up to limit jobs, oldest first, into identity's in-progress list and return them.
+
+        Queues are tried in the order given: the first non-empty queue is drained before the next is
+        tried. With nothing available, wait up to timeout seconds for a job, then return [].
+        Atomicity: each job moves atomically; no two fetchers ever receive the same stored job.
+        """
+
+    @abstractmethod
+    def ack(self, identity: str, works: Sequence[Work]) -> int:
+        """Remove finished jobs from identity's in-progress list; returns how many were still there.
+
+        A job recovered by another process while it ran is no longer there; the count tells the caller.
+        """
+
+    @abstractmethod
+    def requeue(self, identity: str, works: Sequence[Work]) -> None:
+        """Put jobs back at the front of their queues (next to be fetched) and out of in-progress.
+
+        Atomicity: each job moves atomically, so it is never in both places nor in neither. A job no
+        longer in identity's in-progress list (already recovered elsewhere) is not pushed again.
+        """
+
+    @abstractmethod
+    def in_progress(self, identity: str) -> list[Work]:
+        """The jobs identity has fetched and not yet acked or requeued."""
+
+    @abstractmethod
+    def recover(self) -> int:
+        """Push back to their queues the in-progress jobs of every process whose heartbeat record is gone.
+
+        Returns how many jobs were pushed back. Atomicity: per process, the liveness check and the
+        move are one atomic step, so a job is recovered once even with several processes recovering.
+        """
+
+    @abstractmethod
+    def queue_names(self) -> list[str]:
+        """Known queue names, sorted (Sidekiq's "queues" set)."""
+
+    @abstractmethod
+    def queue_size(self, queue: str) -> int: ...
+
+    @abstractmethod
+    def queue_range(self, queue: str, start: int, stop: int) -> list[str]:
+        """Payloads by position, 0 = newest (like LRANGE on Sidekiq's list); stop is inclusive, -1 = last."""
+
+    @abstractmethod
+    def queue_oldest(self, queue: str) -> str | None:
+        """The next job to be fetched (for latency), or None when empty."""
+
+    @abstractmethod
+    def queue_remove(self, queue: str, payload: str) -> int:
+        """Remove one job equal to payload; returns 1 if removed, else 0."""
+
+    @abstractmethod
+    def queue_clear(self, queue: str) -> None:
+        """Drop the queue's jobs and forget its name. Atomic."""
+
+    # ---- sorted sets: schedule, retry, dead -------------------------------------------------------
+    @abstractmethod
+    def add_to_set(self, name: str, items: Sequence[tuple[float, str]]) -> None:
+        """Add (score, payload) pairs to a sorted set; an existing equal payload gets the new score."""
+
+    @abstractmethod
+    def promote_due(self, name: str, now: float, limit: int = 100) -> int:
+        """Move up to limit entries scored <= now from set name to the end of their queues.
+
+        Each moved payload gets enqueued_at = now (other bytes unchanged) and its queue is recorded.
+        A payload whose queue cannot be read goes to the "dead" set instead of being lost.
+        Atomicity: each entry moves atomically; concurrent pollers never move one entry twice.
+        Returns how many entries left the set.
+        """
+
+    @abstractmethod
+    def next_due(self, names: Sequence[str]) -> float | None:
+        """The lowest score across the given sets, or None if they are all empty."""
+
+    @abstractmethod
+    def kill(self, payload: str, now: float, max_jobs: int, max_age: float) -> None:
+        """Add payload to "dead" at score now, then trim entries older than now - max_age and keep at
+        most max_jobs - 1 newest (Sidekiq's rank arithmetic). Atomic."""
+
+    @abstractmethod
+    def set_size(self, name: str) -> int: ...
+
+    @abstractmethod
+    def set_range(self, name: str, start: int, stop: int, *, reverse: bool = False) -> list[tuple[float, str]]:
+        """(score, payload) by rank, lowest score first (highest first with reverse); stop inclusive, -1 = last."""
+
+    @abstractmethod
+    def set_by_score(self, name: str, score: float) -> list[str]:
+        """Payloads with exactly this score (the Web UI addresses entries by score and jid)."""
+
+    @abstractmethod
+    def set_remove(self, name: str, payloads: Sequence[str]) -> int:
+        """Remove entries equal to these payloads; returns how many were removed. Atomic per entry."""
+
+    @abstractmethod
+    def set_clear(self, name: str) -> None: ...
+
+    @abstractmethod
+    def set_scan(self, name: str, substring: str, limit: int = 1000) -> list[tuple[float, str]]:
+        """Entries whose payload contains substring (Sidekiq's filter box), up to limit."""
+
+    # ---- processes -------------------------------------------------------------------------------
+    @abstractmethod
+    def beat(self, beat: Beat) -> BeatResult:
+        """Write the process record and its running jobs with a TTL, add the counters, pop signals.
+
+        Atomicity: the record and work map are replaced together. Counters are added once: if this
+        raises, the caller keeps the counts and adds them to the next beat.
+        """
+
+    @abstractmethod
+    def remove_process(self, identity: str) -> None:
+        """Clean stop: drop the process from the registry and its running-jobs map."""
+
+    @abstractmethod
+    def processes(self) -> list[ProcessRecord]:
+        """Live processes (heartbeat record present), sorted by identity; prunes dead registry entries."""
+
+    @abstractmethod
+    def work(self) -> list[tuple[str, str, str]]:
+        """Running jobs of live processes as (identity, thread id, work JSON)."""
+
+    @abstractmethod
+    def signal(self, identity: str, signal: str) -> None:
+        """Queue a signal (TSTP, TERM, TTIN) for a process; it acts on it at its next beat."""
+
+    # ---- counters --------------------------------------------------------------------------------
+    @abstractmethod
+    def add_counts(self, processed: int, failed: int, now: float) -> None:
+        """Add to the lifetime and daily (UTC) processed/failed counters."""
+
+    @abstractmethod
+    def counters(self) -> Counters: ...
+
+    @abstractmethod
+    def history(self, days: int, now: float) -> dict[str, tuple[int, int]]:
+        """Daily (processed, failed) for the last days UTC dates, newest first, "YYYY-MM-DD" keys."""
+
+    @abstractmethod
+    def reset_counters(self) -> None: ...
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def ping(self) -> float:
+        """Round-trip time to the store in seconds (0 for in-process stores)."""
+        return 0.0
+
+    def close(self) -> None:
+        """Release connections and files; the store must not be used afterwards."""
+        return None
+
+    def wait_until_available(self, deadline: float) -> None:
+        """Block until the store answers or deadline (epoch secs) passes; StoreUnavailable then."""
+        return None

@@ -1,0 +1,307 @@
+"""An in-process store: the same contract as Redis and SQLite, kept in dicts behind one lock.
+
+It is a real store, not a mock: fake testing mode and fast unit tests run on it, and it passes the
+contract suite. Nothing survives the process, so it only suits tests and single-process demos.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+
+from sidequest._time import utc_day
+from sidequest.payload import queue_of, stamp_enqueued_at
+from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work
+
+
+class _SortedSet:
+    """Score-ordered entries with unique members (the subset of a Redis ZSET we need)."""
+
+    def __init__(self) -> None:
+        self.scores: dict[str, float] = {}
+        self.order: list[tuple[float, str]] = []
+
+    def add(self, score: float, member: str) -> None:
+        old = self.scores.get(member)
+        if old is not None:
+            self.order.remove((old, member))
+        self.scores[member] = score
+        bisect.insort(self.order, (score, member))
+
+    def remove(self, member: str) -> bool:
+        score = self.scores.pop(member, None)
+        if score is None:
+            return False
+        self.order.remove((score, member))
+        return True
+
+
+class MemoryStore(Store):
+    url = "memory://"
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition(threading.RLock())
+        self._queues: dict[str, deque[str]] = {}
+        self._known_queues: set[str] = set()
+        self._sets: dict[str, _SortedSet] = {}
+        self._in_progress: dict[str, list[Work]] = {}
+        self._processes: dict[str, tuple[Beat, float]] = {}  # identity -> (beat, expires at)
+        self._registry: set[str] = set()
+        self._work: dict[str, dict[str, str]] = {}
+        self._signals: dict[str, deque[str]] = {}
+        self._counters: dict[str, int] = {}
+
+    # ---- queues ----
+    def push(self, items: Sequence[tuple[str, str]]) -> None:
+        with self._lock:
+            for queue, payload in items:
+                self._known_queues.add(queue)
+                self._queues.setdefault(queue, deque()).appendleft(payload)
+            self._lock.notify_all()
+
+    def schedule(self, items: Sequence[tuple[float, str]]) -> None:
+        self.add_to_set("schedule", items)
+
+    def fetch(self, identity: str, queues: Sequence[str], limit: int, timeout: float = 0.0) -> list[Work]:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                taken: list[Work] = []
+                for queue in queues:
+                    items = self._queues.get(queue)
+                    while items and len(taken) < limit:
+                        taken.append(Work(queue, items.pop()))
+                    if len(taken) >= limit:
+                        break
+                if taken:
+                    self._in_progress.setdefault(identity, []).extend(taken)
+                    return taken
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._lock.wait(remaining)
+
+    def ack(self, identity: str, works: Sequence[Work]) -> int:
+        with self._lock:
+            held = self._in_progress.get(identity, [])
+            removed = 0
+            for work in works:
+                try:
+                    held.remove(work)
+                    removed += 1
+                except ValueError:
+                    pass
+            return removed
+
+    def requeue(self, identity: str, works: Sequence[Work]) -> None:
+        with self._lock:
+            held = self._in_progress.get(identity, [])
+            for work in works:
+                try:
+                    held.remove(work)
+                except ValueError:
+                    continue
+                self._known_queues.add(work.queue)
+                self._queues.setdefault(work.queue, deque()).append(work.payload)
+            self._lock.notify_all()
+
+    def in_progress(self, identity: str) -> list[Work]:
+        with self._lock:
+            return list(self._in_progress.get(identity, []))
+
+    def recover(self) -> int:
+        with self._lock:
+            self._expire()
+            moved = 0
+            for identity in [i for i in self._in_progress if i not in self._processes]:
+                for work in self._in_progress.pop(identity):
+                    self._known_queues.add(work.queue)
+                    self._queues.setdefault(work.queue, deque()).append(work.payload)
+                    moved += 1
+            if moved:
+                self._lock.notify_all()
+            return moved
+
+    def queue_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._known_queues)
+
+    def queue_size(self, queue: str) -> int:
+        with self._lock:
+            return len(self._queues.get(queue, ()))
+
+    def queue_range(self, queue: str, start: int, stop: int) -> list[str]:
+        with self._lock:
+            items = list(self._queues.get(queue, ()))
+            return items[start : None if stop == -1 else stop + 1]
+
+    def queue_oldest(self, queue: str) -> str | None:
+        with self._lock:
+            items = self._queues.get(queue)
+            return items[-1] if items else None
+
+    def queue_remove(self, queue: str, payload: str) -> int:
+        with self._lock:
+            items = self._queues.get(queue)
+            if items is None:
+                return 0
+            try:
+                items.remove(payload)
+            except ValueError:
+                return 0
+            return 1
+
+    def queue_clear(self, queue: str) -> None:
+        with self._lock:
+            self._queues.pop(queue, None)
+            self._known_queues.discard(queue)
+
+    # ---- sorted sets ----
+    def _set(self, name: str) -> _SortedSet:
+        return self._sets.setdefault(name, _SortedSet())
+
+    def add_to_set(self, name: str, items: Sequence[tuple[float, str]]) -> None:
+        with self._lock:
+            target = self._set(name)
+            for score, payload in items:
+                target.add(float(score), payload)
+            self._lock.notify_all()
+
+    def promote_due(self, name: str, now: float, limit: int = 100) -> int:
+        with self._lock:
+            source = self._set(name)
+            moved = 0
+            while source.order and source.order[0][0] <= now and moved < limit:
+                score, payload = source.order[0]
+                source.remove(payload)
+                queue = queue_of(payload, "")
+                if queue:
+                    self._known_queues.add(queue)
+                    self._queues.setdefault(queue, deque()).appendleft(stamp_enqueued_at(payload, now))
+                else:
+                    self._set("dead").add(now, payload)
+                moved += 1
+            if moved:
+                self._lock.notify_all()
+            return moved
+
+    def next_due(self, names: Sequence[str]) -> float | None:
+        with self._lock:
+            firsts = [self._set(n).order[0][0] for n in names if self._set(n).order]
+            return min(firsts) if firsts else None
+
+    def kill(self, payload: str, now: float, max_jobs: int, max_age: float) -> None:
+        with self._lock:
+            dead = self._set("dead")
+            dead.add(now, payload)
+            for score, member in list(dead.order):
+                if score <= now - max_age:
+                    dead.remove(member)
+            excess = len(dead.order) - max(max_jobs - 1, 0)
+            for _, member in list(dead.order[: max(excess, 0)]):
+                dead.remove(member)
+
+    def set_size(self, name: str) -> int:
+        with self._lock:
+            return len(self._set(name).order)
+
+    def set_range(self, name: str, start: int, stop: int, *, reverse: bool = False) -> list[tuple[float, str]]:
+        with self._lock:
+            entries = list(self._set(name).order)
+            if reverse:
+                entries.reverse()
+            return entries[start : None if stop == -1 else stop + 1]
+
+    def set_by_score(self, name: str, score: float) -> list[str]:
+        with self._lock:
+            return [member for s, member in self._set(name).order if s == score]
+
+    def set_remove(self, name: str, payloads: Sequence[str]) -> int:
+        with self._lock:
+            target = self._set(name)
+            return sum(1 for payload in payloads if target.remove(payload))
+
+    def set_clear(self, name: str) -> None:
+        with self._lock:
+            self._sets.pop(name, None)
+
+    def set_scan(self, name: str, substring: str, limit: int = 1000) -> list[tuple[float, str]]:
+        with self._lock:
+            return [(s, m) for s, m in self._set(name).order if substring in m][:limit]
+
+    # ---- processes ----
+    def _expire(self) -> None:
+        now = time.time()
+        for identity in [i for i, (_, expires) in self._processes.items() if expires <= now]:
+            del self._processes[identity]
+            self._work.pop(identity, None)
+
+    def beat(self, beat: Beat) -> BeatResult:
+        with self._lock:
+            self._expire()
+            existed = beat.identity in self._processes
+            self._processes[beat.identity] = (beat, time.time() + beat.ttl)
+            self._registry.add(beat.identity)
+            self._work[beat.identity] = dict(beat.work)
+            if beat.processed or beat.failed:
+                self.add_counts(beat.processed, beat.failed, beat.beat)
+            queued = self._signals.get(beat.identity)
+            signals = [queued.pop()] if queued else []
+            return BeatResult(existed, signals)
+
+    def remove_process(self, identity: str) -> None:
+        with self._lock:
+            self._registry.discard(identity)
+            self._work.pop(identity, None)
+
+    def processes(self) -> list[ProcessRecord]:
+        import json
+
+        with self._lock:
+            self._expire()
+            self._registry &= set(self._processes)
+            records = []
+            for identity in sorted(self._registry):
+                beat, _ = self._processes[identity]
+                records.append(
+                    ProcessRecord(identity, json.loads(beat.info), beat.busy, beat.beat, beat.quiet, beat.rss_kb,
+                                  beat.rtt_us, beat.concurrency)
+                )
+            return records
+
+    def work(self) -> list[tuple[str, str, str]]:
+        with self._lock:
+            self._expire()
+            return [(i, tid, w) for i in sorted(self._work) if i in self._registry for tid, w in self._work[i].items()]
+
+    def signal(self, identity: str, signal: str) -> None:
+        with self._lock:
+            self._signals.setdefault(identity, deque()).appendleft(signal)
+
+    # ---- counters ----
+    def add_counts(self, processed: int, failed: int, now: float) -> None:
+        day = utc_day(now)
+        with self._lock:
+            for kind, amount in (("processed", processed), ("failed", failed)):
+                if amount:
+                    self._counters[kind] = self._counters.get(kind, 0) + amount
+                    self._counters[f"{kind}:{day}"] = self._counters.get(f"{kind}:{day}", 0) + amount
+
+    def counters(self) -> Counters:
+        with self._lock:
+            return Counters(self._counters.get("processed", 0), self._counters.get("failed", 0))
+
+    def history(self, days: int, now: float) -> dict[str, tuple[int, int]]:
+        with self._lock:
+            out = {}
+            for offset in range(days):
+                day = utc_day(now - offset * 86400)
+                out[day] = (self._counters.get(f"processed:{day}", 0), self._counters.get(f"failed:{day}", 0))
+            return out
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self._counters = {k: v for k, v in self._counters.items() if ":" in k}

@@ -1,0 +1,1 @@
+"""Testing helpers (fake and inline modes); see issue: being written."""

@@ -1,0 +1,57 @@
+"""Shared fixtures: private redis-servers, store URLs for every store, a clean sidequest config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for the session; tests get it flushed through redis_url."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of the session's private redis-server, flushed before the test."""
+    redis_server.client().flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_server_factory(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
+    """Start extra private servers that a test may kill, pause or restart; all stopped at the end."""
+    servers: list[RedisServer] = []
+
+    def make() -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(servers)}").start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sidequest_config() -> Iterator[None]:
+    """Each test starts with default settings and no store, and leaves none behind."""
+    from sidequest import config as config_module
+
+    saved = config_module._config
+    config_module._config = config_module.Config()
+    config_module._env_applied = True  # tests never pick up REDIS_URL from the machine
+    try:
+        yield
+    finally:
+        store = config_module._config._store
+        if store is not None:
+            store.close()
+        config_module._config = saved
