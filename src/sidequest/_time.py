@@ -7,15 +7,26 @@ Sidekiq up to 7.x writes float seconds; 8.x writes integer milliseconds. We alwa
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 #: Sidekiq's cut-off in perform_in/perform_at: smaller numbers are a delay, larger ones a point in time.
 ABSOLUTE_THRESHOLD = 1_000_000_000
 
 
+#: Where now() reads the time; sidequest.testing's clock swaps it to freeze or move time in tests.
+_source: Callable[[], float] = time.time
+
+
 def now() -> float:
     """Wall-clock time as float epoch seconds, the unit of every score and timestamp we write."""
-    return time.time()
+    return _source()
+
+
+def set_source(source: Callable[[], float] | None) -> None:
+    """Read the time from source instead of time.time (None restores it); for test clocks only."""
+    global _source
+    _source = time.time if source is None else source
 
 
 def from_wire(value: object) -> float | None:
