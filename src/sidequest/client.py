@@ -67,7 +67,14 @@ class Client:
                     f"perform_bulk entry {index + 1} of {job_class} is a {type(args).__name__}; each entry must be a list of arguments"
                 )
         created = now()
-        payloads = [wire.build(job_class, args, options, created) for args in args_list]
+        payloads = []
+        for index, args in enumerate(args_list):
+            try:
+                payloads.append(wire.build(job_class, args, options, created))
+            except JobArgumentError as exc:
+                if len(args_list) == 1:
+                    raise
+                raise JobArgumentError(f"bulk entry {index + 1}: {exc}") from None
         jids: list[str | None] = []
         for start in range(0, len(payloads), batch_size):
             jids.extend(self._push_payloads(payloads[start : start + batch_size], at))

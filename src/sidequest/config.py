@@ -187,9 +187,10 @@ def settings_from_toml(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     table = data.get("tool", {}).get("sidequest") or data.get("sidequest") or data
-    if "redis_url" in table:
-        table = {**table, "url": table.pop("redis_url")}
-    return dict(table)
+    settings = dict(table)
+    if "redis_url" in settings:
+        settings["url"] = settings.pop("redis_url")
+    return settings
 
 
 @dataclass

@@ -100,8 +100,9 @@ class JobDefinition:
         return self.target(*args)
 
     def retry_in(self, instance: Any, count: int, exc: BaseException) -> float | int | str | None:
-        if isinstance(self.target, type) and instance is not None and isinstance(instance, Job):
-            return instance.retry_in(count, exc)
+        if isinstance(self.target, type):
+            job_instance = instance if isinstance(instance, Job) else self.target()
+            return job_instance.retry_in(count, exc)
         return self._retry_in(count, exc) if self._retry_in else None
 
     def retries_exhausted(self, instance: Any, payload: dict[str, Any], exc: BaseException) -> Any:

@@ -1,0 +1,129 @@
+"""The ``sidequest`` command: ``worker`` (Sidekiq's flags plus --burst) and ``demo``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sidequest import __version__
+from sidequest.config import get_config, parse_queue, settings_from_env, settings_from_toml
+from sidequest.errors import ConfigError
+
+
+def load_modules(specs: tuple[str, ...] | list[str]) -> None:
+    """Import the modules that define jobs (-r): a dotted module name or a path to a .py file."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for spec in specs:
+        path = Path(spec)
+        if spec.endswith(".py") or path.is_file():
+            if not path.is_file():
+                raise ConfigError(f"-r {spec}: no such file")
+            name = path.stem
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            if module_spec is None or module_spec.loader is None:
+                raise ConfigError(f"-r {spec}: cannot load this file as a Python module")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            try:
+                importlib.import_module(spec)
+            except ModuleNotFoundError as exc:
+                raise ConfigError(f"-r {spec}: cannot import module {exc.name!r} (is it on PYTHONPATH?)") from None
+
+
+@click.group()
+@click.version_option(__version__, prog_name="sidequest")
+def main() -> None:
+    """sidequest: background jobs for Python, in Sidekiq's format."""
+
+
+@main.command()
+@click.option("-r", "--require", "require", multiple=True, help="Module (or .py file) defining your jobs; repeatable.")
+@click.option("-c", "--concurrency", type=int, help="Jobs run at once per process (default 10).")
+@click.option("-q", "--queue", "queues", multiple=True, help="Queue to work, optionally with a weight: -q critical,3 -q default.")
+@click.option("--strict", is_flag=True, default=None, help="Work queues in the order given instead of weighted random.")
+@click.option("-t", "--timeout", type=float, help="Seconds to wait for running jobs on shutdown (default 25).")
+@click.option("-C", "--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
+@click.option("--url", help="Store URL: redis://..., sqlite:///file.db or memory:// (default: REDIS_URL or ./sidequest.db).")
+@click.option("--burst", is_flag=True, help="Exit once the queues and due scheduled jobs are empty.")
+@click.option("--processes", help="Worker processes to run under one supervisor: a number or 'auto' (one per core).")
+@click.option("--max-rss-mb", type=int, help="Restart a worker process whose memory passes this many MB (with --processes).")
+@click.option("-g", "--tag", help="Tag shown next to this process in the Web UI.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="Log line format.")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+@click.option("--sidekiq-version", type=click.Choice(["6", "7", "8"]), help="Sidekiq version sharing this Redis (shapes process records).")
+def worker(
+    require: tuple[str, ...],
+    concurrency: int | None,
+    queues: tuple[str, ...],
+    strict: bool | None,
+    timeout: float | None,
+    config_file: str | None,
+    url: str | None,
+    burst: bool,
+    processes: str | None,
+    max_rss_mb: int | None,
+    tag: str | None,
+    log_format: str | None,
+    log_level: str | None,
+    verbose: bool,
+    sidekiq_version: str | None,
+) -> None:
+    """Run jobs from the store until stopped (TERM/INT stop gracefully, TSTP quiets, TTIN dumps threads)."""
+    config = get_config()
+    try:
+        changes: dict[str, Any] = {}
+        if config_file:
+            changes.update(settings_from_toml(config_file))
+        changes.update(settings_from_env())
+        flags = {
+            "require": require or None, "concurrency": concurrency, "strict": strict, "timeout": timeout, "url": url,
+            "tag": tag, "log_format": log_format, "log_level": "DEBUG" if verbose else log_level,
+            "sidekiq_version": sidekiq_version, "processes": processes, "max_rss_mb": max_rss_mb,
+        }
+        changes.update({key: value for key, value in flags.items() if value is not None})
+        if queues:
+            changes["queues"] = tuple(parse_queue(spec) for spec in queues)
+        config.update(**changes)
+        settings = config.settings
+        from sidequest import logging as sq_logging
+
+        sq_logging.setup(settings.log_format, settings.log_level)
+        load_modules(list(settings.require))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    if settings.processes > 1:
+        from sidequest.runtime.supervisor import Supervisor
+
+        sys.exit(Supervisor(config, burst=burst).run())
+
+    from sidequest.runtime import signals
+    from sidequest.runtime.launcher import Launcher
+
+    launcher = Launcher(config, burst=burst)
+    signals.install(launcher)
+    sys.exit(launcher.run())
+
+
+@main.command()
+@click.option("--url", default="sqlite:///sidequest-demo.db", show_default=True, help="Store URL for the demo.")
+@click.option("--seconds", type=float, default=0, help="Stop after this many seconds (0 = until Ctrl-C).")
+def demo(url: str, seconds: float) -> None:
+    """Start a worker on the embedded SQLite store and enqueue a realistic mix of sample jobs."""
+    from sidequest.demo import run_demo
+
+    sys.exit(run_demo(url, seconds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The worker runtime: launcher, manager, processor, fetch, poller, heartbeat, retry, signals."""

@@ -1,0 +1,120 @@
+"""Run one fetched job from raw string to outcome: the worker's side of the data path.
+
+decode -> resolve class -> retry guard -> server middleware -> perform. The caller acknowledges the
+job afterwards (Manager batches acknowledgements); a job whose failure could not be recorded is not
+acknowledged, so it stays in the in-progress list and is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sidequest import payload as wire
+from sidequest import registry
+from sidequest._time import now
+from sidequest.config import Config
+from sidequest.errors import PayloadError, StoreError
+from sidequest.logging import job_context
+from sidequest.runtime import retry
+from sidequest.runtime.execute import CoroutineRunner, run_job
+from sidequest.stores.base import Store, Work
+
+logger = logging.getLogger("sidequest")
+
+
+class Processor:
+    """Executes jobs for one worker process; shared by its threads (it holds no per-job state)."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        run_coroutine: CoroutineRunner,
+        keep_trying: Callable[[Callable[[], Any], str], Any],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.run_coroutine = run_coroutine
+        self.keep_trying = keep_trying
+
+    def process(self, work: Work) -> bool:
+        """Run work; returns True when the job failed (for the failed counter).
+
+        Returns only once the outcome is stored: done, scheduled for retry, or dead.
+        """
+        try:
+            job = wire.loads(work.payload)
+        except PayloadError as exc:
+            self._bury_raw(work, exc)
+            return True
+        started = time.perf_counter()
+        display = job.get("display_class") or job.get("wrapped") or job["class"]
+        with job_context(**{"class": display, "jid": job.get("jid", "")}):
+            verbose = logger.isEnabledFor(logging.INFO)
+            if verbose:
+                logger.info("start")
+            try:
+                run_job(job, self.config, run_coroutine=self.run_coroutine)
+            except Exception as exc:
+                elapsed = time.perf_counter() - started
+                if verbose:
+                    logger.info("fail", extra={"sidequest": {"elapsed": f"{elapsed:.3f}"}})
+                self._failed(work, job, exc)
+                return True
+            if verbose:
+                logger.info("done", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
+        return False
+
+    def _failed(self, work: Work, job: dict[str, Any], exc: Exception) -> None:
+        """Report, then record the failure where Sidekiq would: retry set, dead set, or nowhere."""
+        self.config.handle_error(exc, {"context": "Job raised exception", "job": job, "queue": work.queue})
+        definition = registry.find(job["class"])
+        settings = self.config.settings
+        decision = retry.decide(job, exc, definition, self.config, now())
+        if decision.outcome == "retry":
+            raw = wire.dumps(decision.payload)
+            self.keep_trying(lambda: self.store.add_to_set("retry", [(decision.score, raw)]), "add job to retry set")
+        elif decision.outcome == "dead":
+            raw = wire.dumps(decision.payload)
+            self.keep_trying(
+                lambda: self.store.kill(raw, now(), settings.dead_max_jobs, settings.dead_timeout), "add job to dead set"
+            )
+            logger.warning("job %s (%s) is dead after %s retries", job.get("jid"), job["class"], job.get("retry_count"))
+
+    def _bury_raw(self, work: Work, exc: PayloadError) -> None:
+        """A payload we cannot run goes to the dead set wrapped with the reason; its bytes stay in args[0].
+
+        Sidekiq stores the bare string, which its Web UI cannot show; the wrapper keeps every byte
+        and gives the dead set (and its UI) an error that says why.
+        """
+        self.config.handle_error(exc, {"context": "Invalid JSON for job", "jobstr": work.payload, "queue": work.queue})
+        stamp = now()
+        buried = wire.dumps(
+            {
+                "retry": False,
+                "queue": work.queue,
+                "args": [work.payload],
+                "class": INVALID_PAYLOAD_CLASS,
+                "jid": wire.new_jid(),
+                "created_at": stamp,
+                "error_message": str(exc)[: wire.MAX_ERROR_MESSAGE],
+                "error_class": "PayloadError",
+                "failed_at": stamp,
+                "retry_count": 0,
+            }
+        )
+        settings = self.config.settings
+        self.keep_trying(
+            lambda: self.store.kill(buried, stamp, settings.dead_max_jobs, settings.dead_timeout),
+            "add malformed job to dead set",
+        )
+        logger.warning("malformed job in queue %s moved to the dead set: %s", work.queue, exc)
+
+
+#: The class name of dead-set entries that wrap a payload we could not parse (the original is args[0]).
+INVALID_PAYLOAD_CLASS = "sidequest.InvalidPayload"
+
+__all__ = ["Processor", "StoreError"]

@@ -1,0 +1,141 @@
+"""What happens when a job raises: Sidekiq's retry rules, field for field.
+
+Retry is core, not middleware: removing it would mark failures as done. The fields written
+(retry_count, error_class, error_message, failed_at, retried_at, error_backtrace) and the backoff
+(count**4 + 15 seconds plus jitter) are Sidekiq's, so Ruby's Web UI and API read our retries as theirs.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import traceback
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sidequest import payload as wire
+from sidequest.config import Config
+from sidequest.job import JobDefinition
+
+logger = logging.getLogger("sidequest")
+
+Outcome = Literal["retry", "dead", "discard", "drop"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a failed job goes next: the retry set at score, the dead set, or nowhere."""
+
+    outcome: Outcome
+    payload: dict[str, Any]
+    score: float = 0.0
+
+
+def backoff(count: int, *, rng: random.Random | None = None) -> float:
+    """Sidekiq's default delay before retry number count+1: count**4 + 15 s plus jitter rand(10)*(count+1)."""
+    jitter = (rng or random).randrange(10) * (count + 1)
+    return count**4 + 15 + jitter
+
+
+def format_backtrace(exc: BaseException, limit: int | None) -> list[str]:
+    """Backtrace lines in Ruby's 'file:line:in `method'' shape, innermost first, as Sidekiq shows them."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [f"{frame.filename}:{frame.lineno}:in `{frame.name}'" for frame in reversed(frames)]
+    return lines if limit is None else lines[:limit]
+
+
+def error_message(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        text = "!!! ERROR MESSAGE THREW AN ERROR !!!"
+    return text[: wire.MAX_ERROR_MESSAGE]
+
+
+def decide(
+    job: dict[str, Any],
+    exc: BaseException,
+    definition: JobDefinition | None,
+    config: Config,
+    now: float,
+    *,
+    instance: Any = None,
+) -> Decision:
+    """Record the failure on job (mutated in place) and decide its next step. Hooks run here."""
+    settings = config.settings
+    retry = job.get("retry", True)
+    max_retries = retry if isinstance(retry, int) and not isinstance(retry, bool) else settings.max_retries
+
+    job["queue"] = job.get("retry_queue") or job.get("queue", "default")
+    job["error_message"] = error_message(exc)
+    job["error_class"] = type(exc).__name__
+    if "retry_count" in job and isinstance(job["retry_count"], int):
+        job["retried_at"] = now
+        job["retry_count"] += 1
+    else:
+        job["failed_at"] = now
+        job["retry_count"] = 0
+    count: int = job["retry_count"]
+
+    backtrace = job.get("backtrace")
+    if backtrace:
+        limit = None if backtrace is True else int(backtrace)
+        job["error_backtrace"] = wire.encode_backtrace(format_backtrace(exc, limit))
+
+    if retry is False:
+        # Sidekiq: retry: false never retries and never goes to the dead set; death handlers still run.
+        _run_death_handlers(job, exc, config)
+        return Decision("drop", job)
+
+    exhausted = count >= max_retries
+    failed_at = job.get("failed_at")
+    retry_for = job.get("retry_for")
+    if isinstance(retry_for, int | float) and isinstance(failed_at, int | float):
+        from sidequest._time import from_wire
+
+        first = from_wire(failed_at) or now
+        exhausted = exhausted or first + retry_for < now
+
+    delay: float | None = None
+    if not exhausted and definition is not None:
+        try:
+            answer = definition.retry_in(instance, count, exc)
+        except Exception as hook_error:
+            config.handle_error(hook_error, {"context": "retry_in hook raised", "job": job})
+            answer = None
+        if answer == "discard":
+            job["discarded_at"] = now
+            return Decision("discard", job)
+        if answer == "kill":
+            exhausted = True
+        elif isinstance(answer, int | float) and not isinstance(answer, bool) and answer > 0:
+            delay = float(answer) + random.randrange(10) * (count + 1)
+
+    if not exhausted:
+        return Decision("retry", job, now + (delay if delay is not None else backoff(count)))
+    return _exhausted(job, exc, definition, config, instance)
+
+
+def _exhausted(
+    job: dict[str, Any], exc: BaseException, definition: JobDefinition | None, config: Config, instance: Any
+) -> Decision:
+    answer = None
+    if definition is not None:
+        try:
+            answer = definition.retries_exhausted(instance, job, exc)
+        except Exception as hook_error:
+            config.handle_error(hook_error, {"context": "retries_exhausted hook raised", "job": job})
+    if answer == "discard":
+        return Decision("discard", job)
+    _run_death_handlers(job, exc, config)
+    if job.get("dead") is False:
+        return Decision("drop", job)
+    return Decision("dead", job)
+
+
+def _run_death_handlers(job: dict[str, Any], exc: BaseException, config: Config) -> None:
+    for handler in config.death_handlers:
+        try:
+            handler(job, exc)
+        except Exception as handler_error:
+            config.handle_error(handler_error, {"context": "death handler raised", "job": job})
