@@ -1,0 +1,87 @@
+"""Every Redis key name the store uses, in one place.
+
+Sidekiq's keys are spelled byte for byte as Sidekiq spells them, so Ruby processes, the Sidekiq Web UI
+and sidequest share one keyspace. The reliable-fetch keys under ``sidequest:inprogress`` are ours:
+Sidekiq OSS has no in-progress lists, and Pro's are private to Pro.
+
+A namespace (off by default) prefixes every key with ``<namespace>:``, as the redis-namespace gem did
+for Sidekiq 6; Sidekiq 7+ dropped namespaces, so only set one when no 7+ peer shares the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+#: Daily stat keys live five years, like Sidekiq's STATS_TTL.
+STATS_TTL = 157_680_000
+#: A queued signal is dropped if its process does not pick it up within a minute (Sidekiq's value).
+SIGNAL_TTL = 60
+#: ProcessSet cleanup runs at most once per this many seconds across all clients.
+CLEANUP_INTERVAL = 60
+
+
+class Keys:
+    """Key names for one namespace and one Sidekiq wire version ("6", "7" or "8")."""
+
+    def __init__(self, namespace: str = "", sidekiq_version: str = "7") -> None:
+        self.prefix = f"{namespace}:" if namespace else ""
+        self.sidekiq_version = sidekiq_version
+        self.queues = self.prefix + "queues"
+        self.processes = self.prefix + "processes"
+        self.process_cleanup = self.prefix + "process_cleanup"
+        self.stat_processed = self.prefix + "stat:processed"
+        self.stat_failed = self.prefix + "stat:failed"
+        self.dead = self.prefix + "dead"
+        #: Queue keys are this plus the queue name (Lua scripts build them from it).
+        self.queue_prefix = self.prefix + "queue:"
+        #: SET of identities that may hold in-progress jobs; recovery starts here.
+        self.in_progress_registry = self.prefix + "sidequest:inprogress"
+
+    def queue(self, name: str) -> str:
+        return self.queue_prefix + name
+
+    def sorted_set(self, name: str) -> str:
+        """schedule, retry or dead."""
+        return self.prefix + name
+
+    def stat(self, kind: str) -> str:
+        """kind is "processed" or "failed"."""
+        return f"{self.prefix}stat:{kind}"
+
+    def stat_day(self, kind: str, day: str) -> str:
+        """day is a UTC date, YYYY-MM-DD."""
+        return f"{self.prefix}stat:{kind}:{day}"
+
+    def process(self, identity: str) -> str:
+        """The heartbeat hash: its existence is what "alive" means."""
+        return self.prefix + identity
+
+    def work_keys(self, identity: str) -> Sequence[str]:
+        """Running-jobs hashes to write: Sidekiq <= 6.4 UIs read ``:workers``, 6.5+ read ``:work``."""
+        if self.sidekiq_version == "6":
+            return (f"{self.prefix}{identity}:work", f"{self.prefix}{identity}:workers")
+        return (f"{self.prefix}{identity}:work",)
+
+    def work_read_key(self, identity: str) -> str:
+        """The running-jobs hash this wire version's peers write."""
+        suffix = ":workers" if self.sidekiq_version == "6" else ":work"
+        return f"{self.prefix}{identity}{suffix}"
+
+    def signals(self, identity: str) -> str:
+        return f"{self.prefix}{identity}-signals"
+
+    def in_progress_queues(self, identity: str) -> str:
+        """SET of queue names identity has fetched from (so recovery knows which lists to look at)."""
+        return f"{self.in_progress_registry}:{identity}"
+
+    def in_progress_prefix(self, identity: str) -> str:
+        """In-progress list keys are this plus the queue name (Lua scripts build them from it).
+
+        "|" cannot occur in a hostname-based identity nor in a Sidekiq queue name, so a list key never
+        equals another identity's queue-set key (":" could: identities and queue names contain it).
+        """
+        return f"{self.in_progress_registry}:{identity}|"
+
+    def in_progress(self, identity: str, queue: str) -> str:
+        """LIST of jobs identity took from queue and has not acked or requeued; newest at the head."""
+        return self.in_progress_prefix(identity) + queue

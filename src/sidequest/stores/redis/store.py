@@ -1,0 +1,501 @@
+"""The Redis store: Sidekiq's keyspace, plus reliable fetch through per-process in-progress lists.
+
+Everything a Ruby Sidekiq process or the Sidekiq Web UI reads is written the way Sidekiq writes it
+(key names in keys.py, values as strings in Sidekiq's formats), so both sides share one Redis. Each
+operation is one round trip where it can be: a Lua script when the steps depend on each other, a
+MULTI when they must land together, a plain pipeline when order is enough.
+
+Connection trouble never escapes as a redis-py exception: it becomes StoreUnavailable (retry later)
+and any other server refusal StoreError, with the URL's password redacted.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from sidequest._time import utc_day
+from sidequest.errors import ConfigError, StoreError, StoreUnavailable
+from sidequest.stores import redact
+from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work
+from sidequest.stores.redis.keys import CLEANUP_INTERVAL, SIGNAL_TTL, STATS_TTL, Keys
+from sidequest.stores.redis.scripts import Scripts
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: A blocking fetch waits at most this long per BLMOVE; longer timeouts loop. The blocking
+#: connections' socket timeout is this plus the normal one, so a wait is never mistaken for a hang.
+MAX_BLOCK = 5.0
+#: Jobs per LPUSH when pushing a large batch (Sidekiq slices bulk pushes at 1000 too).
+PUSH_SLICE = 1000
+#: Fields of the process hash, in the order Sidekiq's heartbeat writes them.
+_PROCESS_FIELDS = ("info", "busy", "beat", "rtt_us", "quiet", "rss", "concurrency")
+
+
+def _translate_errors(
+    method: Callable[Concatenate[RedisStore, P], R],
+) -> Callable[Concatenate[RedisStore, P], R]:
+    """Turn redis-py failures into our error tree, so callers handle one kind of outage."""
+
+    @functools.wraps(method)
+    def wrapper(self: RedisStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(
+                f"Redis at {redact(self.url)} is unavailable ({self._clean(exc)}); "
+                "check that redis-server is running and the URL is right"
+            ) from None
+        except redis.RedisError as exc:
+            raise StoreError(
+                f"Redis at {redact(self.url)} refused {method.__name__}: {self._clean(exc)}"
+            ) from None
+
+    return wrapper
+
+
+class RedisStore(Store):
+    """A Store on one Redis database, shareable by every thread of a process (redis-py pools connections).
+
+    sidekiq_version ("6", "7" or "8") picks the wire details peers expect: "6" also writes the
+    running-jobs hash as ``<identity>:workers``, "8" adds the ``concurrency`` field to the process hash.
+    namespace prefixes every key (Sidekiq 6's redis-namespace); leave it empty to share with Sidekiq 7+.
+    Other keyword options go to redis-py's ConnectionPool (socket_timeout, max_connections, ...).
+    """
+
+    def __init__(
+        self, url: str, namespace: str = "", sidekiq_version: str = "7", **pool_options: Any
+    ) -> None:
+        if sidekiq_version not in ("6", "7", "8"):
+            raise ConfigError(f"sidekiq_version must be 6, 7 or 8, got {sidekiq_version!r}")
+        self.url = url
+        self.sidekiq_version = sidekiq_version
+        self.keys = Keys(namespace, sidekiq_version)
+        self._password = unquote(urlsplit(url).password or "") if "@" in url else ""
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            # payloads that are not UTF-8 still round-trip to the same bytes (ack and LREM find them)
+            "encoding_errors": "surrogateescape",
+            "socket_timeout": 5.0,
+            "socket_connect_timeout": 2.0,
+            "health_check_interval": 30,
+            # a few quick retries ride out a blip; a real outage surfaces within a second or two
+            "retry": Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.25), retries=2),
+        }
+        options.update(pool_options)
+        blocking = dict(options, socket_timeout=(options["socket_timeout"] or 5.0) + MAX_BLOCK)
+        try:
+            self._pool = redis.ConnectionPool.from_url(url, **options)
+            self._blocking_pool = redis.ConnectionPool.from_url(url, **blocking)
+        except ValueError as exc:
+            raise ConfigError(f"Redis URL {redact(url)!r} is not valid: {self._clean(exc)}") from None
+        client = redis.Redis(connection_pool=self._pool)
+        self._scripts = Scripts(client)
+        # Typed Any on purpose: redis-py annotates every reply as bytes | str, but with
+        # decode_responses=True they are str; each use below converts to the exact type it returns.
+        self._redis: Any = client
+        self._blocking_redis: Any = redis.Redis(connection_pool=self._blocking_pool)
+
+    def _clean(self, exc: BaseException) -> str:
+        """One line, and never the password, whatever redis-py put in the message."""
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        if self._password:
+            text = text.replace(self._password, "***")
+        return text
+
+    # ---- queues --------------------------------------------------------------------------------
+    @_translate_errors
+    def push(self, items: Sequence[tuple[str, str]]) -> None:
+        if not items:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        # the queue is known before its jobs appear, as with Sidekiq's SADD-then-LPUSH
+        pipe.sadd(self.keys.queues, *dict.fromkeys(queue for queue, _ in items))
+        # consecutive jobs for the same queue share one LPUSH; order across the batch is kept
+        run_queue, run = items[0][0], [items[0][1]]
+        for queue, payload in items[1:]:
+            if queue == run_queue and len(run) < PUSH_SLICE:
+                run.append(payload)
+            else:
+                pipe.lpush(self.keys.queue(run_queue), *run)
+                run_queue, run = queue, [payload]
+        pipe.lpush(self.keys.queue(run_queue), *run)
+        pipe.execute()
+
+    def schedule(self, items: Sequence[tuple[float, str]]) -> None:
+        self.add_to_set("schedule", items)
+
+    @_translate_errors
+    def fetch(self, identity: str, queues: Sequence[str], limit: int, timeout: float = 0.0) -> list[Work]:
+        names = list(dict.fromkeys(queues))
+        if limit <= 0 or not names:
+            if timeout > 0:
+                time.sleep(timeout)  # nothing to wait on; don't let a worker loop spin
+            return []
+        # when about to block, register every queue first: a job BLMOVEd below is then never unregistered
+        taken = self._fetch_now(identity, names, limit, register_all=timeout > 0)
+        if taken or timeout <= 0:
+            return taken
+        deadline = time.monotonic() + timeout
+        # BLMOVE watches one list, so several queues take turns with short waits, keeping their order
+        turn = min(timeout, MAX_BLOCK) if len(names) == 1 else max(0.01, min(timeout, 0.2) / len(names))
+        while True:
+            for name in names:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                job = self._blocking_redis.blmove(
+                    self.keys.queue(name),
+                    self.keys.in_progress(identity, name),
+                    max(0.01, min(turn, remaining)),  # 0 would mean "forever" to Redis
+                    "RIGHT",
+                    "LEFT",
+                )
+                if job is not None:
+                    works = [Work(name, job)]
+                    if limit > 1:
+                        works += self._fetch_now(identity, names, limit - 1, register_all=False)
+                    return works
+
+    def _fetch_now(
+        self, identity: str, names: Sequence[str], limit: int, *, register_all: bool
+    ) -> list[Work]:
+        keys = [self.keys.in_progress_registry, self.keys.in_progress_queues(identity)]
+        for name in names:
+            keys += [self.keys.queue(name), self.keys.in_progress(identity, name)]
+        flat = self._scripts.fetch(keys=keys, args=[identity, limit, "1" if register_all else "0", *names])
+        return [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+    @_translate_errors
+    def ack(self, identity: str, works: Sequence[Work]) -> int:
+        if not works:
+            return 0
+        pipe = self._redis.pipeline(transaction=False)
+        for work in works:
+            # count -1 searches from the tail, where the oldest (usually first finished) jobs are
+            pipe.lrem(self.keys.in_progress(identity, work.queue), -1, work.payload)
+        return sum(int(removed) for removed in pipe.execute())
+
+    @_translate_errors
+    def requeue(self, identity: str, works: Sequence[Work]) -> None:
+        if not works:
+            return
+        keys = [self.keys.queues]
+        args: list[str] = []
+        for work in works:
+            keys += [self.keys.in_progress(identity, work.queue), self.keys.queue(work.queue)]
+            args += [work.queue, work.payload]
+        self._scripts.requeue(keys=keys, args=args)
+
+    @_translate_errors
+    def in_progress(self, identity: str) -> list[Work]:
+        names = sorted(self._redis.smembers(self.keys.in_progress_queues(identity)))
+        if not names:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.lrange(self.keys.in_progress(identity, name), 0, -1)
+        # lists hold the newest first; callers expect fetch order
+        return [
+            Work(name, job)
+            for name, jobs in zip(names, pipe.execute(), strict=True)
+            for job in reversed(jobs)
+        ]
+
+    @_translate_errors
+    def recover(self) -> int:
+        recovered = 0
+        for identity in sorted(self._redis.smembers(self.keys.in_progress_registry)):
+            keys = [
+                self.keys.in_progress_registry,
+                self.keys.process(identity),
+                self.keys.in_progress_queues(identity),
+                self.keys.queues,
+            ]
+            args = [identity, self.keys.in_progress_prefix(identity), self.keys.queue_prefix]
+            recovered += int(self._scripts.recover(keys=keys, args=args))
+        return recovered
+
+    @_translate_errors
+    def queue_names(self) -> list[str]:
+        return sorted(self._redis.smembers(self.keys.queues))
+
+    @_translate_errors
+    def queue_size(self, queue: str) -> int:
+        return int(self._redis.llen(self.keys.queue(queue)))
+
+    @_translate_errors
+    def queue_range(self, queue: str, start: int, stop: int) -> list[str]:
+        return list(self._redis.lrange(self.keys.queue(queue), start, stop))
+
+    @_translate_errors
+    def queue_oldest(self, queue: str) -> str | None:
+        oldest: str | None = self._redis.lindex(self.keys.queue(queue), -1)
+        return oldest
+
+    @_translate_errors
+    def queue_remove(self, queue: str, payload: str) -> int:
+        return int(self._redis.lrem(self.keys.queue(queue), 1, payload))
+
+    @_translate_errors
+    def queue_clear(self, queue: str) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.unlink(self.keys.queue(queue))
+        pipe.srem(self.keys.queues, queue)
+        pipe.execute()
+
+    # ---- sorted sets -----------------------------------------------------------------------------
+    @_translate_errors
+    def add_to_set(self, name: str, items: Sequence[tuple[float, str]]) -> None:
+        if items:
+            self._redis.zadd(self.keys.sorted_set(name), {payload: float(score) for score, payload in items})
+
+    @_translate_errors
+    def promote_due(self, name: str, now: float, limit: int = 100) -> int:
+        if limit <= 0:
+            return 0
+        keys = [self.keys.sorted_set(name), self.keys.queues, self.keys.dead]
+        # repr() is the text payload.stamp_enqueued_at writes, so both stores produce the same bytes
+        return int(self._scripts.promote(keys=keys, args=[repr(float(now)), limit, self.keys.queue_prefix]))
+
+    @_translate_errors
+    def next_due(self, names: Sequence[str]) -> float | None:
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.zrange(self.keys.sorted_set(name), 0, 0, withscores=True)
+        firsts = [entries[0][1] for entries in pipe.execute() if entries]
+        return float(min(firsts)) if firsts else None
+
+    @_translate_errors
+    def kill(self, payload: str, now: float, max_jobs: int, max_age: float) -> None:
+        # Sidekiq's DeadSet#kill: add, drop the too old, then trim by rank (at most max_jobs - 1 stay)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.zadd(self.keys.dead, {payload: float(now)})
+        pipe.zremrangebyscore(self.keys.dead, "-inf", repr(float(now) - max_age))
+        pipe.zremrangebyrank(self.keys.dead, 0, -max_jobs if max_jobs > 0 else -1)
+        pipe.execute()
+
+    @_translate_errors
+    def set_size(self, name: str) -> int:
+        return int(self._redis.zcard(self.keys.sorted_set(name)))
+
+    @_translate_errors
+    def set_range(
+        self, name: str, start: int, stop: int, *, reverse: bool = False
+    ) -> list[tuple[float, str]]:
+        entries = self._redis.zrange(self.keys.sorted_set(name), start, stop, desc=reverse, withscores=True)
+        return [(float(score), member) for member, score in entries]
+
+    @_translate_errors
+    def set_by_score(self, name: str, score: float) -> list[str]:
+        return list(self._redis.zrange(self.keys.sorted_set(name), float(score), float(score), byscore=True))
+
+    @_translate_errors
+    def set_remove(self, name: str, payloads: Sequence[str]) -> int:
+        if not payloads:
+            return 0
+        return int(self._redis.zrem(self.keys.sorted_set(name), *payloads))
+
+    @_translate_errors
+    def set_clear(self, name: str) -> None:
+        self._redis.unlink(self.keys.sorted_set(name))
+
+    @_translate_errors
+    def set_scan(self, name: str, substring: str, limit: int = 1000) -> list[tuple[float, str]]:
+        # ZSCAN MATCH like Sidekiq's filter box, with glob characters escaped so the match is literal
+        pattern = "*" + "".join("\\" + ch if ch in "\\*?[]" else ch for ch in substring) + "*"
+        found: dict[str, float] = {}  # ZSCAN may repeat an entry while the set is rehashed
+        for member, score in self._redis.zscan_iter(self.keys.sorted_set(name), match=pattern, count=500):
+            found[member] = float(score)
+            if len(found) >= limit:
+                break
+        return sorted((score, member) for member, score in found.items())
+
+    # ---- processes -------------------------------------------------------------------------------
+    @_translate_errors
+    def beat(self, beat: Beat) -> BeatResult:
+        identity, keys = beat.identity, self.keys
+        ttl_ms = max(1, int(beat.ttl * 1000))
+        # one MULTI like Sidekiq 6's heartbeat: counters, running jobs and the record land together
+        pipe = self._redis.pipeline(transaction=True)
+        self._queue_counts(pipe, beat.processed, beat.failed, beat.beat)
+        for work_key in keys.work_keys(identity):
+            pipe.unlink(work_key)
+            if beat.work:
+                pipe.hset(work_key, mapping=beat.work)
+                pipe.pexpire(work_key, ttl_ms)
+        pipe.sadd(keys.processes, identity)
+        pipe.exists(keys.process(identity))
+        fields = {
+            "info": beat.info,
+            "busy": str(beat.busy),
+            "beat": repr(float(beat.beat)),
+            "rtt_us": str(beat.rtt_us),
+            "quiet": "true" if beat.quiet else "false",
+            "rss": str(beat.rss_kb),
+        }
+        if self.sidekiq_version == "8":
+            fields["concurrency"] = str(beat.concurrency)
+        pipe.hset(keys.process(identity), mapping=fields)
+        pipe.pexpire(keys.process(identity), ttl_ms)
+        pipe.rpop(keys.signals(identity))
+        replies = pipe.execute()
+        existed, signal = replies[-4], replies[-1]
+        return BeatResult(bool(existed), [signal] if signal is not None else [])
+
+    @_translate_errors
+    def remove_process(self, identity: str) -> None:
+        # Sidekiq's clean stop: leave the registry and drop running jobs; the record expires by TTL
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.srem(self.keys.processes, identity)
+        pipe.unlink(*self.keys.work_keys(identity))
+        pipe.execute()
+
+    @_translate_errors
+    def processes(self) -> list[ProcessRecord]:
+        identities = sorted(self._redis.smembers(self.keys.processes))
+        if not identities:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for identity in identities:
+            pipe.hmget(self.keys.process(identity), list(_PROCESS_FIELDS))
+        records: list[ProcessRecord] = []
+        gone: list[str] = []
+        for identity, values in zip(identities, pipe.execute(), strict=True):
+            row = dict(zip(_PROCESS_FIELDS, values, strict=True))
+            if row["info"] is None:
+                gone.append(identity)
+                continue
+            records.append(_process_record(identity, row))
+        # Sidekiq's ProcessSet cleanup: prune entries without a record, at most once a minute overall
+        if gone and self._redis.set(self.keys.process_cleanup, "1", nx=True, ex=CLEANUP_INTERVAL):
+            self._redis.srem(self.keys.processes, *gone)
+        return records
+
+    @_translate_errors
+    def work(self) -> list[tuple[str, str, str]]:
+        identities = sorted(self._redis.smembers(self.keys.processes))
+        if not identities:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for identity in identities:
+            pipe.exists(self.keys.process(identity))
+            pipe.hgetall(self.keys.work_read_key(identity))
+        replies = pipe.execute()
+        running: list[tuple[str, str, str]] = []
+        for index, identity in enumerate(identities):
+            if replies[2 * index]:
+                running += [(identity, tid, work) for tid, work in replies[2 * index + 1].items()]
+        return running
+
+    @_translate_errors
+    def signal(self, identity: str, signal: str) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.lpush(self.keys.signals(identity), signal)
+        pipe.expire(self.keys.signals(identity), SIGNAL_TTL)
+        pipe.execute()
+
+    # ---- counters --------------------------------------------------------------------------------
+    def _queue_counts(self, pipe: redis.client.Pipeline, processed: int, failed: int, now: float) -> None:
+        day = utc_day(now)
+        for kind, amount in (("processed", processed), ("failed", failed)):
+            if amount:
+                pipe.incrby(self.keys.stat(kind), amount)
+                pipe.incrby(self.keys.stat_day(kind, day), amount)
+                pipe.expire(self.keys.stat_day(kind, day), STATS_TTL)
+
+    @_translate_errors
+    def add_counts(self, processed: int, failed: int, now: float) -> None:
+        if processed or failed:
+            pipe = self._redis.pipeline(transaction=True)
+            self._queue_counts(pipe, processed, failed, now)
+            pipe.execute()
+
+    @_translate_errors
+    def counters(self) -> Counters:
+        processed, failed = self._redis.mget([self.keys.stat_processed, self.keys.stat_failed])
+        return Counters(int(processed or 0), int(failed or 0))
+
+    @_translate_errors
+    def history(self, days: int, now: float) -> dict[str, tuple[int, int]]:
+        dates = [utc_day(now - offset * 86400) for offset in range(days)]
+        if not dates:
+            return {}
+        keys = [self.keys.stat_day("processed", d) for d in dates] + [
+            self.keys.stat_day("failed", d) for d in dates
+        ]
+        values = [int(value or 0) for value in self._redis.mget(keys)]
+        return {day: (values[i], values[len(dates) + i]) for i, day in enumerate(dates)}
+
+    @_translate_errors
+    def reset_counters(self) -> None:
+        # Sidekiq's Stats#reset writes zeros rather than deleting
+        self._redis.mset({self.keys.stat_processed: 0, self.keys.stat_failed: 0})
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    @_translate_errors
+    def ping(self) -> float:
+        started = time.perf_counter()
+        self._redis.ping()
+        return time.perf_counter() - started
+
+    def wait_until_available(self, deadline: float) -> None:
+        pause = 0.05
+        while True:
+            try:
+                self.ping()
+                return
+            except StoreUnavailable:
+                if time.time() + pause >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    def close(self) -> None:
+        self._pool.disconnect()
+        self._blocking_pool.disconnect()
+
+
+def _process_record(identity: str, row: dict[str, str | None]) -> ProcessRecord:
+    """A process hash as the API shows it; concurrency comes from the 8.1.2+ field when present."""
+    try:
+        info = json.loads(row["info"] or "{}")
+    except ValueError:
+        info = {}
+    if not isinstance(info, dict):
+        info = {}
+    concurrency = row["concurrency"]
+    return ProcessRecord(
+        identity=identity,
+        info=info,
+        busy=_int(row["busy"]),
+        beat=_float(row["beat"]),
+        quiet=row["quiet"] == "true",
+        rss_kb=_int(row["rss"]),
+        rtt_us=_int(row["rtt_us"]),
+        concurrency=_int(concurrency) if concurrency is not None else _int(info.get("concurrency")),
+    )
+
+
+def _int(value: object) -> int:
+    """Integers from hash strings written by any Sidekiq version; anything unreadable counts as 0."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+def _float(value: object) -> float:
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
