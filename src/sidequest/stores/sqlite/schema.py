@@ -1,0 +1,87 @@
+"""The SQLite file's schema and how a file moves from one schema version to the next.
+
+The version lives in ``PRAGMA user_version`` and the file is marked as ours by ``PRAGMA
+application_id``, so opening some other application's database is refused instead of silently
+adding tables to it. Each migration runs inside the caller's ``BEGIN IMMEDIATE`` transaction
+(SQLite DDL is transactional), so two processes opening an old file at once migrate it exactly once
+and a crash mid-migration leaves the old version intact.
+
+Version 0 is an empty file. Add a schema change as a new function appended to MIGRATIONS; never
+edit a released one, because files in the field were built by it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from sidequest.errors import SchemaVersionError, StoreError
+
+#: "SqDq": marks a file as a sidequest store (PRAGMA application_id).
+APPLICATION_ID = 0x53714471
+
+
+def _create_v1(conn: sqlite3.Connection) -> None:
+    """The first schema: jobs claimed in place, Sidekiq's sorted sets, the process registry."""
+    statements = [
+        # A job is pending while owner is NULL and in progress while a process identity owns it.
+        # id is the queue position: pushes take max(id) + 1, requeues min(id) - 1 (front of the queue).
+        # claimed orders an owner's in-progress jobs by when they were fetched.
+        "CREATE TABLE jobs (id INTEGER PRIMARY KEY, queue TEXT NOT NULL, payload TEXT NOT NULL, owner TEXT,"
+        " claimed INTEGER)",
+        "CREATE INDEX jobs_ready ON jobs (queue, id) WHERE owner IS NULL",
+        "CREATE INDEX jobs_owner ON jobs (owner, claimed) WHERE owner IS NOT NULL",
+        "CREATE TABLE known_queues (name TEXT PRIMARY KEY) WITHOUT ROWID",
+        "CREATE TABLE sorted_sets (name TEXT NOT NULL, score REAL NOT NULL, payload TEXT NOT NULL,"
+        " UNIQUE (name, payload))",
+        "CREATE INDEX sorted_sets_by_score ON sorted_sets (name, score)",
+        # registered = in Sidekiq's "processes" set; the record itself lives until expires_at.
+        "CREATE TABLE processes (identity TEXT PRIMARY KEY, info TEXT NOT NULL, busy INTEGER NOT NULL,"
+        " beat REAL NOT NULL, quiet INTEGER NOT NULL, rss_kb INTEGER NOT NULL, rtt_us INTEGER NOT NULL,"
+        " concurrency INTEGER NOT NULL, expires_at REAL NOT NULL, registered INTEGER NOT NULL)",
+        "CREATE TABLE work (identity TEXT NOT NULL, tid TEXT NOT NULL, value TEXT NOT NULL)",
+        "CREATE INDEX work_by_identity ON work (identity)",
+        "CREATE TABLE signals (id INTEGER PRIMARY KEY, identity TEXT NOT NULL, signal TEXT NOT NULL)",
+        "CREATE INDEX signals_by_identity ON signals (identity, id)",
+        "CREATE TABLE counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+        f"PRAGMA application_id = {APPLICATION_ID}",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+
+
+#: MIGRATIONS[n] turns a version-n file into version n + 1.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def read_version(conn: sqlite3.Connection, path: str) -> int:
+    """The file's schema version, after checking the file is ours and not from a newer sidequest."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    application_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+    if application_id not in (0, APPLICATION_ID) or (version == 0 and _foreign_tables(conn)):
+        raise StoreError(
+            f"{path} is an SQLite database of another application (application_id {application_id}, "
+            f"tables: {', '.join(_foreign_tables(conn)) or 'none'}); point sidequest at a file of its own"
+        )
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path} has sidequest schema version {version}, but this sidequest only knows versions up to "
+            f"{SCHEMA_VERSION}; it was written by a newer sidequest. Upgrade sidequest here, or use another file"
+        )
+    return version
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> int:
+    """Bring the file up to SCHEMA_VERSION inside the caller's write transaction; returns the old version."""
+    version = read_version(conn, path)
+    for step in MIGRATIONS[version:]:
+        step(conn)
+    if version != SCHEMA_VERSION:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return version
+
+
+def _foreign_tables(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").fetchall()
+    return [str(name) for (name,) in rows]
