@@ -156,7 +156,11 @@ def test_jobs_are_listed_per_job_and_overall() -> None:
     assert [p["args"][0] for p in send_email.jobs] == ["a@example.com", "b@example.com"]
     assert [p["args"] for p in ResizeImage.jobs] == [["cat.png", 64]]
     assert testing.jobs_for("tests.testing.test_modes.send_email") == send_email.jobs
-    assert [p["class"] for p in testing.all_jobs()] == [send_email.name, ResizeImage.definition.name, send_email.name]
+    assert [p["class"] for p in testing.all_jobs()] == [
+        send_email.name,
+        ResizeImage.definition.name,
+        send_email.name,
+    ]
     assert [p["args"][0] for p in testing.all_jobs(queue="critical")] == ["b@example.com"]
 
 
