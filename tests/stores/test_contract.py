@@ -1,0 +1,641 @@
+"""The store contract, once, for every store (memory, sqlite, redis through the `store` fixture).
+
+Each test is what a user of the store would notice: which jobs come out, in what order, where a
+job goes when a process dies, what an operator sees. Waits are on conditions with deadlines.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from sidequest.payload import build, dumps, stamp_enqueued_at
+from sidequest.stores import Store, open_store
+from sidequest.stores.base import Beat, Work
+
+NOW = 1_795_827_751.8577726
+
+
+def job(n: int | str, queue: str = "default", **extra: Any) -> str:
+    """A payload as our client writes it (Sidekiq's key order, compact JSON, float seconds)."""
+    payload = build("HardJob", [n], {"queue": queue, **extra}, created_at=NOW)
+    payload["jid"] = f"{str(n):0>24}"[-24:]
+    return dumps(payload)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not reached within {timeout}s")
+        time.sleep(0.05)
+
+
+def beat_for(identity: str, *, ttl: float = 60.0, **changes: Any) -> Beat:
+    info = {
+        "hostname": "box",
+        "started_at": NOW,
+        "pid": 4242,
+        "tag": "",
+        "concurrency": 5,
+        "queues": ["default"],
+        "labels": [],
+        "identity": identity,
+    }
+    fields: dict[str, Any] = dict(
+        identity=identity,
+        info=dumps(info),
+        busy=0,
+        beat=time.time(),
+        quiet=False,
+        rss_kb=30560,
+        rtt_us=69,
+        concurrency=5,
+        work={},
+        ttl=ttl,
+    )
+    fields.update(changes)
+    return Beat(**fields)
+
+
+@pytest.fixture
+def handles(store: Store, store_url: str) -> Iterator[Callable[[], Store]]:
+    """Open more handles on the store's data, one per thread (the same object for the memory store)."""
+    opened: list[Store] = []
+
+    def open_handle() -> Store:
+        if store_url.startswith("memory"):
+            return store
+        handle = open_store(store_url)
+        opened.append(handle)
+        return handle
+
+    yield open_handle
+    for handle in opened:
+        handle.close()
+
+
+def run_threads(count: int, target: Callable[[int], None]) -> None:
+    errors: list[BaseException] = []
+
+    def guarded(index: int) -> None:
+        try:
+            target(index)
+        except BaseException as exc:  # surfaced below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not [t for t in threads if t.is_alive()], "a thread did not finish within 60 s"
+    if errors:
+        raise errors[0]
+
+
+# ---- queues ------------------------------------------------------------------------------------
+
+
+def test_pushed_jobs_come_out_oldest_first_and_their_queues_are_known(store: Store) -> None:
+    store.push([("default", job(1)), ("default", job(2)), ("critical", job(3, "critical"))])
+    store.push([("default", job(4))])
+
+    assert store.queue_names() == ["critical", "default"]
+    assert store.queue_size("default") == 3
+    taken = store.fetch("box:1:aaa", ["default"], 10)
+    assert [w.payload for w in taken] == [job(1), job(2), job(4)]
+    assert all(w.queue == "default" for w in taken)
+
+
+def test_a_bulk_push_keeps_the_callers_order_across_queues(store: Store) -> None:
+    items = [("bulk", job(i, "bulk")) if i % 3 else ("other", job(i, "other")) for i in range(60)]
+
+    store.push(items)
+
+    taken = store.fetch("box:1:aaa", ["bulk", "other"], 100)
+    assert [w.payload for w in taken if w.queue == "bulk"] == [p for q, p in items if q == "bulk"]
+    assert [w.payload for w in taken if w.queue == "other"] == [p for q, p in items if q == "other"]
+
+
+def test_queue_listing_is_newest_first_and_oldest_is_next_out(store: Store) -> None:
+    store.push([("default", job(i)) for i in range(5)])
+
+    assert store.queue_range("default", 0, -1) == [job(i) for i in (4, 3, 2, 1, 0)]
+    assert store.queue_range("default", 1, 2) == [job(3), job(2)]
+    assert store.queue_oldest("default") == job(0)
+    assert store.queue_oldest("nothing-here") is None
+    assert store.queue_range("nothing-here", 0, -1) == []
+    assert store.queue_size("nothing-here") == 0
+
+
+def test_removing_one_job_from_a_queue(store: Store) -> None:
+    store.push([("default", job(1)), ("default", job(2))])
+
+    assert store.queue_remove("default", job(1)) == 1
+    assert store.queue_remove("default", job(1)) == 0
+    assert store.queue_range("default", 0, -1) == [job(2)]
+
+
+def test_clearing_a_queue_drops_its_jobs_and_its_name(store: Store) -> None:
+    store.push([("default", job(1)), ("low", job(2, "low"))])
+
+    store.queue_clear("default")
+
+    assert store.queue_names() == ["low"]
+    assert store.queue_size("default") == 0
+    assert store.fetch("box:1:aaa", ["default"], 1) == []
+
+
+# ---- fetch -------------------------------------------------------------------------------------
+
+
+def test_fetch_drains_queues_in_the_order_given(store: Store) -> None:
+    store.push([("low", job("l1", "low")), ("high", job("h1", "high")), ("low", job("l2", "low"))])
+    store.push([("high", job("h2", "high"))])
+
+    taken = store.fetch("box:1:aaa", ["high", "low"], 3)
+
+    assert [(w.queue, w.payload) for w in taken] == [
+        ("high", job("h1", "high")),
+        ("high", job("h2", "high")),
+        ("low", job("l1", "low")),
+    ]
+    assert store.fetch("box:1:aaa", ["low", "high"], 3) == [Work("low", job("l2", "low"))]
+
+
+def test_fetch_takes_at_most_limit_jobs(store: Store) -> None:
+    store.push([("default", job(i)) for i in range(5)])
+
+    taken = store.fetch("box:1:aaa", ["default"], 2)
+
+    assert [w.payload for w in taken] == [job(0), job(1)]
+    assert store.queue_size("default") == 3
+
+
+def test_fetch_with_nothing_queued_waits_then_returns_nothing(store: Store) -> None:
+    started = time.monotonic()
+
+    assert store.fetch("box:1:aaa", ["default"], 5, timeout=0.3) == []
+    assert store.fetch("box:1:aaa", ["a", "b", "c"], 5, timeout=0.3) == []
+    assert time.monotonic() - started < 10
+    assert store.fetch("box:1:aaa", ["default"], 5) == []
+
+
+@pytest.mark.parametrize("queues", [["default"], ["high", "default", "low"]])
+def test_a_waiting_fetch_wakes_up_when_a_job_is_pushed(
+    store: Store, second_store: Store, queues: list[str]
+) -> None:
+    def push_soon() -> None:
+        time.sleep(0.2)
+        second_store.push([("default", job(1))])
+
+    pusher = threading.Thread(target=push_soon)
+    started = time.monotonic()
+    pusher.start()
+    taken = store.fetch("box:1:aaa", queues, 5, timeout=20)
+    waited = time.monotonic() - started
+    pusher.join()
+
+    assert taken == [Work("default", job(1))]
+    assert waited < 10, f"fetch returned {waited:.1f}s after the push instead of promptly"
+    assert store.in_progress("box:1:aaa") == taken
+
+
+def test_concurrent_fetchers_never_get_the_same_job(store: Store, handles: Callable[[], Store]) -> None:
+    jobs = [job(i) for i in range(400)]
+    store.push([("default", p) for p in jobs])
+    fetched: list[list[Work]] = [[] for _ in range(4)]
+
+    def fetch_all(index: int) -> None:
+        mine = handles()
+        while taken := mine.fetch(f"box:{index}:aaa", ["default"], 7):
+            fetched[index].extend(taken)
+
+    run_threads(4, fetch_all)
+
+    payloads = [w.payload for taken in fetched for w in taken]
+    assert sorted(payloads) == sorted(jobs)
+    assert not [p for p, n in Counter(payloads).items() if n > 1]
+
+
+def test_concurrent_waiting_fetchers_share_jobs_pushed_while_they_wait(
+    store: Store, handles: Callable[[], Store]
+) -> None:
+    jobs = [job(i) for i in range(60)]
+    fetched: list[list[Work]] = [[] for _ in range(3)]
+    done = threading.Event()
+
+    def fetch_until_done(index: int) -> None:
+        mine = handles()
+        while not done.is_set():
+            fetched[index].extend(mine.fetch(f"box:{index}:aaa", ["default", "other"], 2, timeout=0.5))
+
+    threads = [threading.Thread(target=fetch_until_done, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        for p in jobs:
+            store.push([("default", p)])
+        wait_for(lambda: sum(len(f) for f in fetched) >= len(jobs), what="all jobs fetched")
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(30)
+
+    payloads = [w.payload for taken in fetched for w in taken]
+    assert sorted(payloads) == sorted(jobs)
+
+
+# ---- in progress, ack, requeue ------------------------------------------------------------------
+
+
+def test_fetched_jobs_stay_in_progress_until_acknowledged(store: Store) -> None:
+    store.push([("default", job(1)), ("low", job(2, "low"))])
+    taken = store.fetch("box:1:aaa", ["default", "low"], 5)
+
+    assert sorted(store.in_progress("box:1:aaa"), key=str) == sorted(taken, key=str)
+    assert store.in_progress("box:2:bbb") == []
+
+    assert store.ack("box:1:aaa", taken) == 2
+    assert store.in_progress("box:1:aaa") == []
+    assert store.ack("box:1:aaa", taken) == 0
+    assert store.queue_size("default") == 0
+
+
+def test_acknowledging_one_of_two_equal_jobs_leaves_the_other(store: Store) -> None:
+    store.push([("default", job(1)), ("default", job(1))])
+    first, second = store.fetch("box:1:aaa", ["default"], 2)
+
+    assert store.ack("box:1:aaa", [first]) == 1
+    assert store.in_progress("box:1:aaa") == [second]
+
+
+def test_a_requeued_job_is_the_next_one_out(store: Store) -> None:
+    store.push([("default", job(1)), ("default", job(2))])
+    [first] = store.fetch("box:1:aaa", ["default"], 1)
+
+    store.requeue("box:1:aaa", [first])
+
+    assert store.in_progress("box:1:aaa") == []
+    assert store.fetch("box:1:aaa", ["default"], 1) == [first]
+    assert store.queue_names() == ["default"]
+
+
+def test_requeue_skips_a_job_that_is_no_longer_held(store: Store) -> None:
+    store.push([("default", job(1))])
+    taken = store.fetch("box:1:aaa", ["default"], 1)
+    store.ack("box:1:aaa", taken)
+
+    store.requeue("box:1:aaa", taken)
+
+    assert store.queue_size("default") == 0
+
+
+# ---- recovery ----------------------------------------------------------------------------------
+
+
+def test_jobs_of_a_process_whose_heartbeat_expired_go_back_to_their_queues(store: Store) -> None:
+    store.beat(beat_for("box:1:dead", ttl=1))
+    store.push([("default", job(1)), ("default", job(2)), ("low", job(3, "low"))])
+    held = store.fetch("box:1:dead", ["default", "low"], 10)
+    assert len(held) == 3
+
+    wait_for(lambda: not store.processes(), what="heartbeat expiry")
+    recovered = store.recover()
+
+    assert recovered == 3
+    assert store.in_progress("box:1:dead") == []
+    store.beat(beat_for("box:2:live"))
+    back = store.fetch("box:2:live", ["default", "low"], 10)
+    assert sorted(w.payload for w in back) == sorted(w.payload for w in held)
+    assert store.recover() == 0
+    assert store.ack("box:1:dead", held) == 0  # the late owner learns its jobs were taken back
+
+
+def test_recovery_never_touches_a_live_process(store: Store) -> None:
+    store.beat(beat_for("box:1:live"))
+    store.beat(beat_for("box:2:dead", ttl=1))
+    store.push([("default", job(i)) for i in range(4)])
+    live = store.fetch("box:1:live", ["default"], 2)
+    dead = store.fetch("box:2:dead", ["default"], 2)
+
+    wait_for(lambda: [p.identity for p in store.processes()] == ["box:1:live"], what="heartbeat expiry")
+    recovered = store.recover()
+
+    assert recovered == 2
+    assert store.in_progress("box:1:live") == live
+    assert sorted(store.queue_range("default", 0, -1)) == sorted(w.payload for w in dead)
+    assert store.queue_names() == ["default"]
+
+
+def test_concurrent_recoveries_move_each_job_once(store: Store, handles: Callable[[], Store]) -> None:
+    store.beat(beat_for("box:1:dead", ttl=1))
+    store.push([("default", job(i)) for i in range(30)])
+    store.fetch("box:1:dead", ["default"], 30)
+    wait_for(lambda: not store.processes(), what="heartbeat expiry")
+    totals = [0] * 4
+
+    def recover(index: int) -> None:
+        totals[index] = handles().recover()
+
+    run_threads(4, recover)
+
+    assert sum(totals) == 30
+    assert store.queue_size("default") == 30
+
+
+# ---- scheduled and retry sets ------------------------------------------------------------------
+
+
+def test_promote_moves_only_due_entries_and_stamps_enqueued_at(store: Store) -> None:
+    scheduled = job("s1", "low")
+    retrying = job("r1", "default", enqueued_at=1795827751.25, retry_count=0)
+    store.add_to_set("schedule", [(100.0, scheduled), (300.0, job("later"))])
+    store.add_to_set("retry", [(150.5, retrying)])
+
+    moved = store.promote_due("schedule", 200.125) + store.promote_due("retry", 200.125)
+
+    assert moved == 2
+    assert store.queue_range("low", 0, -1) == [scheduled[:-1] + ',"enqueued_at":200.125}']
+    assert store.queue_range("default", 0, -1) == [
+        retrying.replace('"enqueued_at":1795827751.25', '"enqueued_at":200.125')
+    ]
+    assert store.set_range("schedule", 0, -1) == [(300.0, job("later"))]
+    assert store.set_size("retry") == 0
+    assert store.queue_names() == ["default", "low"]
+
+
+def test_promoted_jobs_go_to_the_end_of_their_queue(store: Store) -> None:
+    store.push([("default", job("waiting"))])
+    store.add_to_set("schedule", [(1.0, job("due"))])
+
+    store.promote_due("schedule", 2.0)
+
+    assert [w.payload for w in store.fetch("box:1:aaa", ["default"], 5)] == [
+        job("waiting"),
+        stamp_enqueued_at(job("due"), 2.0),
+    ]
+
+
+def test_promote_honours_its_limit(store: Store) -> None:
+    store.add_to_set("schedule", [(float(i), job(i)) for i in range(10)])
+
+    assert store.promote_due("schedule", 100.0, limit=4) == 4
+    assert store.set_size("schedule") == 6
+    assert store.queue_range("default", 0, -1)[-1] == stamp_enqueued_at(job(0), 100.0)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"retry":true,"queue":"default","args":[1],"class":"A","jid":"j1","created_at":1795827751.8577726}',
+        '{"queue":"default","class":"A","args":[],"enqueued_at":1795827751.8578718,"retry_count":2}',
+        '{"queue":"default","class":"A","args":[],"enqueued_at":1.7e9}',
+        '{"queue":"default","class":"A","args":[],"enqueued_at":-5}',
+        '{"queue":"default","class":"A","args":["caf\u00e9 \u2603 \\"q\\" 100%"]}',
+        '{"queue":"default","class":"A","args":[{"k":[1,2]}]}  \n',
+        '{ "queue" : "default", "class" : "A", "args" : [] }',
+        '{"queue":"default"}',
+        '{"queue":"default","class":"A","args":[],"enqueued_at":1795827751876}',
+    ],
+)
+def test_promote_stamps_exactly_like_payload_stamp_enqueued_at(store: Store, raw: str) -> None:
+    when = 1795829999.1234567
+    store.add_to_set("retry", [(1.0, raw)])
+
+    store.promote_due("retry", when)
+
+    assert store.queue_range("default", 0, -1) == [stamp_enqueued_at(raw, when)]
+
+
+@pytest.mark.parametrize(
+    "raw", ["not json {", '["queue","default"]', '{"class":"A","args":[]}', '{"queue":""}', '"x"']
+)
+def test_entries_whose_queue_cannot_be_read_go_to_dead(store: Store, raw: str) -> None:
+    store.add_to_set("schedule", [(10.0, raw)])
+
+    assert store.promote_due("schedule", 20.5) == 1
+
+    assert store.set_size("schedule") == 0
+    assert store.set_range("dead", 0, -1) == [(20.5, raw)]
+    assert store.queue_names() == []
+
+
+def test_concurrent_promoters_never_move_an_entry_twice(store: Store, handles: Callable[[], Store]) -> None:
+    entries = [job(i) for i in range(300)]
+    store.add_to_set("schedule", [(float(i), p) for i, p in enumerate(entries)])
+    moved = [0] * 4
+
+    def promote(index: int) -> None:
+        mine = handles()
+        while count := mine.promote_due("schedule", 1000.0, limit=7):
+            moved[index] += count
+
+    run_threads(4, promote)
+
+    assert sum(moved) == 300
+    queued = store.queue_range("default", 0, -1)
+    assert sorted(queued) == sorted(stamp_enqueued_at(p, 1000.0) for p in entries)
+
+
+def test_next_due_is_the_earliest_score_across_the_sets(store: Store) -> None:
+    assert store.next_due(["schedule", "retry"]) is None
+
+    store.add_to_set("schedule", [(500.5, job(1)), (900.0, job(2))])
+    store.add_to_set("retry", [(300.25, job(3))])
+    store.add_to_set("dead", [(1.0, job(4))])
+
+    assert store.next_due(["schedule", "retry"]) == 300.25
+    assert store.next_due(["schedule"]) == 500.5
+
+
+def test_schedule_adds_to_the_schedule_set(store: Store) -> None:
+    store.schedule([(NOW + 3600, job(1, "low"))])
+
+    assert store.set_range("schedule", 0, -1) == [(NOW + 3600, job(1, "low"))]
+    assert store.queue_names() == []
+
+
+# ---- dead set ----------------------------------------------------------------------------------
+
+
+def test_kill_keeps_at_most_max_jobs_minus_one_newest(store: Store) -> None:
+    for i in range(6):
+        store.kill(job(i), NOW + i, max_jobs=4, max_age=86400)
+
+    assert [p for _, p in store.set_range("dead", 0, -1)] == [job(3), job(4), job(5)]
+
+
+def test_kill_drops_entries_older_than_max_age(store: Store) -> None:
+    store.kill(job("old"), NOW - 1000, max_jobs=100, max_age=500)
+    store.kill(job("recent"), NOW - 100, max_jobs=100, max_age=500)
+
+    store.kill(job("new"), NOW, max_jobs=100, max_age=500)
+
+    assert store.set_range("dead", 0, -1) == [(NOW - 100, job("recent")), (NOW, job("new"))]
+
+
+# ---- listing sorted sets -----------------------------------------------------------------------
+
+
+def test_sorted_set_listing_by_rank_score_and_substring(store: Store) -> None:
+    entries = [(NOW + i, job(f"jid{i}")) for i in range(5)]
+    store.add_to_set("retry", entries)
+
+    assert store.set_size("retry") == 5
+    assert store.set_range("retry", 0, -1) == entries
+    assert store.set_range("retry", 0, 1, reverse=True) == [entries[4], entries[3]]
+    assert store.set_range("retry", 1, 2) == entries[1:3]
+    assert store.set_by_score("retry", NOW + 2) == [entries[2][1]]
+    assert store.set_by_score("retry", NOW + 2.5) == []
+    assert store.set_scan("retry", "jid3") == [entries[3]]
+    assert sorted(store.set_scan("retry", "HardJob")) == entries
+    assert len(store.set_scan("retry", "HardJob", limit=2)) == 2
+
+
+def test_set_scan_matches_glob_characters_literally(store: Store) -> None:
+    store.add_to_set("dead", [(1.0, job("a*b?c[1]")), (2.0, job("aXbYc1"))])
+
+    assert store.set_scan("dead", "a*b?c[1]") == [(1.0, job("a*b?c[1]"))]
+
+
+def test_adding_an_equal_payload_again_moves_it_to_the_new_score(store: Store) -> None:
+    store.add_to_set("schedule", [(10.0, job(1))])
+
+    store.add_to_set("schedule", [(20.0, job(1))])
+
+    assert store.set_range("schedule", 0, -1) == [(20.0, job(1))]
+
+
+def test_removing_and_clearing_sorted_set_entries(store: Store) -> None:
+    store.add_to_set("dead", [(1.0, job(1)), (2.0, job(2)), (3.0, job(3))])
+
+    assert store.set_remove("dead", [job(1), job(3), job("absent")]) == 2
+    assert store.set_range("dead", 0, -1) == [(2.0, job(2))]
+    assert store.set_remove("dead", []) == 0
+
+    store.set_clear("dead")
+    assert store.set_size("dead") == 0
+
+
+# ---- processes ---------------------------------------------------------------------------------
+
+
+def test_a_beating_process_is_listed_with_its_record(store: Store) -> None:
+    first = store.beat(beat_for("box:1:aaa", busy=2, quiet=True, rss_kb=1234, rtt_us=77, concurrency=9))
+    again = store.beat(beat_for("box:1:aaa", busy=2, quiet=True, rss_kb=1234, rtt_us=77, concurrency=9))
+
+    assert (first.existed, again.existed) == (False, True)
+    [record] = store.processes()
+    assert record.identity == "box:1:aaa"
+    assert record.info["hostname"] == "box" and record.info["queues"] == ["default"]
+    assert (record.busy, record.quiet, record.rss_kb, record.rtt_us) == (2, True, 1234, 77)
+    assert record.concurrency in (5, 9)  # the info value, or the 8.1.2+ hash field where a store writes it
+    assert abs(record.beat - time.time()) < 60
+
+
+def test_processes_are_sorted_by_identity(store: Store) -> None:
+    for identity in ("host-b:2:bbb", "host-a:1:aaa", "host-c:3:ccc"):
+        store.beat(beat_for(identity))
+
+    assert [p.identity for p in store.processes()] == ["host-a:1:aaa", "host-b:2:bbb", "host-c:3:ccc"]
+
+
+def test_running_jobs_are_visible_until_replaced_or_the_process_stops(store: Store) -> None:
+    running = dumps({"queue": "default", "payload": job(1), "run_at": 1795827758})
+    store.beat(beat_for("box:1:aaa", busy=1, work={"4ob": running}))
+    store.beat(beat_for("box:2:bbb"))
+
+    assert store.work() == [("box:1:aaa", "4ob", running)]
+
+    store.beat(beat_for("box:1:aaa", busy=0, work={}))
+    assert store.work() == []
+
+    store.beat(beat_for("box:1:aaa", busy=1, work={"4ob": running}))
+    store.remove_process("box:1:aaa")
+    assert store.work() == []
+    assert [p.identity for p in store.processes()] == ["box:2:bbb"]
+
+
+def test_a_process_disappears_when_its_heartbeat_expires(store: Store) -> None:
+    running = dumps({"queue": "default", "payload": job(1), "run_at": 1795827758})
+    store.beat(beat_for("box:1:aaa", ttl=1, busy=1, work={"tid": running}))
+    assert [p.identity for p in store.processes()] == ["box:1:aaa"]
+
+    wait_for(lambda: not store.processes(), what="heartbeat expiry")
+
+    assert store.work() == []
+    assert store.beat(beat_for("box:1:aaa")).existed is False
+
+
+def test_signals_reach_their_process_one_per_beat_in_order(store: Store) -> None:
+    store.beat(beat_for("box:1:aaa"))
+    store.signal("box:1:aaa", "TSTP")
+    store.signal("box:1:aaa", "TERM")
+
+    assert store.beat(beat_for("box:2:bbb")).signals == []
+    assert store.beat(beat_for("box:1:aaa")).signals == ["TSTP"]
+    assert store.beat(beat_for("box:1:aaa")).signals == ["TERM"]
+    assert store.beat(beat_for("box:1:aaa")).signals == []
+
+
+# ---- counters ----------------------------------------------------------------------------------
+
+
+def test_beats_add_their_counts_once(store: Store) -> None:
+    store.beat(beat_for("box:1:aaa", processed=3, failed=1, beat=NOW))
+    store.beat(beat_for("box:1:aaa", processed=2, failed=0, beat=NOW + 5))
+    store.beat(beat_for("box:1:aaa", beat=NOW + 10))
+
+    assert (store.counters().processed, store.counters().failed) == (5, 1)
+    assert store.history(1, NOW) == {"2026-11-28": (5, 1)}
+
+
+def test_daily_history_is_newest_first_with_empty_days(store: Store) -> None:
+    day = 86400
+    store.add_counts(4, 1, NOW)
+    store.add_counts(2, 2, NOW - 2 * day)
+    store.add_counts(1, 0, NOW - 10 * day)
+
+    history = store.history(3, NOW)
+
+    assert list(history) == ["2026-11-28", "2026-11-27", "2026-11-26"]
+    assert list(history.values()) == [(4, 1), (0, 0), (2, 2)]
+    assert (store.counters().processed, store.counters().failed) == (7, 3)
+
+
+def test_resetting_counters_zeroes_the_totals_and_keeps_history(store: Store) -> None:
+    store.add_counts(4, 1, NOW)
+
+    store.reset_counters()
+
+    assert (store.counters().processed, store.counters().failed) == (0, 0)
+    assert store.history(1, NOW) == {"2026-11-28": (4, 1)}
+    store.add_counts(1, 1, NOW)
+    assert (store.counters().processed, store.counters().failed) == (1, 1)
+
+
+# ---- lifecycle ---------------------------------------------------------------------------------
+
+
+def test_ping_answers_and_an_available_store_does_not_wait(store: Store) -> None:
+    assert 0 <= store.ping() < 5
+    store.wait_until_available(time.time() + 5)
+
+
+def test_payload_strings_round_trip_exactly(store: Store) -> None:
+    odd = job("x", note='caf\u00e9 \u2603 \U0001f600 \\ " \n tab\t')
+
+    store.push([("default", odd)])
+    store.add_to_set("retry", [(1.0, odd)])
+
+    assert store.queue_oldest("default") == odd
+    assert json.loads(store.fetch("box:1:aaa", ["default"], 1)[0].payload) == json.loads(odd)
+    assert store.set_range("retry", 0, -1) == [(1.0, odd)]
