@@ -50,6 +50,11 @@ def _translate_errors(
     def wrapper(self: RedisStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(self, *args, **kwargs)
+        except (redis.AuthenticationError, redis.exceptions.AuthorizationError) as exc:
+            raise StoreError(
+                f"Redis at {redact(self.url)} refused the credentials ({self._clean(exc)}); "
+                "check the user and password in the URL"
+            ) from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(
                 f"Redis at {redact(self.url)} is unavailable ({self._clean(exc)}); "
