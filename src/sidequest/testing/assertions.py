@@ -228,6 +228,7 @@ def assert_enqueued(
     immediately: not scheduled. count: an int, or exactly(n) / at_least(n) / at_most(n).
     Any other keyword compares a payload field: ``retry=5``, ``tags=["billing"]``.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line, not in here
     expectation = _Expectation(job, args, queue, at, in_, immediately, within, payload_fields)
     wanted = _as_count(count)
     matches, everything = _find(expectation)
@@ -252,6 +253,7 @@ def refute_enqueued(
     **payload_fields: Any,
 ) -> None:
     """Fail if fake mode captured any job matching these criteria (same meaning as assert_enqueued)."""
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line, not in here
     expectation = _Expectation(job, args, queue, at, in_, immediately, within, payload_fields)
     matches, _ = _find(expectation)
     if matches:
@@ -290,6 +292,7 @@ def assert_retryable(job: JobRef, expected: bool | int = True) -> None:
 
     retry=True means the configured max_retries (25 by default), so assert_retryable(job, 25) passes too.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line, not in here
     name, options = _options(job)
     retry = options.get("retry", True)
     max_retries = get_config().settings.max_retries
@@ -307,6 +310,7 @@ def assert_retryable(job: JobRef, expected: bool | int = True) -> None:
 
 def assert_processed_in(job: JobRef, queue: str) -> None:
     """Fail unless job is enqueued on queue by default."""
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line, not in here
     name, options = _options(job)
     actual = options.get("queue", "default")
     if actual != queue:
@@ -317,6 +321,7 @@ def assert_processed_in(job: JobRef, queue: str) -> None:
 
 def assert_saves_backtrace(job: JobRef, expected: bool | int = True) -> None:
     """Fail unless failed runs of job keep a backtrace (True), keep none (False), or keep expected lines."""
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line, not in here
     name, options = _options(job)
     actual = options.get("backtrace", False)
     if expected is True:
@@ -333,11 +338,13 @@ def assert_saves_backtrace(job: JobRef, expected: bool | int = True) -> None:
 
 def assert_job_option(job: JobRef, key: str, value: Any) -> None:
     """Fail unless job's option key equals value (for options a middleware owns too)."""
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line, not in here
     assert_job_options(job, **{key: value})
 
 
 def assert_job_options(job: JobRef, **expected: Any) -> None:
     """Fail unless each given option of job has the given value; the message shows all its options."""
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line, not in here
     name, options = _options(job)
     wrong = [
         f"{key}: expected {value!r}, got {options[key]!r}"

@@ -20,18 +20,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:
-    from sidequest.stores.base import Store
-    from sidequest.testing.clock import Clock
-    from sidequest.testing.fake import FakeQueues
-    from sidequest.testing.inline import InlineRunner
-
-# sidequest itself is imported inside the fixtures: pytest loads this module before coverage starts, and
-# a suite that never asks for a fixture should not pay for importing sidequest.
+from sidequest.stores.base import Store
+from sidequest.testing import clear_all, clock, disable, fake, inline, queues, runner
+from sidequest.testing.clock import Clock
+from sidequest.testing.fake import FakeQueues
+from sidequest.testing.inline import InlineRunner
 
 STORE_KINDS = ("memory", "sqlite", "redis")
 REDIS_URL_ENV = "SIDEQUEST_TEST_REDIS_URL"
@@ -72,8 +68,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def sidequest_fake() -> Iterator[FakeQueues]:
     """Fake mode for this test: pushes are captured in memory, starting from empty lists."""
-    from sidequest.testing import clear_all, fake, queues
-
     clear_all()
     with fake():
         yield queues
@@ -83,8 +77,6 @@ def sidequest_fake() -> Iterator[FakeQueues]:
 @pytest.fixture
 def sidequest_inline() -> Iterator[InlineRunner]:
     """Inline mode for this test: each push runs its job at once; exceptions reach the caller."""
-    from sidequest.testing import inline, runner
-
     runner.clear()
     with inline():
         yield runner
@@ -94,8 +86,6 @@ def sidequest_inline() -> Iterator[InlineRunner]:
 @pytest.fixture
 def sidequest_clock() -> Iterator[Clock]:
     """The test clock, frozen now: advance() and travel() move it; fake-mode drains run what is due."""
-    from sidequest.testing import clock
-
     with clock.freeze():
         yield clock
     clock.unfreeze()
@@ -124,11 +114,12 @@ def sidequest_store(request: pytest.FixtureRequest) -> Iterator[Store]:
     """An empty store of one kind, used by perform_async for this test (testing mode: disabled)."""
     from sidequest.config import get_config
     from sidequest.stores import open_store
-    from sidequest.testing import disable
 
     kind = getattr(request, "param", "memory")
     if kind not in STORE_KINDS:
-        raise pytest.UsageError(f"sidequest_store has no kind {kind!r}; use one of {', '.join(STORE_KINDS)}")
+        pytest.fail(
+            f"sidequest_store has no kind {kind!r}; use one of {', '.join(STORE_KINDS)}", pytrace=False
+        )
     url = _store_url(kind, request)
     if kind == "redis":
         _flush_redis(url)
