@@ -15,7 +15,10 @@ from redis.commands.core import Script
 def source(name: str) -> str:
     """The text of lua/<name>.lua, read from the installed package (works from a wheel or a zip)."""
     return (
-        resources.files("sidequest.stores.redis").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+        resources.files("sidequest.stores.redis")
+        .joinpath("lua")
+        .joinpath(f"{name}.lua")
+        .read_text(encoding="utf-8")
     )
 
 

@@ -5,40 +5,32 @@ Everything a Ruby Sidekiq process or the Sidekiq Web UI reads is written the way
 operation is one round trip where it can be: a Lua script when the steps depend on each other, a
 MULTI when they must land together, a plain pipeline when order is enough.
 
-Connection trouble never escapes as a redis-py exception: it becomes StoreUnavailable (retry later)
-and any other server refusal StoreError, with the URL's password redacted.
+Every public method reports failures through connection.Connection.failure: StoreUnavailable for an
+outage, StoreError for a refusal, never a redis-py exception.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
-from urllib.parse import unquote, urlsplit
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.retry import Retry
 
 from sidequest._time import utc_day
-from sidequest.errors import ConfigError, StoreError, StoreUnavailable
-from sidequest.stores import redact
+from sidequest.errors import ConfigError, StoreUnavailable
 from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work
+from sidequest.stores.redis import processes as process_hash
+from sidequest.stores.redis.connection import MAX_BLOCK, Connection
 from sidequest.stores.redis.keys import CLEANUP_INTERVAL, SIGNAL_TTL, STATS_TTL, Keys
 from sidequest.stores.redis.scripts import Scripts
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: A blocking fetch waits at most this long per BLMOVE; longer timeouts loop. The blocking
-#: connections' socket timeout is this plus the normal one, so a wait is never mistaken for a hang.
-MAX_BLOCK = 5.0
 #: Jobs per LPUSH when pushing a large batch (Sidekiq slices bulk pushes at 1000 too).
 PUSH_SLICE = 1000
-#: Fields of the process hash, in the order Sidekiq's heartbeat writes them.
-_PROCESS_FIELDS = ("info", "busy", "beat", "rtt_us", "quiet", "rss", "concurrency")
 
 
 def _translate_errors(
@@ -50,20 +42,8 @@ def _translate_errors(
     def wrapper(self: RedisStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(self, *args, **kwargs)
-        except (redis.AuthenticationError, redis.exceptions.AuthorizationError) as exc:
-            raise StoreError(
-                f"Redis at {redact(self.url)} refused the credentials ({self._clean(exc)}); "
-                "check the user and password in the URL"
-            ) from None
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable(
-                f"Redis at {redact(self.url)} is unavailable ({self._clean(exc)}); "
-                "check that redis-server is running and the URL is right"
-            ) from None
         except redis.RedisError as exc:
-            raise StoreError(
-                f"Redis at {redact(self.url)} refused {method.__name__}: {self._clean(exc)}"
-            ) from None
+            raise self._connection.failure(exc, method.__name__) from None
 
     return wrapper
 
@@ -85,37 +65,12 @@ class RedisStore(Store):
         self.url = url
         self.sidekiq_version = sidekiq_version
         self.keys = Keys(namespace, sidekiq_version)
-        self._password = unquote(urlsplit(url).password or "") if "@" in url else ""
-        options: dict[str, Any] = {
-            "decode_responses": True,
-            # payloads that are not UTF-8 still round-trip to the same bytes (ack and LREM find them)
-            "encoding_errors": "surrogateescape",
-            "socket_timeout": 5.0,
-            "socket_connect_timeout": 2.0,
-            "health_check_interval": 30,
-            # a few quick retries ride out a blip; a real outage surfaces within a second or two
-            "retry": Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.25), retries=2),
-        }
-        options.update(pool_options)
-        blocking = dict(options, socket_timeout=(options["socket_timeout"] or 5.0) + MAX_BLOCK)
-        try:
-            self._pool = redis.ConnectionPool.from_url(url, **options)
-            self._blocking_pool = redis.ConnectionPool.from_url(url, **blocking)
-        except ValueError as exc:
-            raise ConfigError(f"Redis URL {redact(url)!r} is not valid: {self._clean(exc)}") from None
-        client = redis.Redis(connection_pool=self._pool)
-        self._scripts = Scripts(client)
+        self._connection = Connection(url, pool_options)
+        self._scripts = Scripts(self._connection.client)
         # Typed Any on purpose: redis-py annotates every reply as bytes | str, but with
         # decode_responses=True they are str; each use below converts to the exact type it returns.
-        self._redis: Any = client
-        self._blocking_redis: Any = redis.Redis(connection_pool=self._blocking_pool)
-
-    def _clean(self, exc: BaseException) -> str:
-        """One line, and never the password, whatever redis-py put in the message."""
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        if self._password:
-            text = text.replace(self._password, "***")
-        return text
+        self._redis: Any = self._connection.client
+        self._blocking_redis: Any = self._connection.blocking_client
 
     # ---- queues --------------------------------------------------------------------------------
     @_translate_errors
@@ -340,16 +295,7 @@ class RedisStore(Store):
                 pipe.pexpire(work_key, ttl_ms)
         pipe.sadd(keys.processes, identity)
         pipe.exists(keys.process(identity))
-        fields = {
-            "info": beat.info,
-            "busy": str(beat.busy),
-            "beat": repr(float(beat.beat)),
-            "rtt_us": str(beat.rtt_us),
-            "quiet": "true" if beat.quiet else "false",
-            "rss": str(beat.rss_kb),
-        }
-        if self.sidekiq_version == "8":
-            fields["concurrency"] = str(beat.concurrency)
+        fields = process_hash.fields_of(beat, self.sidekiq_version)
         pipe.hset(keys.process(identity), mapping=fields)
         pipe.pexpire(keys.process(identity), ttl_ms)
         pipe.rpop(keys.signals(identity))
@@ -372,15 +318,15 @@ class RedisStore(Store):
             return []
         pipe = self._redis.pipeline(transaction=False)
         for identity in identities:
-            pipe.hmget(self.keys.process(identity), list(_PROCESS_FIELDS))
+            pipe.hmget(self.keys.process(identity), list(process_hash.FIELDS))
         records: list[ProcessRecord] = []
         gone: list[str] = []
         for identity, values in zip(identities, pipe.execute(), strict=True):
-            row = dict(zip(_PROCESS_FIELDS, values, strict=True))
-            if row["info"] is None:
+            record = process_hash.record_of(identity, values)
+            if record is None:
                 gone.append(identity)
-                continue
-            records.append(_process_record(identity, row))
+            else:
+                records.append(record)
         # Sidekiq's ProcessSet cleanup: prune entries without a record, at most once a minute overall
         if gone and self._redis.set(self.keys.process_cleanup, "1", nx=True, ex=CLEANUP_INTERVAL):
             self._redis.srem(self.keys.processes, *gone)
@@ -466,41 +412,4 @@ class RedisStore(Store):
             pause = min(pause * 2, 1.0)
 
     def close(self) -> None:
-        self._pool.disconnect()
-        self._blocking_pool.disconnect()
-
-
-def _process_record(identity: str, row: dict[str, str | None]) -> ProcessRecord:
-    """A process hash as the API shows it; concurrency comes from the 8.1.2+ field when present."""
-    try:
-        info = json.loads(row["info"] or "{}")
-    except ValueError:
-        info = {}
-    if not isinstance(info, dict):
-        info = {}
-    concurrency = row["concurrency"]
-    return ProcessRecord(
-        identity=identity,
-        info=info,
-        busy=_int(row["busy"]),
-        beat=_float(row["beat"]),
-        quiet=row["quiet"] == "true",
-        rss_kb=_int(row["rss"]),
-        rtt_us=_int(row["rtt_us"]),
-        concurrency=_int(concurrency) if concurrency is not None else _int(info.get("concurrency")),
-    )
-
-
-def _int(value: object) -> int:
-    """Integers from hash strings written by any Sidekiq version; anything unreadable counts as 0."""
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0
-
-
-def _float(value: object) -> float:
-    try:
-        return float(str(value))
-    except ValueError:
-        return 0.0
+        self._connection.close()

@@ -1,0 +1,80 @@
+"""Connections to one Redis server, and how their failures are reported.
+
+Two pools: one for ordinary commands, one for blocking fetches whose socket timeout is longer than
+any single wait, so a quiet queue is never mistaken for a hung server. redis-py picks hiredis by
+itself when it is installed.
+
+Failures never escape as redis-py exceptions: an outage becomes StoreUnavailable (retry later),
+refused credentials and any other refusal StoreError. Messages are one line and name the server by
+its redacted URL, so a password never reaches a log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from sidequest.errors import ConfigError, StoreError, StoreUnavailable
+from sidequest.stores import redact
+
+#: A blocking command waits at most this long per call; longer waits loop.
+MAX_BLOCK = 5.0
+
+
+def _defaults() -> dict[str, Any]:
+    return {
+        "decode_responses": True,
+        # payloads that are not UTF-8 still round-trip to the same bytes (ack and LREM find them)
+        "encoding_errors": "surrogateescape",
+        "socket_timeout": 5.0,
+        "socket_connect_timeout": 2.0,
+        "health_check_interval": 30,
+        # a few quick retries ride out a blip; a real outage surfaces within a second or two
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.25), retries=2),
+    }
+
+
+class Connection:
+    """The clients a RedisStore talks through, built from its URL and pool options."""
+
+    def __init__(self, url: str, pool_options: dict[str, Any]) -> None:
+        self.url = url
+        self._password = unquote(urlsplit(url).password or "") if "@" in url else ""
+        options = _defaults() | pool_options
+        blocking = options | {"socket_timeout": (options["socket_timeout"] or 5.0) + MAX_BLOCK}
+        try:
+            self._pool = redis.ConnectionPool.from_url(url, **options)
+            self._blocking_pool = redis.ConnectionPool.from_url(url, **blocking)
+        except ValueError as exc:
+            raise ConfigError(f"Redis URL {redact(url)!r} is not valid: {self.clean(exc)}") from None
+        self.client = redis.Redis(connection_pool=self._pool)
+        self.blocking_client = redis.Redis(connection_pool=self._blocking_pool)
+
+    def clean(self, exc: BaseException) -> str:
+        """One line, and never the password, whatever redis-py put in the message."""
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        if self._password:
+            text = text.replace(self._password, "***")
+        return text
+
+    def failure(self, exc: redis.RedisError, action: str) -> StoreError:
+        """Our error for a redis-py one; action names what was being done."""
+        where = f"Redis at {redact(self.url)}"
+        if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthorizationError):
+            # retrying cannot fix credentials, so this is not "unavailable"
+            return StoreError(
+                f"{where} refused the credentials ({self.clean(exc)}); check the user and password in the URL"
+            )
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+            return StoreUnavailable(
+                f"{where} is unavailable ({self.clean(exc)}); check that redis-server is running and the URL is right"
+            )
+        return StoreError(f"{where} refused {action}: {self.clean(exc)}")
+
+    def close(self) -> None:
+        self._pool.disconnect()
+        self._blocking_pool.disconnect()
