@@ -168,8 +168,12 @@ class Database:
                 check_same_thread=False,  # close() may run on another thread
                 cached_statements=256,
             )
+        except sqlite3.Error as exc:
+            raise self._translate(exc, "open the store") from exc
+        try:
             connection.execute(f"PRAGMA synchronous = {self.options.synchronous}")
         except sqlite3.Error as exc:
+            connection.close()
             raise self._translate(exc, "open the store") from exc
         handle = _Handle(connection)
         self._local.handle = handle
@@ -259,6 +263,11 @@ class Database:
             raise self._translate(exc, "watch for new jobs") from exc
 
     # ---- errors ---------------------------------------------------------------------------------
+    def _read_only(self) -> bool:
+        """Whether the file or the directory that must hold its -wal and -shm files cannot be written."""
+        directory = os.path.dirname(os.path.abspath(self.path))
+        return os.path.exists(self.path) and not (_writable(self.path) and _writable(directory))
+
     def _translate(self, exc: sqlite3.Error, what: str) -> StoreError:
         code = _primary_code(exc)
         path = self.path
@@ -268,7 +277,7 @@ class Database:
                 "reached). Nothing of this operation was written and jobs already stored are safe; free disk "
                 "space and try again"
             )
-        if code == sqlite3.SQLITE_READONLY:
+        if code == sqlite3.SQLITE_READONLY or (code == sqlite3.SQLITE_CANTOPEN and self._read_only()):
             return StoreError(
                 f"cannot {what}: the SQLite file {path} is read-only for this process (uid {os.getuid()}). "
                 "Nothing was written and jobs already stored are untouched; make the file, its -wal and -shm "
@@ -290,6 +299,10 @@ class Database:
         if code == sqlite3.SQLITE_IOERR:
             return StoreError(f"cannot {what}: the disk holding {path} reported an I/O error ({exc})")
         return StoreError(f"cannot {what} in the SQLite file {path}: {exc}")
+
+
+def _writable(path: str) -> bool:
+    return os.access(path, os.W_OK) if os.path.exists(path) else True
 
 
 def _primary_code(exc: sqlite3.Error) -> int | None:
