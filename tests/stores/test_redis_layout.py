@@ -252,13 +252,14 @@ def test_daily_counters_are_sidekiqs_keys_with_a_five_year_ttl(
 # ---- reading what Ruby wrote ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("version", ["6", "7", "8"])
 def test_reads_a_sidekiq_6_4_process_and_its_running_jobs(
-    open_redis: Callable[..., RedisStore], raw: redis.Redis
+    open_redis: Callable[..., RedisStore], raw: redis.Redis, version: str
 ) -> None:
     raw.sadd("processes", IDENTITY)
     raw.hset(IDENTITY, mapping=RUNNING["process_hash"])
     raw.hset(f"{IDENTITY}:workers", mapping=RUNNING["running_hash"])
-    store = open_redis(sidekiq_version="6")
+    store = open_redis(sidekiq_version=version)
 
     [process] = store.processes()
 
@@ -364,6 +365,10 @@ def test_scripts_survive_a_script_flush(open_redis: Callable[..., RedisStore], r
     store.push([("default", "b")])
 
     assert [w.payload for w in store.fetch("box:1:aaa", ["default"], 1)] == ["b"]
+    raw.script_flush()
+    assert store.recover() == 2  # box:1:aaa never beat, so it counts as gone
+    raw.script_flush()
+    assert store.promote_due("retry", 1.0) == 0
 
 
 def test_a_wrong_key_type_is_a_store_error(open_redis: Callable[..., RedisStore], raw: redis.Redis) -> None:

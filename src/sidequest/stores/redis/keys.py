@@ -62,10 +62,9 @@ class Keys:
             return (f"{self.prefix}{identity}:work", f"{self.prefix}{identity}:workers")
         return (f"{self.prefix}{identity}:work",)
 
-    def work_read_key(self, identity: str) -> str:
-        """The running-jobs hash this wire version's peers write."""
-        suffix = ":workers" if self.sidekiq_version == "6" else ":work"
-        return f"{self.prefix}{identity}{suffix}"
+    def work_read_keys(self, identity: str) -> Sequence[str]:
+        """Running-jobs hashes to read: both names, so Ruby processes of any version are seen."""
+        return (f"{self.prefix}{identity}:workers", f"{self.prefix}{identity}:work")
 
     def signals(self, identity: str) -> str:
         return f"{self.prefix}{identity}-signals"

@@ -173,8 +173,12 @@ class RedisStore(Store):
 
     @_translate_errors
     def recover(self) -> int:
-        recovered = 0
-        for identity in sorted(self._redis.smembers(self.keys.in_progress_registry)):
+        identities = sorted(self._redis.smembers(self.keys.in_progress_registry))
+        if not identities:
+            return 0
+        # one script per identity keeps each check-and-move atomic; one pipeline keeps it one round trip
+        pipe = self._redis.pipeline(transaction=False)
+        for identity in identities:
             keys = [
                 self.keys.in_progress_registry,
                 self.keys.process(identity),
@@ -182,8 +186,8 @@ class RedisStore(Store):
                 self.keys.queues,
             ]
             args = [identity, self.keys.in_progress_prefix(identity), self.keys.queue_prefix]
-            recovered += int(self._scripts.recover(keys=keys, args=args))
-        return recovered
+            self._scripts.recover(keys=keys, args=args, client=pipe)
+        return sum(int(moved) for moved in pipe.execute())
 
     @_translate_errors
     def queue_names(self) -> list[str]:
@@ -340,12 +344,17 @@ class RedisStore(Store):
         pipe = self._redis.pipeline(transaction=False)
         for identity in identities:
             pipe.exists(self.keys.process(identity))
-            pipe.hgetall(self.keys.work_read_key(identity))
-        replies = pipe.execute()
+            for key in self.keys.work_read_keys(identity):
+                pipe.hgetall(key)
+        replies = iter(pipe.execute())
         running: list[tuple[str, str, str]] = []
-        for index, identity in enumerate(identities):
-            if replies[2 * index]:
-                running += [(identity, tid, work) for tid, work in replies[2 * index + 1].items()]
+        for identity in identities:
+            alive = next(replies)
+            jobs: dict[str, str] = {}
+            for _ in self.keys.work_read_keys(identity):
+                jobs.update(next(replies))
+            if alive:
+                running += [(identity, tid, work) for tid, work in jobs.items()]
         return running
 
     @_translate_errors
