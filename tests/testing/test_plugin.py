@@ -8,7 +8,6 @@ import pytest
 
 from sidequest import testing
 
-
 JOBS = """
 from sidequest import job
 
