@@ -1,0 +1,131 @@
+"""Opening a file: new files get the current schema, old ones are migrated, newer or foreign ones refused."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from sidequest.errors import ConfigError, SchemaVersionError, StoreError
+from sidequest.stores import open_store
+from sidequest.stores.sqlite import SQLiteStore
+from sidequest.stores.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
+
+
+def pragma(path: Path, name: str) -> int:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        return int(conn.execute(f"PRAGMA {name}").fetchone()[0])
+
+
+def test_a_new_file_gets_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    store = open_store(f"sqlite:///{path}")
+    store.push([("default", "job")])
+    store.close()
+    assert pragma(path, "user_version") == SCHEMA_VERSION
+    assert pragma(path, "application_id") == APPLICATION_ID
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_empty_version_0_file_is_migrated_and_keeps_working(tmp_path: Path) -> None:
+    # given an existing empty file, as `touch sidequest.db` leaves (schema version 0)
+    path = tmp_path / "empty.db"
+    path.touch()
+    # when it is opened
+    store = SQLiteStore(f"sqlite:///{path}")
+    store.push([("default", "job")])
+    store.close()
+    # then it was brought to the current version and the job survives a reopen
+    assert pragma(path, "user_version") == SCHEMA_VERSION
+    reopened = SQLiteStore(f"sqlite:///{path}")
+    assert reopened.queue_range("default", 0, -1) == ["job"]
+    reopened.close()
+
+
+def test_a_file_from_a_newer_sidequest_is_refused_naming_both_versions(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    SQLiteStore(f"sqlite:///{path}").close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 41}")
+    with pytest.raises(SchemaVersionError) as raised:
+        SQLiteStore(f"sqlite:///{path}")
+    message = str(raised.value)
+    assert f"version {SCHEMA_VERSION + 41}" in message
+    assert f"up to {SCHEMA_VERSION}" in message
+    assert "newer sidequest" in message
+    # and the file was not touched
+    assert pragma(path, "user_version") == SCHEMA_VERSION + 41
+
+
+def test_another_applications_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    with pytest.raises(StoreError, match="another application.*users"):
+        SQLiteStore(f"sqlite:///{path}")
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    assert tables == ["users"]
+
+
+OPEN = """
+import sys
+from sidequest.stores.sqlite import SQLiteStore
+store = SQLiteStore(sys.argv[1])
+store.push([("default", sys.argv[2])])
+store.close()
+"""
+
+
+def test_processes_opening_a_new_file_together_migrate_it_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    children = [
+        subprocess.Popen([sys.executable, "-c", OPEN, url, f"job-{n}"], stderr=subprocess.PIPE, text=True)
+        for n in range(4)
+    ]
+    for child in children:
+        _, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+    store = SQLiteStore(url)
+    assert sorted(store.queue_range("default", 0, -1)) == [f"job-{n}" for n in range(4)]
+    store.close()
+
+
+def test_url_options_and_their_errors(tmp_path: Path) -> None:
+    path = tmp_path / "opts.db"
+    store = SQLiteStore(f"sqlite:///{path}?synchronous=FULL&busy_timeout=2.5")
+    assert store._db.options.synchronous == "FULL"
+    assert store._db.options.busy_timeout == 2.5
+    assert store._db.connection().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    store.close()
+    default = SQLiteStore(f"sqlite:///{path}")
+    assert default._db.connection().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    default.close()
+    with pytest.raises(ConfigError, match="synchronous must be one of"):
+        SQLiteStore(f"sqlite:///{path}?synchronous=SOMETIMES")
+    with pytest.raises(ConfigError, match="unknown option.*journal"):
+        SQLiteStore(f"sqlite:///{path}?journal=delete")
+    with pytest.raises(ConfigError, match="memory://"):
+        SQLiteStore("sqlite:///:memory:")
+
+
+def test_a_relative_url_opens_a_file_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///sidequest.db")
+    store.push([("default", "here")])
+    store.close()
+    assert (tmp_path / "sidequest.db").exists()
+
+
+def test_a_closed_store_says_so(tmp_path: Path) -> None:
+    store = SQLiteStore(f"sqlite:///{tmp_path / 'closed.db'}")
+    store.close()
+    with pytest.raises(StoreError, match="was closed"):
+        store.push([("default", "late")])
