@@ -1,0 +1,108 @@
+"""``--processes N``: one supervisor forks N worker processes and keeps them running.
+
+Python runs one thread at a time per process, so CPU-bound jobs need processes to use every core.
+The supervisor holds no store connection and runs no jobs: it forks children (each a full worker
+with its own identity, heartbeat and in-progress list), restarts a child that dies or whose memory
+passes ``max_rss_mb``, and forwards TERM/INT/TSTP/TTIN to all of them. A restarted child's unfinished
+jobs are recovered by the usual liveness rule, so a crash or an out-of-memory kill loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from types import FrameType
+
+from sidequest.config import Config
+
+logger = logging.getLogger("sidequest")
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP, signal.SIGTTIN)
+
+
+def child_rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Supervisor:
+    def __init__(self, config: Config, *, burst: bool = False) -> None:
+        self.config = config
+        self.burst = burst
+        self.count = config.settings.processes
+        self.max_rss_kb = config.settings.max_rss_mb * 1024
+        self.children: dict[int, int] = {}  # pid -> slot
+        self.stopping = False
+        self.retiring: set[int] = set()
+
+    def run(self) -> int:
+        for sig in FORWARDED:
+            signal.signal(sig, self._forward)
+        logger.info("supervisor %d starting %d worker processes", os.getpid(), self.count)
+        for slot in range(self.count):
+            self._fork(slot)
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                self._check_memory()
+                time.sleep(0.2)
+                continue
+            slot = self.children.pop(pid, None)
+            self.retiring.discard(pid)
+            if slot is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if self.stopping or (self.burst and code == 0):
+                continue
+            logger.warning("worker process %d exited with %s; starting a new one", pid, code)
+            self._fork(slot)
+        return 0
+
+    def _fork(self, slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the child: a complete worker of its own
+            for sig in FORWARDED:
+                signal.signal(sig, signal.SIG_DFL)
+            code = 1
+            try:
+                from sidequest.runtime import signals
+                from sidequest.runtime.launcher import Launcher
+
+                launcher = Launcher(self.config, burst=self.burst)
+                signals.install(launcher)
+                code = launcher.run()
+            except BaseException:
+                logger.exception("worker process crashed")
+            finally:
+                os._exit(code)
+        self.children[pid] = slot
+
+    def _check_memory(self) -> None:
+        if not self.max_rss_kb or self.stopping:
+            return
+        for pid in list(self.children):
+            rss = child_rss_kb(pid)
+            if rss > self.max_rss_kb and pid not in self.retiring:
+                self.retiring.add(pid)
+                logger.warning("worker process %d uses %d MB (limit %d MB); stopping it gracefully", pid, rss // 1024, self.max_rss_kb // 1024)
+                os.kill(pid, signal.SIGTERM)
+
+    def _forward(self, signum: int, frame: FrameType | None) -> None:
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            self.stopping = True
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass

@@ -1,0 +1,169 @@
+"""The worker as users run it: a real `sidequest worker` subprocess, real signals, real stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sidequest import enqueue
+from sidequest.config import get_config
+from sidequest.stores import Store, open_store
+
+JOBS = Path(__file__).with_name("worker_jobs.py")
+pytestmark = pytest.mark.slow
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class Worker:
+    """A `sidequest worker` subprocess with a short heartbeat so recovery tests take seconds."""
+
+    def __init__(self, url: str, tmp_path: Path, *extra: str) -> None:
+        config = tmp_path / "sidequest.toml"
+        config.write_text("heartbeat_interval = 0.5\nprocess_ttl = 2\npoll_interval = 0.1\n")
+        self.log = tmp_path / f"worker-{time.monotonic_ns()}.log"
+        env = {**os.environ, "SIDEQUEST_TEST_LEDGER": str(tmp_path / "ledger.txt"), "PYTHONUNBUFFERED": "1"}
+        for var in ("REDIS_URL", "SIDEQUEST_REDIS_URL", "SIDEQUEST_URL"):
+            env.pop(var, None)
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "sidequest", "worker", "-r", str(JOBS), "--url", url, "-C", str(config), *extra],
+                stdout=log, stderr=subprocess.STDOUT, env=env,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 30) -> int:
+        return self.process.wait(timeout)
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'worker.db'}"
+    return str(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
+    opened = open_store(url)
+    get_config().use_store(opened)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def workers(url: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    started: list[Worker] = []
+
+    def start(*extra: str) -> Worker:
+        worker = Worker(url, tmp_path, *extra)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.process.kill()
+            worker.process.wait()
+
+
+def ledger(tmp_path: Path) -> list[str]:
+    path = tmp_path / "ledger.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_burst_worker_runs_everything_and_exits_zero(store: Store, workers: Callable[..., Worker], tmp_path: Path) -> None:
+    for n in range(50):
+        enqueue("tests.record", [f"job-{n}"])
+    worker = workers("--burst")
+    assert worker.wait() == 0, worker.output()
+    assert sorted(ledger(tmp_path)) == sorted(f"job-{n}" for n in range(50))
+    assert store.counters().processed == 50
+
+
+def test_term_waits_for_running_jobs_then_exits_zero(store: Store, workers: Callable[..., Worker], tmp_path: Path) -> None:
+    enqueue("tests.sleepy", [1.0, "finished"])
+    worker = workers("-t", "10")
+    wait_for(lambda: "start finished" in ledger(tmp_path), what="job start")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0, worker.output()
+    assert ledger(tmp_path) == ["start finished", "finished"]
+    assert store.queue_size("default") == 0 and store.processes() == []
+
+
+def test_term_pushes_back_jobs_that_outlive_the_timeout(store: Store, workers: Callable[..., Worker], tmp_path: Path) -> None:
+    jid = enqueue("tests.sleepy", [30, "too-long"])
+    worker = workers("-t", "0.5")
+    wait_for(lambda: "start too-long" in ledger(tmp_path), what="job start")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0, worker.output()
+    assert [json.loads(raw)["jid"] for raw in store.queue_range("default", 0, -1)] == [jid]
+
+
+def test_sigkill_loses_nothing_survivor_recovers_in_flight_jobs(
+    store: Store, workers: Callable[..., Worker], tmp_path: Path
+) -> None:
+    # given a worker that has fetched jobs and is running one of them
+    enqueue("tests.sleepy", [60, "victim"])
+    victim = workers("-c", "1")
+    wait_for(lambda: "start victim" in ledger(tmp_path), what="victim start")
+    for n in range(5):
+        enqueue("tests.record", [f"after-{n}"])
+    # when it is killed with SIGKILL
+    victim.signal(signal.SIGKILL)
+    victim.wait()
+    enqueue("tests.sleepy", [0, "fast"])
+    # then a new worker recovers its in-flight job once its heartbeat expires, and runs everything
+    survivor = workers("-c", "5")
+    wait_for(lambda: ledger(tmp_path).count("start victim") == 2, what="victim job re-run", timeout=30)
+    wait_for(lambda: all(f"after-{n}" in ledger(tmp_path) for n in range(5)) and "fast" in ledger(tmp_path))
+    survivor.signal(signal.SIGTERM)
+    survivor.wait()
+
+
+def test_tstp_quiets_and_ttin_dumps_threads(store: Store, workers: Callable[..., Worker], tmp_path: Path) -> None:
+    worker = workers()
+    wait_for(lambda: len(store.processes()) == 1, what="process record")
+    worker.signal(signal.SIGTTIN)
+    wait_for(lambda: "WARNING: thread MainThread:" in worker.output(), what="thread dump")
+    worker.signal(signal.SIGTSTP)
+    wait_for(lambda: store.processes()[0].quiet, what="quiet flag")
+    enqueue("tests.record", ["ignored-while-quiet"])
+    time.sleep(1.0)  # a quiet worker must not pick it up; give it a chance to misbehave
+    assert store.queue_size("default") == 1 and ledger(tmp_path) == []
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+
+
+def test_remote_stop_through_the_store(store: Store, workers: Callable[..., Worker]) -> None:
+    worker = workers()
+    wait_for(lambda: len(store.processes()) == 1, what="process record")
+    store.signal(store.processes()[0].identity, "TERM")
+    assert worker.wait() == 0
+
+
+def test_unknown_module_is_a_clear_usage_error(url: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sidequest", "worker", "-r", "no_such_module_xyz", "--url", url],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2 and "cannot import module 'no_such_module_xyz'" in result.stderr

@@ -1,0 +1,25 @@
+"""Jobs for worker subprocess tests: each appends to the ledger file named by $SIDEQUEST_TEST_LEDGER."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from sidequest import job
+
+
+def _write(line: str) -> None:
+    with open(os.environ["SIDEQUEST_TEST_LEDGER"], "a") as ledger:
+        ledger.write(line + "\n")
+
+
+@job(name="tests.record")
+def record(tag: str) -> None:
+    _write(tag)
+
+
+@job(name="tests.sleepy")
+def sleepy(seconds: float, tag: str) -> None:
+    _write(f"start {tag}")
+    time.sleep(seconds)
+    _write(tag)
