@@ -208,6 +208,19 @@ def test_a_waiting_fetch_wakes_up_when_a_job_is_pushed(
     assert store.in_progress("box:1:aaa") == taken
 
 
+def test_a_waiting_fetch_that_wakes_up_takes_up_to_its_limit(store: Store, second_store: Store) -> None:
+    def push_soon() -> None:
+        time.sleep(0.2)
+        second_store.push([("default", job(i)) for i in range(3)])
+
+    pusher = threading.Thread(target=push_soon)
+    pusher.start()
+    taken = store.fetch("box:1:aaa", ["default"], 5, timeout=20)
+    pusher.join()
+
+    assert [w.payload for w in taken] == [job(0), job(1), job(2)]
+
+
 def test_concurrent_fetchers_never_get_the_same_job(store: Store, handles: Callable[[], Store]) -> None:
     jobs = [job(i) for i in range(400)]
     store.push([("default", p) for p in jobs])
