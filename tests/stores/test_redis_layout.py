@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from sidequest._time import utc_day
-from sidequest.errors import StoreError, StoreUnavailable
+from sidequest.errors import ConfigError, StoreError, StoreUnavailable
 from sidequest.payload import stamp_enqueued_at
 from sidequest.stores import open_store
 from sidequest.stores.base import Beat
@@ -455,3 +455,32 @@ def test_waiting_for_a_server_that_stays_down_ends_at_the_deadline(
         assert time.monotonic() - started < 10
     finally:
         store.close()
+
+
+def test_a_hung_server_is_store_unavailable_after_the_socket_timeout(
+    redis_server_factory: Callable[[], RedisServer],
+) -> None:
+    server = redis_server_factory()
+    store = RedisStore(server.url, socket_timeout=0.5)
+    try:
+        store.push([("default", "a")])
+        server.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="unavailable"):
+                store.queue_size("default")
+            assert time.monotonic() - started < 10
+        finally:
+            server.resume()
+
+        store.wait_until_available(time.time() + 10)
+        assert store.queue_size("default") == 1
+    finally:
+        store.close()
+
+
+def test_a_malformed_url_is_a_config_error_without_the_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        RedisStore("redis://:hunter2@localhost:notaport/0")
+
+    assert "hunter2" not in str(caught.value) and "notaport" in str(caught.value)

@@ -33,8 +33,13 @@ def _defaults() -> dict[str, Any]:
         "socket_timeout": 5.0,
         "socket_connect_timeout": 2.0,
         "health_check_interval": 30,
-        # a few quick retries ride out a blip; a real outage surfaces within a second or two
-        "retry": Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.25), retries=2),
+        # a few quick retries ride out a dropped connection; a real outage surfaces within a second.
+        # Timeouts are not retried: the command may have run, and a hung server would cost 3 timeouts.
+        "retry": Retry(
+            ExponentialWithJitterBackoff(base=0.02, cap=0.25),
+            retries=2,
+            supported_errors=(redis.ConnectionError,),
+        ),
     }
 
 

@@ -3,7 +3,8 @@
 Everything a Ruby Sidekiq process or the Sidekiq Web UI reads is written the way Sidekiq writes it
 (key names in keys.py, values as strings in Sidekiq's formats), so both sides share one Redis. Each
 operation is one round trip where it can be: a Lua script when the steps depend on each other, a
-MULTI when they must land together, a plain pipeline when order is enough.
+MULTI when they must land together, a plain pipeline when order is enough. Needs Redis >= 6.2
+(LMOVE, RPOP with a count, ZRANGE BYSCORE), like Sidekiq 7.
 
 Every public method reports failures through connection.Connection.failure: StoreUnavailable for an
 outage, StoreError for a refusal, never a redis-py exception.
