@@ -1,3 +1,5 @@
+# mypy: disable-error-code="no-untyped-def"
+# (the documented tests are written without annotations, as most users write them)
 """docs/testing.md, run: the Flask sign-up example, with a stand-in for Flask's test client.
 
 Everything above the "tests as in the docs" line plays the part of the user's application (myapp.jobs,

@@ -71,6 +71,24 @@ def no_dead() -> None:
     raise ConnectionError("gone")
 
 
+exhausted: list[tuple[list[Any], str]] = []
+
+
+def _note_exhausted(payload: dict[str, Any], exc: BaseException) -> None:
+    exhausted.append((payload["args"], type(exc).__name__))
+
+
+@job(retry=1, retries_exhausted=_note_exhausted)
+def hooked(n: int) -> None:
+    raise TimeoutError("slow")
+
+
+@job
+async def fetch_feed(url: str) -> str:
+    log.append(url)
+    return url
+
+
 @pytest.fixture(autouse=True)
 def _fake_mode() -> None:
     log.clear()
@@ -276,3 +294,22 @@ def test_retry_draining_without_a_frozen_clock_does_not_run_the_retry_at_once() 
     flaky.perform_async("try")
     assert testing.drain(flaky, retry=True) == 1
     assert len(flaky.jobs) == 1
+
+
+def test_retry_draining_runs_the_retries_exhausted_hook_once() -> None:
+    exhausted.clear()
+    clock.freeze()
+    hooked.perform_async(7)
+    testing.drain(hooked, retry=True)
+    clock.advance(3600)
+    testing.drain(hooked, retry=True)
+    assert exhausted == [([7], "TimeoutError")]
+    assert [p["args"] for p in testing.dead_jobs()] == [[7]]
+
+
+def test_async_jobs_run_when_drained_and_inline() -> None:
+    fetch_feed.perform_async("https://example.com/a.xml")
+    assert fetch_feed.perform_one() == "https://example.com/a.xml"
+    with testing.inline():
+        fetch_feed.perform_async("https://example.com/b.xml")
+    assert log == ["https://example.com/a.xml", "https://example.com/b.xml"]

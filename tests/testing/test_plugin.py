@@ -253,6 +253,25 @@ def test_the_store_fixture_defaults_to_memory_sqlite_and_redis(pytester: pytest.
     result.assert_outcomes(passed=2, skipped=1)
 
 
+def test_the_redis_variant_uses_the_url_from_the_environment_and_starts_empty(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    # Given a private redis-server that already holds a job from an earlier run
+    import redis
+
+    leftover = redis.Redis.from_url(redis_url)
+    leftover.lpush("queue:default", '{"class":"Leftover","args":[]}')
+    leftover.close()
+    monkeypatch.setenv("SIDEQUEST_TEST_REDIS_URL", redis_url)
+    pytester.makeini("[pytest]\nsidequest_stores = redis\n")
+    pytester.makepyfile(test_store=STORE_TEST)
+
+    result = pytester.runpytest(*QUIET, "-v")
+
+    # Then the test sees only its own job
+    result.assert_outcomes(passed=1)
+
+
 def test_one_test_can_narrow_the_store_kinds(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_store="""
