@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sidequest.payload import stamp_enqueued_at
+from sidequest.stores.base import Beat, Work
 from sidequest.stores.redis import RedisStore
 
 REPO = Path(__file__).parents[2]
@@ -121,3 +123,32 @@ def test_jobs_of_a_killed_process_are_recovered_once_its_heartbeat_expires(redis
             assert not raw.keys("sidequest:inprogress*")
     finally:
         store.close()
+
+
+def test_a_job_taken_while_a_recovery_ran_stays_recoverable(redis_url: str) -> None:
+    worker, operator = RedisStore(redis_url), RedisStore(redis_url)
+    identity = "stalled:1:aaaaaaaaaaaa"
+    taken: list[Work] = []
+    try:
+        worker.beat(
+            Beat(identity, json.dumps({"identity": identity}), 0, time.time(), False, 0, 0, 1, {}, ttl=1.0)
+        )
+        waiting = threading.Thread(
+            target=lambda: taken.extend(worker.fetch(identity, ["default"], 1, timeout=20))
+        )
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while operator.processes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert operator.recover() == 0  # nothing held yet, but the registration is dropped
+
+        operator.push([("default", "late")])
+        waiting.join(30)
+
+        assert taken == [Work("default", "late")]
+        # the worker never beats again (it died): its job must still come back
+        assert operator.recover() == 1
+        assert operator.queue_range("default", 0, -1) == ["late"]
+    finally:
+        worker.close()
+        operator.close()

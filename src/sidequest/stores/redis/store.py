@@ -122,10 +122,9 @@ class RedisStore(Store):
                     "LEFT",
                 )
                 if job is not None:
-                    works = [Work(name, job)]
-                    if limit > 1:
-                        works += self._fetch_now(identity, names, limit - 1, register_all=False)
-                    return works
+                    # register again: a recovery that ran while we waited may have dropped the
+                    # registration (our heartbeat lapsed), and this job must stay findable
+                    return [Work(name, job), *self._fetch_now(identity, names, limit - 1, register_all=True)]
 
     def _fetch_now(
         self, identity: str, names: Sequence[str], limit: int, *, register_all: bool
