@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from sidequest import get_config, job, testing
 from sidequest.errors import EmptyQueueError, UnknownJobError
 from sidequest.testing import DrainLoopError, clock
+
+MOMENT = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
 log: list[str] = []
 
@@ -227,6 +230,19 @@ def test_drain_until_runs_what_is_due_by_then() -> None:
     step.perform_in(3600, "later")
     assert testing.drain(step, until=clock.now() + 120) == 1
     assert log == ["soon"]
+
+
+def test_drain_until_takes_an_aware_datetime() -> None:
+    clock.freeze(MOMENT)
+    step.perform_in(60, "soon")
+    assert testing.drain(step, until=datetime(2027, 1, 15, 8, 0, 59, tzinfo=UTC)) == 0
+    assert testing.drain(step, until=datetime(2027, 1, 15, 8, 1, tzinfo=UTC)) == 1
+
+
+def test_jobs_enqueued_to_run_now_stay_due_after_travelling_back_in_time() -> None:
+    step.perform_async("now")
+    clock.freeze(1_700_000_000)  # 2023: long before the job's enqueued_at
+    assert step.drain() == 1
 
 
 def test_perform_one_says_when_the_next_job_is_due() -> None:

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from sidequest.client import set_delivery_override
-from sidequest.testing.clock import Clock, clock
+from sidequest.testing.clock import Clock, Moment, clock
 from sidequest.testing.fake import DEFAULT_MAX_ROUNDS, DrainLoopError, FakeQueues, JobRef, job_name, queues
 from sidequest.testing.inline import InlineRunner, runner
 
@@ -107,25 +107,25 @@ def next_at(job: JobRef | None = None) -> float | None:
 
 
 def drain(
-    job: JobRef, *, until: float | None = None, retry: bool = False, max_rounds: int = DEFAULT_MAX_ROUNDS
+    job: JobRef, *, until: Moment | None = None, retry: bool = False, max_rounds: int = DEFAULT_MAX_ROUNDS
 ) -> int:
     """Run job's captured jobs, and those of its kind they enqueue, until none is due; returns how many ran.
 
     Due means: everything, unless the test clock is frozen (then: due by its time) or until is given
-    (due by until, epoch seconds). A job that raises is dropped and its exception propagates, as in
+    (due by until: epoch seconds or an aware datetime). A job that raises is dropped and its exception propagates, as in
     Sidekiq; with retry=True failures follow the worker's retry rules and reappear as scheduled retries.
     """
     return queues.drain(job, until=until, retry=retry, max_rounds=max_rounds)
 
 
 def drain_all(
-    *, until: float | None = None, retry: bool = False, max_rounds: int = DEFAULT_MAX_ROUNDS
+    *, until: Moment | None = None, retry: bool = False, max_rounds: int = DEFAULT_MAX_ROUNDS
 ) -> int:
     """Like drain, for every job; raises DrainLoopError after max_rounds rounds that still left work due."""
     return queues.drain(None, until=until, retry=retry, max_rounds=max_rounds)
 
 
-def perform_one(job: JobRef, *, until: float | None = None) -> Any:
+def perform_one(job: JobRef, *, until: Moment | None = None) -> Any:
     """Run the next due captured job of job and return its result; EmptyQueueError when none is due."""
     return queues.perform_one(job, until=until)
 
