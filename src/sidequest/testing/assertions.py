@@ -21,7 +21,7 @@ from sidequest import _time, registry
 from sidequest import payload as wire
 from sidequest.config import get_config
 from sidequest.job import Enqueuer
-from sidequest.testing.clock import Moment, _duration, _seconds
+from sidequest.testing.clock import Moment, duration_seconds, epoch_seconds
 from sidequest.testing.fake import JobRef, _format_time, job_name, queues
 
 _MISSING: Any = object()
@@ -116,8 +116,8 @@ class _Expectation:
         self.name = None if job is None else job_name(job)
         self.args = None if args is None else _normalise(args)
         self.queue = queue
-        self.at = None if at is None else _seconds(at)
-        self.in_ = None if in_ is None else _duration(in_)
+        self.at = None if at is None else epoch_seconds(at)
+        self.in_ = None if in_ is None else duration_seconds(in_)
         self.immediately = immediately
         self.within = within
         self.fields = {key: _normalise(value) for key, value in fields.items()}

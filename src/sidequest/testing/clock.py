@@ -20,7 +20,7 @@ from sidequest import _time
 Moment = float | int | datetime
 
 
-def _seconds(when: Moment) -> float:
+def epoch_seconds(when: Moment) -> float:
     if isinstance(when, datetime):
         if when.tzinfo is None:
             raise ValueError(
@@ -32,7 +32,7 @@ def _seconds(when: Moment) -> float:
     return float(when)
 
 
-def _duration(by: float | int | timedelta) -> float:
+def duration_seconds(by: float | int | timedelta) -> float:
     if isinstance(by, timedelta):
         return by.total_seconds()
     if isinstance(by, bool) or not isinstance(by, int | float):
@@ -62,12 +62,12 @@ class Clock:
     def freeze(self, at: Moment | None = None) -> Clock:
         """Stop time at at (default: now); ``with clock.freeze(): ...`` restores the previous state."""
         self._saved.append(self._frozen_at)
-        self._set(self.now() if at is None else _seconds(at))
+        self._set(self.now() if at is None else epoch_seconds(at))
         return self
 
     def advance(self, by: float | int | timedelta) -> float:
         """Move time forward by seconds or a timedelta (freezing it first if needed); returns the new time."""
-        step = _duration(by)
+        step = duration_seconds(by)
         if step < 0:
             raise ValueError(f"cannot advance the clock by {step} s; use travel() to go back in time")
         self._set(self.now() + step)
@@ -75,7 +75,7 @@ class Clock:
 
     def travel(self, to: Moment) -> float:
         """Jump to a moment, forward or back (freezing time if needed); returns it as epoch seconds."""
-        self._set(_seconds(to))
+        self._set(epoch_seconds(to))
         return self.now()
 
     def unfreeze(self) -> None:

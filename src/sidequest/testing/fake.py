@@ -10,8 +10,8 @@ removed and its exception propagates (Sidekiq's behaviour), unless the drain ask
 then the failure is recorded exactly as the worker's retry code records it (retry_count, error fields,
 backoff with jitter) and the job comes back as a scheduled retry, or lands in ``dead_jobs()``.
 
-When the test clock is frozen, only jobs due by the frozen time run, so scheduled jobs and retries wait
-until the test advances the clock.
+When the test clock is frozen, only scheduled jobs due by the frozen time run (jobs enqueued to run now
+always do), so scheduled jobs and retries wait until the test advances the clock.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sidequest.client import Delivery
 from sidequest.config import get_config
 from sidequest.errors import EmptyQueueError, SidequestError, UnknownJobError
 from sidequest.job import Enqueuer, Job
-from sidequest.testing.clock import Moment, _seconds, clock
+from sidequest.testing.clock import Moment, clock, epoch_seconds
 
 #: A job as tests name it: the @job function, a Job class, an Enqueuer from .set(), or the job's name.
 JobRef: TypeAlias = str | Enqueuer | type[Job]
@@ -55,6 +55,8 @@ def job_name(job: object) -> str:
 
 @dataclass
 class FakeEntry:
+    """One captured job; seq keeps enqueue order when run times tie (a frozen clock makes them tie)."""
+
     seq: int
     name: str
     payload: dict[str, Any]
@@ -176,7 +178,7 @@ class FakeQueues:
         # Without a frozen clock every job counts as due (Sidekiq drains scheduled jobs too), except
         # when retrying: a retry is always in the future, and running it at once would loop.
         if until is not None:
-            return _seconds(until)
+            return epoch_seconds(until)
         if clock.frozen or retry:
             return clock.now()
         return None
