@@ -8,6 +8,8 @@ from typing import Any
 from unittest.mock import ANY
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sidequest import JobArgumentError, get_config, job, testing
 from sidequest.job import Job
@@ -273,3 +275,23 @@ def test_perform_job_runs_server_middleware_and_propagates_errors() -> None:
 
     with pytest.raises(KeyError, match="missing"):
         perform_job(broken)
+
+
+# ---- any JSON-native arguments ---------------------------------------------------------------------
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.tuples(inner, inner) | st.dictionaries(st.text(), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(json_values, max_size=4))
+def test_whatever_json_arguments_are_enqueued_the_same_arguments_match(args: list[Any]) -> None:
+    testing.clear_all()
+    send_email.perform_async(*args)
+
+    assert_enqueued(send_email, args=args, count=1)
+    assert perform_job(audit, {"args": args}) == {"args": testing.all_jobs()[0]["args"]}
