@@ -68,6 +68,7 @@ class Manager:
         self._outage_logged = False
         self._threads: list[threading.Thread] = []
         self._acker: threading.Thread | None = None
+        self._fetcher: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
         self._loop_thread: threading.Thread | None = None
@@ -77,7 +78,7 @@ class Manager:
         for index in range(self.concurrency):
             self._spawn(self._process_loop, f"sidequest-processor-{index}")
         self._acker = self._spawn(self._ack_loop, "sidequest-acker")
-        self._spawn(self._fetch_loop, "sidequest-fetcher")
+        self._fetcher = self._spawn(self._fetch_loop, "sidequest-fetcher")
 
     def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -95,6 +96,10 @@ class Manager:
         """Quiet, push back unstarted jobs, wait for running ones until deadline, push back the rest."""
         self.quiet()
         self._stopping = True
+        # The fetcher may be blocked in a fetch; let it finish (it pushes back what it got after
+        # quiet) before we push jobs back, or its blocking fetch could take them again.
+        if self._fetcher is not None:
+            self._fetcher.join(timeout=max(2.0, deadline - time.monotonic()))
         self._requeue(self._drain_ready(), "not started")
         while self.running and time.monotonic() < deadline:
             time.sleep(0.02)
