@@ -26,12 +26,14 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture
-def redis_server_factory(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
+def redis_server_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     """Start extra private servers that a test may kill, pause or restart; all stopped at the end."""
     servers: list[RedisServer] = []
 
-    def make() -> RedisServer:
-        server = RedisServer(tmp_path / f"redis-{len(servers)}").start()
+    def make(*, persistent: bool = False, port: int | None = None, start: bool = True) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(servers)}", port, persistent=persistent)
+        if start:
+            server.start()
         servers.append(server)
         return server
 

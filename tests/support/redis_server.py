@@ -36,9 +36,10 @@ def redis_server_binary() -> str:
 class RedisServer:
     """One private redis-server on 127.0.0.1:port, data kept in directory (no persistence by default)."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, *, persistent: bool = False) -> None:
         self.directory = directory
         self.port = port or free_port()
+        self.persistent = persistent
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -50,7 +51,8 @@ class RedisServer:
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory), "--daemonize", "no", "--protected-mode", "no"],
+             "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always",
+             "--dir", str(self.directory), "--daemonize", "no", "--protected-mode", "no"],
             stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
@@ -73,7 +75,7 @@ class RedisServer:
         raise RuntimeError(f"redis-server on port {self.port} did not answer within {timeout}s")
 
     def stop(self) -> None:
-        """Terminate the server (data is lost: no persistence)."""
+        """Terminate the server (its data survives a restart only when persistent)."""
         if self.process is None:
             return
         if self.process.poll() is None:
