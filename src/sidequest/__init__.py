@@ -1,11 +1,11 @@
 """sidequest: background jobs for Python that speak Sidekiq's Redis format.
 
-    from sidequest import job
+from sidequest import job
 
-    @job(queue="mailers", retry=5)
-    def send_email(body: str, to: str) -> None: ...
+@job(queue="mailers", retry=5)
+def send_email(body: str, to: str) -> None: ...
 
-    send_email.perform_async("hi", "a@example.com")
+send_email.perform_async("hi", "a@example.com")
 """
 
 from sidequest._version import __version__

@@ -36,7 +36,9 @@ def load_modules(specs: tuple[str, ...] | list[str]) -> None:
             try:
                 importlib.import_module(spec)
             except ModuleNotFoundError as exc:
-                raise ConfigError(f"-r {spec}: cannot import module {exc.name!r} (is it on PYTHONPATH?)") from None
+                raise ConfigError(
+                    f"-r {spec}: cannot import module {exc.name!r} (is it on PYTHONPATH?)"
+                ) from None
 
 
 @click.group()
@@ -46,21 +48,46 @@ def main() -> None:
 
 
 @main.command()
-@click.option("-r", "--require", "require", multiple=True, help="Module (or .py file) defining your jobs; repeatable.")
+@click.option(
+    "-r", "--require", "require", multiple=True, help="Module (or .py file) defining your jobs; repeatable."
+)
 @click.option("-c", "--concurrency", type=int, help="Jobs run at once per process (default 10).")
-@click.option("-q", "--queue", "queues", multiple=True, help="Queue to work, optionally with a weight: -q critical,3 -q default.")
-@click.option("--strict", is_flag=True, default=None, help="Work queues in the order given instead of weighted random.")
-@click.option("-t", "--timeout", type=float, help="Seconds to wait for running jobs on shutdown (default 25).")
+@click.option(
+    "-q",
+    "--queue",
+    "queues",
+    multiple=True,
+    help="Queue to work, optionally with a weight: -q critical,3 -q default.",
+)
+@click.option(
+    "--strict", is_flag=True, default=None, help="Work queues in the order given instead of weighted random."
+)
+@click.option(
+    "-t", "--timeout", type=float, help="Seconds to wait for running jobs on shutdown (default 25)."
+)
 @click.option("-C", "--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
-@click.option("--url", help="Store URL: redis://..., sqlite:///file.db or memory:// (default: REDIS_URL or ./sidequest.db).")
+@click.option(
+    "--url",
+    help="Store URL: redis://..., sqlite:///file.db or memory:// (default: REDIS_URL or ./sidequest.db).",
+)
 @click.option("--burst", is_flag=True, help="Exit once the queues and due scheduled jobs are empty.")
-@click.option("--processes", help="Worker processes to run under one supervisor: a number or 'auto' (one per core).")
-@click.option("--max-rss-mb", type=int, help="Restart a worker process whose memory passes this many MB (with --processes).")
+@click.option(
+    "--processes", help="Worker processes to run under one supervisor: a number or 'auto' (one per core)."
+)
+@click.option(
+    "--max-rss-mb",
+    type=int,
+    help="Restart a worker process whose memory passes this many MB (with --processes).",
+)
 @click.option("-g", "--tag", help="Tag shown next to this process in the Web UI.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="Log line format.")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
-@click.option("--sidekiq-version", type=click.Choice(["6", "7", "8"]), help="Sidekiq version sharing this Redis (shapes process records).")
+@click.option(
+    "--sidekiq-version",
+    type=click.Choice(["6", "7", "8"]),
+    help="Sidekiq version sharing this Redis (shapes process records).",
+)
 def worker(
     require: tuple[str, ...],
     concurrency: int | None,
@@ -86,9 +113,17 @@ def worker(
             changes.update(settings_from_toml(config_file))
         changes.update(settings_from_env())
         flags = {
-            "require": require or None, "concurrency": concurrency, "strict": strict, "timeout": timeout, "url": url,
-            "tag": tag, "log_format": log_format, "log_level": "DEBUG" if verbose else log_level,
-            "sidekiq_version": sidekiq_version, "processes": processes, "max_rss_mb": max_rss_mb,
+            "require": require or None,
+            "concurrency": concurrency,
+            "strict": strict,
+            "timeout": timeout,
+            "url": url,
+            "tag": tag,
+            "log_format": log_format,
+            "log_level": "DEBUG" if verbose else log_level,
+            "sidekiq_version": sidekiq_version,
+            "processes": processes,
+            "max_rss_mb": max_rss_mb,
         }
         changes.update({key: value for key, value in flags.items() if value is not None})
         if queues:
@@ -116,7 +151,9 @@ def worker(
 
 
 @main.command()
-@click.option("--url", default="sqlite:///sidequest-demo.db", show_default=True, help="Store URL for the demo.")
+@click.option(
+    "--url", default="sqlite:///sidequest-demo.db", show_default=True, help="Store URL for the demo."
+)
 @click.option("--seconds", type=float, default=0, help="Stop after this many seconds (0 = until Ctrl-C).")
 def demo(url: str, seconds: float) -> None:
     """Start a worker on the embedded SQLite store and enqueue a realistic mix of sample jobs."""
@@ -139,7 +176,9 @@ def stats(url: str | None) -> None:
     for name in store.queue_names():
         click.echo(f"queue {name}: {store.queue_size(name)}")
     for record in store.processes():
-        click.echo(f"process {record.identity}: busy {record.busy}/{record.concurrency}{' (quiet)' if record.quiet else ''}")
+        click.echo(
+            f"process {record.identity}: busy {record.busy}/{record.concurrency}{' (quiet)' if record.quiet else ''}"
+        )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ class Client:
     def config(self) -> Config:
         return self._config or get_config()
 
-    def push_job(self, job_class: str, args: Sequence[Any], options: Mapping[str, Any], *, at: float | None) -> str | None:
+    def push_job(
+        self, job_class: str, args: Sequence[Any], options: Mapping[str, Any], *, at: float | None
+    ) -> str | None:
         """Enqueue one job; returns its jid, or None when a client middleware stopped the push."""
         return self.push_bulk_jobs(job_class, [args], options, at=at)[0]
 
@@ -84,7 +86,9 @@ class Client:
         """Enqueue a raw payload dict with at least "class" and "args" (and optionally "at"), like Sidekiq::Client.push."""
         options = {k: v for k, v in item.items() if k not in ("class", "args", "at", "created_at")}
         at = item.get("at")
-        return self.push_job(str(item["class"]), item.get("args", []), options, at=float(at) if at is not None else None)
+        return self.push_job(
+            str(item["class"]), item.get("args", []), options, at=float(at) if at is not None else None
+        )
 
     def _push_payloads(self, payloads: list[wire.Payload], at: float | None) -> list[str | None]:
         chain = self.config.client_middleware
@@ -146,7 +150,9 @@ def get_client() -> Client:
     return _default_client
 
 
-def enqueue(job_class: str, args: Sequence[Any] = (), *, at: float | None = None, **options: Any) -> str | None:
+def enqueue(
+    job_class: str, args: Sequence[Any] = (), *, at: float | None = None, **options: Any
+) -> str | None:
     """Enqueue a job by name only, e.g. a Ruby job: ``enqueue("HardJob", [1, 2], queue="critical")``.
 
     No Python body is needed; options default to Sidekiq's (retry=True, queue="default").
@@ -157,7 +163,9 @@ def enqueue(job_class: str, args: Sequence[Any] = (), *, at: float | None = None
     return get_client().push_job(job_class, args, {"retry": True, "queue": "default", **options}, at=when)
 
 
-def enqueue_bulk(job_class: str, args_list: Sequence[Sequence[Any]], *, batch_size: int = 1000, **options: Any) -> list[str | None]:
+def enqueue_bulk(
+    job_class: str, args_list: Sequence[Sequence[Any]], *, batch_size: int = 1000, **options: Any
+) -> list[str | None]:
     """Enqueue many jobs by name, one round trip per batch (Sidekiq's push_bulk)."""
     return get_client().push_bulk_jobs(
         job_class, args_list, {"retry": True, "queue": "default", **options}, batch_size=batch_size

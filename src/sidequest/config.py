@@ -65,7 +65,9 @@ class Settings:
         known = {f.name for f in fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
-            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(known))}"
+            )
         return replace(self, **{key: _coerce(key, value) for key, value in changes.items()})
 
     @property
@@ -87,7 +89,9 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("at least one queue is needed (e.g. -q default)")
     for name, weight in settings.queues:
         if not name or not all(c.isalnum() or c in "_:.-" for c in name):
-            raise ConfigError(f"queue name {name!r} is not valid; use letters, digits and _ : . - (Sidekiq's rule)")
+            raise ConfigError(
+                f"queue name {name!r} is not valid; use letters, digits and _ : . - (Sidekiq's rule)"
+            )
         if weight < 0:
             raise ConfigError(f"queue {name!r} has a negative weight {weight}")
     for name in ("heartbeat_interval", "process_ttl", "poll_interval"):
@@ -115,7 +119,9 @@ def parse_queue(spec: str) -> tuple[str, int]:
     try:
         return name, int(weight)
     except ValueError:
-        raise ConfigError(f"queue weight in {spec!r} is not an integer; write -q name,weight (e.g. -q critical,3)") from None
+        raise ConfigError(
+            f"queue weight in {spec!r} is not an integer; write -q name,weight (e.g. -q critical,3)"
+        ) from None
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -202,7 +208,9 @@ class Config:
     server_middleware: Chain = field(default_factory=Chain)
     error_handlers: list[ErrorHandler] = field(default_factory=list)
     death_handlers: list[DeathHandler] = field(default_factory=list)
-    hooks: dict[str, list[Callable[[], None]]] = field(default_factory=lambda: {e: [] for e in LIFECYCLE_EVENTS})
+    hooks: dict[str, list[Callable[[], None]]] = field(
+        default_factory=lambda: {e: [] for e in LIFECYCLE_EVENTS}
+    )
     _store: Store | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -215,8 +223,11 @@ class Config:
                 if self._store is None:
                     from sidequest.stores import open_store
 
-                    self._store = open_store(self.settings.store_url, namespace=self.settings.namespace,
-                                             sidekiq_version=self.settings.sidekiq_version)
+                    self._store = open_store(
+                        self.settings.store_url,
+                        namespace=self.settings.namespace,
+                        sidekiq_version=self.settings.sidekiq_version,
+                    )
                 store = self._store
         return store
 
@@ -250,8 +261,13 @@ class Config:
     def handle_error(self, exc: BaseException, context: dict[str, Any]) -> None:
         """Report exc to every error handler; a failing handler is logged, never raised."""
         if not self.error_handlers:
-            logger.error("%s: %s: %s", context.get("context", "error"), type(exc).__name__, exc,
-                         exc_info=(type(exc), exc, exc.__traceback__))
+            logger.error(
+                "%s: %s: %s",
+                context.get("context", "error"),
+                type(exc).__name__,
+                exc,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
             return
         for handler in self.error_handlers:
             try:

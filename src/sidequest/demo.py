@@ -74,7 +74,9 @@ def run_demo(url: str, seconds: float = 0) -> int:
     from sidequest.runtime.launcher import Launcher
 
     config = get_config()
-    config.update(url=url, queues=[("critical", 3), ("mailers", 2), ("default", 1)], concurrency=5, log_level="WARNING")
+    config.update(
+        url=url, queues=[("critical", 3), ("mailers", 2), ("default", 1)], concurrency=5, log_level="WARNING"
+    )
     sq_logging.setup("text", "WARNING")
     store = config.store
     kinds = enqueue_sample_jobs()

@@ -31,7 +31,9 @@ def _check_options(options: Mapping[str, Any], where: str) -> dict[str, Any]:
     from sidequest.config import get_config
 
     config = get_config()
-    allowed = CORE_OPTIONS | config.client_middleware.owned_options() | config.server_middleware.owned_options()
+    allowed = (
+        CORE_OPTIONS | config.client_middleware.owned_options() | config.server_middleware.owned_options()
+    )
     for key, value in options.items():
         if key not in allowed:
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
@@ -45,10 +47,16 @@ def _check_options(options: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _check_option_value(key: str, value: Any, where: str) -> None:
-    if key == "queue" and (not isinstance(value, str) or not value or not all(c.isalnum() or c in "_:.-" for c in value)):
-        raise ConfigError(f"queue option of {where} is {value!r}; use a non-empty name of letters, digits and _ : . -")
+    if key == "queue" and (
+        not isinstance(value, str) or not value or not all(c.isalnum() or c in "_:.-" for c in value)
+    ):
+        raise ConfigError(
+            f"queue option of {where} is {value!r}; use a non-empty name of letters, digits and _ : . -"
+        )
     if key == "retry" and not (isinstance(value, bool) or (isinstance(value, int) and value >= 0)):
-        raise ConfigError(f"retry option of {where} is {value!r}; use True, False or a number of retries (>= 0)")
+        raise ConfigError(
+            f"retry option of {where} is {value!r}; use True, False or a number of retries (>= 0)"
+        )
     if key in ("dead",) and not isinstance(value, bool):
         raise ConfigError(f"{key} option of {where} is {value!r}; use True or False")
     if key == "backtrace" and not (isinstance(value, bool) or (isinstance(value, int) and value >= 0)):
@@ -77,7 +85,7 @@ class JobDefinition:
         self._retry_in = retry_in
         self._exhausted = retries_exhausted
         self.is_class = isinstance(target, type)
-        func = target.perform if isinstance(target, type) else target
+        func = getattr(target, "perform", None) if isinstance(target, type) else target
         self.is_async = inspect.iscoroutinefunction(func)
 
     def describe(self) -> str:
@@ -154,13 +162,19 @@ class Enqueuer:
         return get_client().push_job(self.name, args, self.options, at=run_at(when, relative=False))
 
     def perform_bulk(
-        self, args_list: Iterable[Sequence[Any]], *, batch_size: int = 1000, at: float | datetime | None = None
+        self,
+        args_list: Iterable[Sequence[Any]],
+        *,
+        batch_size: int = 1000,
+        at: float | datetime | None = None,
     ) -> list[str | None]:
         """Enqueue many jobs, one store round trip per batch; returns jids aligned with args_list."""
         from sidequest.client import get_client
 
         when = None if at is None else run_at(at, relative=False)
-        return get_client().push_bulk_jobs(self.name, list(args_list), self.options, at=when, batch_size=batch_size)
+        return get_client().push_bulk_jobs(
+            self.name, list(args_list), self.options, at=when, batch_size=batch_size
+        )
 
     # Testing helpers (fake mode): see sidequest.testing.
     @property
@@ -195,7 +209,7 @@ class JobFunction(Enqueuer, Generic[P, R]):
     def __init__(self, definition: JobDefinition, func: Callable[P, R]) -> None:
         super().__init__(definition)
         self.func = func
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        functools.update_wrapper(self, func)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
@@ -208,7 +222,11 @@ class JobFunction(Enqueuer, Generic[P, R]):
 def job(func: Callable[P, R], /) -> JobFunction[P, R]: ...
 @overload
 def job(
-    *, name: str | None = None, retry_in: RetryIn | None = None, retries_exhausted: Exhausted | None = None, **options: Any
+    *,
+    name: str | None = None,
+    retry_in: RetryIn | None = None,
+    retries_exhausted: Exhausted | None = None,
+    **options: Any,
 ) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
 
 
@@ -229,7 +247,9 @@ def job(
     def wrap(fn: Callable[P, R]) -> JobFunction[P, R]:
         job_name = name or f"{fn.__module__}.{fn.__qualname__}"
         checked = _check_options(options, job_name)
-        definition = JobDefinition(job_name, fn, checked, retry_in=retry_in, retries_exhausted=retries_exhausted)
+        definition = JobDefinition(
+            job_name, fn, checked, retry_in=retry_in, retries_exhausted=retries_exhausted
+        )
         registry.register(definition)
         return JobFunction(definition, fn)
 
@@ -257,7 +277,15 @@ class Job(metaclass=JobMeta):
     """
 
     definition: ClassVar[JobDefinition]
-    _OPTION_ATTRS: ClassVar[tuple[str, ...]] = ("queue", "retry", "dead", "backtrace", "retry_queue", "retry_for", "tags")
+    _OPTION_ATTRS: ClassVar[tuple[str, ...]] = (
+        "queue",
+        "retry",
+        "dead",
+        "backtrace",
+        "retry_queue",
+        "retry_for",
+        "tags",
+    )
     jid: str = ""
     payload: dict[str, Any]
 
@@ -272,7 +300,11 @@ class Job(metaclass=JobMeta):
         collected.update(options)
         if name is None:
             inherited = getattr(cls, "definition", None)
-            job_name = f"{cls.__module__}.{cls.__qualname__}" if inherited is None or inherited.target is not cls else inherited.name
+            job_name = (
+                f"{cls.__module__}.{cls.__qualname__}"
+                if inherited is None or inherited.target is not cls
+                else inherited.name
+            )
         else:
             job_name = name
         cls.definition = JobDefinition(job_name, cls, _check_options(collected, job_name))

@@ -20,7 +20,9 @@ from typing import Any
 
 logger = logging.getLogger("sidequest")
 
-_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("sidequest_log_context", default=None)
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "sidequest_log_context", default=None
+)
 
 
 def thread_id() -> str:

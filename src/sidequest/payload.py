@@ -104,9 +104,9 @@ def loads(raw: str | bytes) -> Payload:
         raise PayloadError(f"payload is a JSON {type(payload).__name__}, not an object: {_preview(raw)}")
     job_class = payload.get("class")
     if not isinstance(job_class, str) or not job_class:
-        raise PayloadError(f"payload has no \"class\" string naming the job: {_preview(raw)}")
+        raise PayloadError(f'payload has no "class" string naming the job: {_preview(raw)}')
     if not isinstance(payload.get("args", []), list):
-        raise PayloadError(f"payload \"args\" of {job_class} is not a list: {_preview(raw)}")
+        raise PayloadError(f'payload "args" of {job_class} is not a list: {_preview(raw)}')
     payload.setdefault("args", [])
     return payload
 

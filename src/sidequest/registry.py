@@ -22,7 +22,11 @@ def register(definition: JobDefinition) -> None:
     """Add a job; a second, different job under the same name is an error (it would shadow the first)."""
     with _lock:
         existing = _jobs.get(definition.name)
-        if existing is not None and existing.target is not definition.target and not _same_source(existing, definition):
+        if (
+            existing is not None
+            and existing.target is not definition.target
+            and not _same_source(existing, definition)
+        ):
             raise ConfigError(
                 f"two jobs are registered as {definition.name!r} ({existing.describe()} and {definition.describe()}); "
                 "give one of them another name= option"

@@ -14,7 +14,15 @@ from sidequest.runtime.retry import backoff, decide
 
 
 def fresh(**fields: Any) -> dict[str, Any]:
-    return {"retry": True, "queue": "default", "args": [1], "class": "X", "jid": "a" * 24, "created_at": 1.0, **fields}
+    return {
+        "retry": True,
+        "queue": "default",
+        "args": [1],
+        "class": "X",
+        "jid": "a" * 24,
+        "created_at": 1.0,
+        **fields,
+    }
 
 
 def test_backoff_is_count_to_the_fourth_plus_15_plus_jitter() -> None:
@@ -38,7 +46,11 @@ def test_first_failure_sets_failed_at_and_retry_count_zero() -> None:
 def test_later_failures_set_retried_at_and_count_up() -> None:
     job_payload = fresh(retry_count=3, failed_at=10.0)
     decide(job_payload, ValueError("again"), None, sidequest.get_config(), 2000.0)
-    assert job_payload["retry_count"] == 4 and job_payload["retried_at"] == 2000.0 and job_payload["failed_at"] == 10.0
+    assert (
+        job_payload["retry_count"] == 4
+        and job_payload["retried_at"] == 2000.0
+        and job_payload["failed_at"] == 10.0
+    )
 
 
 def test_retry_limit_sends_to_dead_and_runs_death_handlers() -> None:
@@ -98,7 +110,9 @@ class Hooked(Job, register=False):
         return None
 
 
-@pytest.mark.parametrize(("answer", "outcome"), [(60, "retry"), ("kill", "dead"), ("discard", "discard"), (None, "retry")])
+@pytest.mark.parametrize(
+    ("answer", "outcome"), [(60, "retry"), ("kill", "dead"), ("discard", "discard"), (None, "retry")]
+)
 def test_retry_in_hook(answer: Any, outcome: str) -> None:
     Hooked.answers = [answer]
     Hooked.exhausted = []
@@ -114,7 +128,11 @@ def test_retry_in_hook(answer: Any, outcome: str) -> None:
 def test_function_job_hooks() -> None:
     exhausted: list[Any] = []
 
-    @job(retry=1, retry_in=lambda count, exc: 5, retries_exhausted=lambda payload, exc: exhausted.append(str(exc)))
+    @job(
+        retry=1,
+        retry_in=lambda count, exc: 5,
+        retries_exhausted=lambda payload, exc: exhausted.append(str(exc)),
+    )
     def flaky() -> None: ...
 
     definition = registry.lookup(flaky.name)

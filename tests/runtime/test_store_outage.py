@@ -12,8 +12,8 @@ import pytest
 from sidequest import enqueue
 from sidequest.config import get_config
 from sidequest.stores import open_store
-from tests.runtime.test_worker_process import Worker, ledger, wait_for
 from tests.support.redis_server import RedisServer
+from tests.support.worker import Worker, ledger, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,9 @@ def test_worker_survives_redis_going_away_and_loses_nothing(
         for n in range(20):
             enqueue("tests.record", [f"after-{n}"])
         wait_for(lambda: len(ledger(tmp_path)) == 40, what="jobs after the outage", timeout=30)
-        assert sorted(ledger(tmp_path)) == sorted([f"before-{n}" for n in range(20)] + [f"after-{n}" for n in range(20)])
+        assert sorted(ledger(tmp_path)) == sorted(
+            [f"before-{n}" for n in range(20)] + [f"after-{n}" for n in range(20)]
+        )
         assert worker.process.poll() is None, worker.output()
         worker.signal(signal.SIGTERM)
         assert worker.wait() == 0, worker.output()

@@ -76,7 +76,9 @@ def test_unknown_class_goes_through_retries_with_a_hint(store: MemoryStore) -> N
 
 
 @pytest.mark.parametrize("raw", ["not json at all", "[1,2]", '{"args":[1]}', '{"class":"X","args":"no"}'])
-def test_malformed_payload_goes_to_dead_with_the_reason_and_good_jobs_still_run(store: MemoryStore, raw: str) -> None:
+def test_malformed_payload_goes_to_dead_with_the_reason_and_good_jobs_still_run(
+    store: MemoryStore, raw: str
+) -> None:
     done: list[str] = []
 
     @job
@@ -120,7 +122,9 @@ def test_server_middleware_wraps_jobs_and_can_skip_them(store: MemoryStore) -> N
     class Around:
         options: frozenset[str] = frozenset()
 
-        def call(self, job_obj: Any, payload: dict[str, Any], queue: str, call_next: Callable[[], Any]) -> Any:
+        def call(
+            self, job_obj: Any, payload: dict[str, Any], queue: str, call_next: Callable[[], Any]
+        ) -> Any:
             calls.append(f"before {payload['args'][0]}")
             if payload["args"][0] == "skip":
                 return None

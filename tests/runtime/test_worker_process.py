@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,43 +15,9 @@ import pytest
 from sidequest import enqueue
 from sidequest.config import get_config
 from sidequest.stores import Store, open_store
+from tests.support.worker import Worker, ledger, wait_for
 
-JOBS = Path(__file__).with_name("worker_jobs.py")
 pytestmark = pytest.mark.slow
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-class Worker:
-    """A `sidequest worker` subprocess with a short heartbeat so recovery tests take seconds."""
-
-    def __init__(self, url: str, tmp_path: Path, *extra: str) -> None:
-        config = tmp_path / "sidequest.toml"
-        config.write_text("heartbeat_interval = 0.5\nprocess_ttl = 2\npoll_interval = 0.1\n")
-        self.log = tmp_path / f"worker-{time.monotonic_ns()}.log"
-        env = {**os.environ, "SIDEQUEST_TEST_LEDGER": str(tmp_path / "ledger.txt"), "PYTHONUNBUFFERED": "1"}
-        for var in ("REDIS_URL", "SIDEQUEST_REDIS_URL", "SIDEQUEST_URL"):
-            env.pop(var, None)
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "sidequest", "worker", "-r", str(JOBS), "--url", url, "-C", str(config), *extra],
-                stdout=log, stderr=subprocess.STDOUT, env=env,
-            )
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def signal(self, sig: int) -> None:
-        self.process.send_signal(sig)
-
-    def wait(self, timeout: float = 30) -> int:
-        return self.process.wait(timeout)
 
 
 @pytest.fixture(params=["redis", "sqlite"])
@@ -86,12 +51,9 @@ def workers(url: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
             worker.process.wait()
 
 
-def ledger(tmp_path: Path) -> list[str]:
-    path = tmp_path / "ledger.txt"
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def test_burst_worker_runs_everything_and_exits_zero(store: Store, workers: Callable[..., Worker], tmp_path: Path) -> None:
+def test_burst_worker_runs_everything_and_exits_zero(
+    store: Store, workers: Callable[..., Worker], tmp_path: Path
+) -> None:
     for n in range(50):
         enqueue("tests.record", [f"job-{n}"])
     worker = workers("--burst")
@@ -100,7 +62,9 @@ def test_burst_worker_runs_everything_and_exits_zero(store: Store, workers: Call
     assert store.counters().processed == 50
 
 
-def test_term_waits_for_running_jobs_then_exits_zero(store: Store, workers: Callable[..., Worker], tmp_path: Path) -> None:
+def test_term_waits_for_running_jobs_then_exits_zero(
+    store: Store, workers: Callable[..., Worker], tmp_path: Path
+) -> None:
     enqueue("tests.sleepy", [1.0, "finished"])
     worker = workers("-t", "10")
     wait_for(lambda: "start finished" in ledger(tmp_path), what="job start")
@@ -110,7 +74,9 @@ def test_term_waits_for_running_jobs_then_exits_zero(store: Store, workers: Call
     assert store.queue_size("default") == 0 and store.processes() == []
 
 
-def test_term_pushes_back_jobs_that_outlive_the_timeout(store: Store, workers: Callable[..., Worker], tmp_path: Path) -> None:
+def test_term_pushes_back_jobs_that_outlive_the_timeout(
+    store: Store, workers: Callable[..., Worker], tmp_path: Path
+) -> None:
     jid = enqueue("tests.sleepy", [30, "too-long"])
     worker = workers("-t", "0.5")
     wait_for(lambda: "start too-long" in ledger(tmp_path), what="job start")
@@ -140,7 +106,9 @@ def test_sigkill_loses_nothing_survivor_recovers_in_flight_jobs(
     survivor.wait()
 
 
-def test_tstp_quiets_and_ttin_dumps_threads(store: Store, workers: Callable[..., Worker], tmp_path: Path) -> None:
+def test_tstp_quiets_and_ttin_dumps_threads(
+    store: Store, workers: Callable[..., Worker], tmp_path: Path
+) -> None:
     worker = workers()
     wait_for(lambda: len(store.processes()) == 1, what="process record")
     worker.signal(signal.SIGTTIN)
@@ -164,6 +132,8 @@ def test_remote_stop_through_the_store(store: Store, workers: Callable[..., Work
 def test_unknown_module_is_a_clear_usage_error(url: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "sidequest", "worker", "-r", "no_such_module_xyz", "--url", url],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2 and "cannot import module 'no_such_module_xyz'" in result.stderr

@@ -28,7 +28,9 @@ def redis_server_binary() -> str:
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed; .ci/run must install it (apt-get install redis-server)")
+            pytest.fail(
+                "redis-server is not installed; .ci/run must install it (apt-get install redis-server)"
+            )
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     return binary
 
@@ -50,10 +52,27 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always",
-             "--dir", str(self.directory), "--daemonize", "no", "--protected-mode", "no"],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.persistent else "no",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.directory),
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         self._wait_ready()

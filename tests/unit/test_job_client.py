@@ -33,8 +33,13 @@ def test_function_job_enqueues_sidekiq_payload_and_returns_jid(store: MemoryStor
     jid = send_email.perform_async("hi", "a@example.com")
     [payload] = queued(store, "mailers")
     assert payload["jid"] == jid
-    assert payload["class"] == f"{__name__}.test_function_job_enqueues_sidekiq_payload_and_returns_jid.<locals>.send_email"
-    assert payload["args"] == ["hi", "a@example.com"] and payload["retry"] == 5 and payload["queue"] == "mailers"
+    assert (
+        payload["class"]
+        == f"{__name__}.test_function_job_enqueues_sidekiq_payload_and_returns_jid.<locals>.send_email"
+    )
+    assert (
+        payload["args"] == ["hi", "a@example.com"] and payload["retry"] == 5 and payload["queue"] == "mailers"
+    )
     assert isinstance(payload["created_at"], float) and isinstance(payload["enqueued_at"], float)
     assert store.queue_names() == ["mailers"]
 
@@ -110,7 +115,10 @@ def test_perform_bulk_returns_aligned_jids_in_one_push(store: MemoryStore) -> No
 
     jids = bulk.perform_bulk([("a", "x@y"), ("b", "z@y")])
     payloads = queued(store)
-    assert [p["jid"] for p in payloads] == jids and [p["args"] for p in payloads] == [["a", "x@y"], ["b", "z@y"]]
+    assert [p["jid"] for p in payloads] == jids and [p["args"] for p in payloads] == [
+        ["a", "x@y"],
+        ["b", "z@y"],
+    ]
 
 
 def test_bad_argument_enqueues_nothing(store: MemoryStore) -> None:

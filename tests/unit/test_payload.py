@@ -24,7 +24,12 @@ def test_built_payload_is_byte_identical_to_what_sidekiq_64_wrote() -> None:
     ruby = fixture("client.json")["queue_default_perform_async"]
     theirs = json.loads(ruby)
     # when we build the same job with the same jid and timestamps
-    ours = wire.build("FixJob", ["a", 1, {"k": [1, 2]}, None, True, 1.5], {"retry": True, "queue": "default", "jid": theirs["jid"]}, theirs["created_at"])
+    ours = wire.build(
+        "FixJob",
+        ["a", 1, {"k": [1, 2]}, None, True, 1.5],
+        {"retry": True, "queue": "default", "jid": theirs["jid"]},
+        theirs["created_at"],
+    )
     ours["enqueued_at"] = theirs["enqueued_at"]
     # then the bytes match exactly (Ruby finds jobs by exact value)
     assert wire.dumps(ours) == ruby
@@ -33,7 +38,12 @@ def test_built_payload_is_byte_identical_to_what_sidekiq_64_wrote() -> None:
 def test_class_options_come_first_like_sidekiq() -> None:
     raw, _score = fixture("sets.json")["retry_members_with_scores"][0]
     theirs = json.loads(raw)
-    ours = wire.build("FailJob", [7], {"retry": 3, "queue": "critical", "backtrace": 5, "jid": theirs["jid"]}, theirs["created_at"])
+    ours = wire.build(
+        "FailJob",
+        [7],
+        {"retry": 3, "queue": "critical", "backtrace": 5, "jid": theirs["jid"]},
+        theirs["created_at"],
+    )
     assert list(ours)[:7] == list(theirs)[:7]
 
 
@@ -45,7 +55,10 @@ def test_jid_is_24_lowercase_hex() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([datetime(2026, 1, 1, tzinfo=UTC)], "argument 1 of send_email is a datetime; job arguments must be JSON-native"),
+        (
+            [datetime(2026, 1, 1, tzinfo=UTC)],
+            "argument 1 of send_email is a datetime; job arguments must be JSON-native",
+        ),
         (["ok", {"when": {1, 2}}], "argument 2['when'] of send_email is a set"),
         ([{1: "x"}], "argument 1 of send_email has a key 1 of type int"),
         ([[1, [2, b"x"]]], "argument 1[1][1] of send_email is a bytes"),

@@ -22,7 +22,9 @@ from sidequest.errors import ConfigError
 class ClientMiddleware(Protocol):
     options: ClassVar[frozenset[str]]
 
-    def call(self, job_class: str, payload: dict[str, Any], queue: str, call_next: Callable[[], Any]) -> Any: ...
+    def call(
+        self, job_class: str, payload: dict[str, Any], queue: str, call_next: Callable[[], Any]
+    ) -> Any: ...
 
 
 class ServerMiddleware(Protocol):

@@ -61,7 +61,9 @@ def process_info(config: Config, identity: str, started_at: float) -> str:
         info["embedded"] = False
     if settings.sidekiq_version == "8":
         mode = "strict" if settings.strict else "weighted"
-        info["capsules"] = {"default": {"concurrency": settings.concurrency, "mode": mode, "weights": weights}}
+        info["capsules"] = {
+            "default": {"concurrency": settings.concurrency, "mode": mode, "weights": weights}
+        }
     return json.dumps(info, separators=(",", ":"))
 
 
@@ -97,9 +99,18 @@ class Heartbeat:
             for tid, (w, run_at) in list(self.manager.running.items())
         }
         beat = Beat(
-            identity=self.identity, info=self.info, busy=len(work), beat=now, quiet=self.quiet,
-            rss_kb=rss_kb(), rtt_us=self._rtt_us, concurrency=self.config.settings.concurrency, work=work,
-            ttl=self.config.settings.process_ttl, processed=processed, failed=failed,
+            identity=self.identity,
+            info=self.info,
+            busy=len(work),
+            beat=now,
+            quiet=self.quiet,
+            rss_kb=rss_kb(),
+            rtt_us=self._rtt_us,
+            concurrency=self.config.settings.concurrency,
+            work=work,
+            ttl=self.config.settings.process_ttl,
+            processed=processed,
+            failed=failed,
         )
         started = time.perf_counter()
         try:
@@ -117,7 +128,9 @@ class Heartbeat:
         self._beats += 1
         if not result.existed:
             if self._beats > 1:
-                logger.warning("heartbeat: this process's record had expired; checking fetched jobs were not recovered elsewhere")
+                logger.warning(
+                    "heartbeat: this process's record had expired; checking fetched jobs were not recovered elsewhere"
+                )
                 self.manager.forget_recovered()
             self.config.fire("heartbeat")
         self.config.fire("beat")

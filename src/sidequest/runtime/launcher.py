@@ -107,7 +107,10 @@ class Launcher:
         settings = self.settings
         logger.info(
             "sidequest worker %s starting: store=%s queues=%s concurrency=%d%s",
-            self.identity, redact(self.store.url), ",".join(settings.queue_names), settings.concurrency,
+            self.identity,
+            redact(self.store.url),
+            ",".join(settings.queue_names),
+            settings.concurrency,
             " (burst)" if self.burst else "",
         )
         try:

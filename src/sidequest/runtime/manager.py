@@ -17,6 +17,7 @@ back too; if one of those finishes later it may run twice, which is better than 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
@@ -106,7 +107,10 @@ class Manager:
         self._requeue(self._drain_ready(), "not started")
         leftover = [work for work, _ in list(self.running.values())]
         if leftover:
-            logger.warning("%d job(s) still running at the shutdown deadline; pushing them back to their queues", len(leftover))
+            logger.warning(
+                "%d job(s) still running at the shutdown deadline; pushing them back to their queues",
+                len(leftover),
+            )
             self._hard_stop = True
             self._requeue(leftover, "still running")
         for _ in range(self.concurrency):
@@ -206,7 +210,7 @@ class Manager:
                 continue
             works = [work for work, _ in batch]
             try:
-                self.keep_trying(lambda: self.store.ack(self.identity, works), "acknowledge finished jobs")
+                self.keep_trying(functools.partial(self.store.ack, self.identity, works), "acknowledge finished jobs")
             except HardStop:
                 return
             failed = sum(1 for _, flag in batch if flag)
@@ -241,7 +245,12 @@ class Manager:
             logger.info("pushed %d job(s) back to their queues (%s)", len(works), why)
         except StoreError as exc:
             # They stay in our in-progress list; recovery returns them once our heartbeat expires.
-            logger.error("could not push %d job(s) back (%s): %s; they will be recovered from the in-progress list", len(works), why, exc)
+            logger.error(
+                "could not push %d job(s) back (%s): %s; they will be recovered from the in-progress list",
+                len(works),
+                why,
+                exc,
+            )
 
     def forget_recovered(self) -> None:
         """After our process record vanished (frozen past its TTL), drop fetched-but-unstarted jobs that
@@ -260,7 +269,10 @@ class Manager:
                 kept.append(work)
         dropped = len(unstarted) - len(kept)
         if dropped:
-            logger.warning("%d fetched job(s) were recovered by another process while this one was unresponsive; not running them here", dropped)
+            logger.warning(
+                "%d fetched job(s) were recovered by another process while this one was unresponsive; not running them here",
+                dropped,
+            )
         with self._room:
             self._in_hand += len(kept)
         for work in kept:

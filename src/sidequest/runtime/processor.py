@@ -76,13 +76,18 @@ class Processor:
         decision = retry.decide(job, exc, definition, self.config, now())
         if decision.outcome == "retry":
             raw = wire.dumps(decision.payload)
-            self.keep_trying(lambda: self.store.add_to_set("retry", [(decision.score, raw)]), "add job to retry set")
+            self.keep_trying(
+                lambda: self.store.add_to_set("retry", [(decision.score, raw)]), "add job to retry set"
+            )
         elif decision.outcome == "dead":
             raw = wire.dumps(decision.payload)
             self.keep_trying(
-                lambda: self.store.kill(raw, now(), settings.dead_max_jobs, settings.dead_timeout), "add job to dead set"
+                lambda: self.store.kill(raw, now(), settings.dead_max_jobs, settings.dead_timeout),
+                "add job to dead set",
             )
-            logger.warning("job %s (%s) is dead after %s retries", job.get("jid"), job["class"], job.get("retry_count"))
+            logger.warning(
+                "job %s (%s) is dead after %s retries", job.get("jid"), job["class"], job.get("retry_count")
+            )
 
     def _bury_raw(self, work: Work, exc: PayloadError) -> None:
         """A payload we cannot run goes to the dead set wrapped with the reason; its bytes stay in args[0].
@@ -90,7 +95,9 @@ class Processor:
         Sidekiq stores the bare string, which its Web UI cannot show; the wrapper keeps every byte
         and gives the dead set (and its UI) an error that says why.
         """
-        self.config.handle_error(exc, {"context": "Invalid JSON for job", "jobstr": work.payload, "queue": work.queue})
+        self.config.handle_error(
+            exc, {"context": "Invalid JSON for job", "jobstr": work.payload, "queue": work.queue}
+        )
         stamp = now()
         buried = wire.dumps(
             {

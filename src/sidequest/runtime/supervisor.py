@@ -9,6 +9,7 @@ jobs are recovered by the usual liveness rule, so a crash or an out-of-memory ki
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -58,9 +59,9 @@ class Supervisor:
                 self._check_memory()
                 time.sleep(0.2)
                 continue
-            slot = self.children.pop(pid, None)
+            slot = self.children.pop(pid, -1)
             self.retiring.discard(pid)
-            if slot is None:
+            if slot < 0:
                 continue
             code = os.waitstatus_to_exitcode(status)
             if self.stopping or (self.burst and code == 0):
@@ -95,14 +96,17 @@ class Supervisor:
             rss = child_rss_kb(pid)
             if rss > self.max_rss_kb and pid not in self.retiring:
                 self.retiring.add(pid)
-                logger.warning("worker process %d uses %d MB (limit %d MB); stopping it gracefully", pid, rss // 1024, self.max_rss_kb // 1024)
+                logger.warning(
+                    "worker process %d uses %d MB (limit %d MB); stopping it gracefully",
+                    pid,
+                    rss // 1024,
+                    self.max_rss_kb // 1024,
+                )
                 os.kill(pid, signal.SIGTERM)
 
     def _forward(self, signum: int, frame: FrameType | None) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT):
             self.stopping = True
         for pid in list(self.children):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
-            except ProcessLookupError:
-                pass

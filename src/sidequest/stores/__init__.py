@@ -25,7 +25,9 @@ def open_store(url: str, **options: Any) -> Store:
     if scheme == "sqlite":
         from sidequest.stores.sqlite import SQLiteStore
 
-        return SQLiteStore(url, **{k: v for k, v in options.items() if k not in ("namespace", "sidekiq_version")})
+        return SQLiteStore(
+            url, **{k: v for k, v in options.items() if k not in ("namespace", "sidekiq_version")}
+        )
     if scheme == "memory":
         from sidequest.stores.memory import MemoryStore
 

@@ -53,7 +53,9 @@ class Beat:
 @dataclass(slots=True)
 class BeatResult:
     existed: bool  # the process record was there before this beat (False on the first beat or after a store outage)
-    signals: list[str] = field(default_factory=list)  # remote signals popped for this process: TSTP, TERM, TTIN
+    signals: list[str] = field(
+        default_factory=list
+    )  # remote signals popped for this process: TSTP, TERM, TTIN
 
 
 @dataclass(slots=True)
@@ -181,7 +183,9 @@ class Store(ABC):
     def set_size(self, name: str) -> int: ...
 
     @abstractmethod
-    def set_range(self, name: str, start: int, stop: int, *, reverse: bool = False) -> list[tuple[float, str]]:
+    def set_range(
+        self, name: str, start: int, stop: int, *, reverse: bool = False
+    ) -> list[tuple[float, str]]:
         """(score, payload) by rank, lowest score first (highest first with reverse); stop inclusive, -1 = last."""
 
     @abstractmethod

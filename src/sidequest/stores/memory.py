@@ -208,7 +208,9 @@ class MemoryStore(Store):
         with self._lock:
             return len(self._set(name).order)
 
-    def set_range(self, name: str, start: int, stop: int, *, reverse: bool = False) -> list[tuple[float, str]]:
+    def set_range(
+        self, name: str, start: int, stop: int, *, reverse: bool = False
+    ) -> list[tuple[float, str]]:
         with self._lock:
             entries = list(self._set(name).order)
             if reverse:
@@ -267,15 +269,28 @@ class MemoryStore(Store):
             for identity in sorted(self._registry):
                 beat, _ = self._processes[identity]
                 records.append(
-                    ProcessRecord(identity, json.loads(beat.info), beat.busy, beat.beat, beat.quiet, beat.rss_kb,
-                                  beat.rtt_us, beat.concurrency)
+                    ProcessRecord(
+                        identity,
+                        json.loads(beat.info),
+                        beat.busy,
+                        beat.beat,
+                        beat.quiet,
+                        beat.rss_kb,
+                        beat.rtt_us,
+                        beat.concurrency,
+                    )
                 )
             return records
 
     def work(self) -> list[tuple[str, str, str]]:
         with self._lock:
             self._expire()
-            return [(i, tid, w) for i in sorted(self._work) if i in self._registry for tid, w in self._work[i].items()]
+            return [
+                (i, tid, w)
+                for i in sorted(self._work)
+                if i in self._registry
+                for tid, w in self._work[i].items()
+            ]
 
     def signal(self, identity: str, signal: str) -> None:
         with self._lock:

@@ -1,0 +1,65 @@
+"""A real `sidequest worker` subprocess for tests, and the helpers that watch it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+JOBS = Path(__file__).resolve().parents[1] / "runtime" / "worker_jobs.py"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class Worker:
+    """A `sidequest worker` subprocess with a short heartbeat so recovery tests take seconds."""
+
+    def __init__(self, url: str, tmp_path: Path, *extra: str) -> None:
+        config = tmp_path / "sidequest.toml"
+        config.write_text("heartbeat_interval = 0.5\nprocess_ttl = 2\npoll_interval = 0.1\n")
+        self.log = tmp_path / f"worker-{time.monotonic_ns()}.log"
+        env = {**os.environ, "SIDEQUEST_TEST_LEDGER": str(tmp_path / "ledger.txt"), "PYTHONUNBUFFERED": "1"}
+        for var in ("REDIS_URL", "SIDEQUEST_REDIS_URL", "SIDEQUEST_URL"):
+            env.pop(var, None)
+        with open(self.log, "wb") as log:  # the child keeps its own handle
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "sidequest",
+                    "worker",
+                    "-r",
+                    str(JOBS),
+                    "--url",
+                    url,
+                    "-C",
+                    str(config),
+                    *extra,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 30) -> int:
+        return self.process.wait(timeout)
+
+
+def ledger(tmp_path: Path) -> list[str]:
+    path = tmp_path / "ledger.txt"
+    return path.read_text().splitlines() if path.exists() else []
