@@ -57,6 +57,11 @@ def enqueue_sample_jobs() -> dict[str, int]:
     return {"succeed": 83, "retry then succeed or die": 4, "die after retries": 1, "scheduled": 3}
 
 
+def _report_failure(exc: BaseException, context: dict[str, Any]) -> None:
+    job = context.get("job") or {}
+    print(f"  failed: {job.get('class', '?')} {job.get('args', '')}: {type(exc).__name__}: {exc}", flush=True)
+
+
 def summary(store: Any) -> str:
     counters = store.counters()
     queued = sum(store.queue_size(q) for q in store.queue_names())
@@ -75,8 +80,14 @@ def run_demo(url: str, seconds: float = 0) -> int:
 
     config = get_config()
     config.update(
-        url=url, queues=[("critical", 3), ("mailers", 2), ("default", 1)], concurrency=5, log_level="WARNING"
+        url=url,
+        queues=[("critical", 3), ("mailers", 2), ("default", 1)],
+        concurrency=5,
+        log_level="WARNING",
+        heartbeat_interval=2.0,
+        process_ttl=30.0,
     )
+    config.error_handlers.append(_report_failure)
     sq_logging.setup("text", "WARNING")
     store = config.store
     kinds = enqueue_sample_jobs()
