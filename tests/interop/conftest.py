@@ -141,6 +141,10 @@ class Interop:
         """TERM a process and wait for it to exit; returns its exit code."""
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
+        return self.wait(process, timeout)
+
+    def wait(self, process: subprocess.Popen[bytes], timeout: float = 30) -> int:
+        """Wait for a process (e.g. a --burst worker) to exit by itself; returns its exit code."""
         try:
             return process.wait(timeout)
         except subprocess.TimeoutExpired:

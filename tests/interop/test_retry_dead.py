@@ -1,0 +1,97 @@
+"""Issue 5, item 3: sidequest's retry and dead entries are read, and retried, by Ruby Sidekiq's API."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+import sidequest
+from sidequest.stores.redis import RedisStore
+from tests.interop.conftest import Interop
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_failed_job_is_in_rubys_retry_set_and_ruby_can_retry_it(
+    interop: Interop, store: RedisStore
+) -> None:
+    # given a job that fails in a sidequest worker
+    jid = sidequest.enqueue("FailingJob", [7], queue="default", retry=3, backtrace=True)
+    before = time.time()
+    assert interop.wait(interop.worker("--burst")) == 0
+    after = time.time()
+
+    # when Ruby's RetrySet reads the retry set
+    [entry] = interop.api("retries")
+
+    # then it shows the job, its error, its retry count and when it runs next
+    assert (entry["klass"], entry["display_class"], entry["jid"]) == ("FailingJob", "FailingJob", jid)
+    assert (entry["args"], entry["queue"]) == ([7], "default")
+    assert (entry["error_class"], entry["error_message"]) == ("ValueError", "boom 7")
+    assert entry["retry_count"] == 0
+    assert before <= entry["failed_at"] <= after
+    # Sidekiq's first backoff: 0**4 + 15 s plus a jitter of rand(10) * 1
+    assert entry["failed_at"] + 15 <= entry["at"] <= entry["failed_at"] + 24 + 1
+    assert entry["at"] == entry["score"]
+    assert entry["error_backtrace"] and "in `perform'" in entry["error_backtrace"][0]
+    assert "python_jobs.py" in entry["error_backtrace"][0]
+
+    # when Ruby retries it now, as the Web UI's "Retry Now" does
+    interop.api("retry_one", jid)
+
+    # then it left the retry set and is back in its queue, pushed by Ruby's client
+    assert store.set_size("retry") == 0
+    [raw] = store.queue_range("default", 0, -1)
+    job = json.loads(raw)
+    assert (job["jid"], job["class"], job["args"], job["error_class"]) == (
+        jid,
+        "FailingJob",
+        [7],
+        "ValueError",
+    )
+    assert job["retry_count"] == -1  # Ruby's retry takes one off so the manual run is not counted
+
+    # and a sidequest worker runs it again and counts the failure as Sidekiq would
+    assert interop.wait(interop.worker("--burst")) == 0
+    assert [row["jid"] for row in interop.ledger()] == [jid, jid]
+    [entry] = interop.api("retries")
+    assert entry["jid"] == jid and entry["retry_count"] == 0
+
+
+def test_retry_all_from_ruby_moves_every_sidequest_retry_back(interop: Interop, store: RedisStore) -> None:
+    jids = {sidequest.enqueue("FailingJob", [n], queue="default") for n in range(3)}
+    assert interop.wait(interop.worker("--burst")) == 0
+    assert {entry["jid"] for entry in interop.api("retries")} == jids
+
+    interop.api("retry_all")
+
+    assert store.set_size("retry") == 0
+    assert {json.loads(raw)["jid"] for raw in store.queue_range("default", 0, -1)} == jids
+
+
+def test_a_dead_job_is_in_rubys_dead_set_and_ruby_can_retry_it(interop: Interop, store: RedisStore) -> None:
+    # given a job with retry: 0 that fails in a sidequest worker
+    jid = sidequest.enqueue("DoomedJob", [8], queue="default", retry=0)
+    assert interop.wait(interop.worker("--burst")) == 0
+
+    # when Ruby's DeadSet reads the dead set
+    [entry] = interop.api("dead")
+
+    # then it shows the job and its error
+    assert (entry["klass"], entry["jid"], entry["args"]) == ("DoomedJob", jid, [8])
+    assert (entry["error_class"], entry["error_message"], entry["retry_count"]) == (
+        "RuntimeError",
+        "fatal 8",
+        0,
+    )
+    assert entry["at"] == entry["score"] and abs(entry["at"] - entry["failed_at"]) < 5
+
+    # when Ruby retries it from the dead set
+    interop.api("retry_dead", jid)
+
+    # then it is back in its queue and the dead set is empty
+    assert store.set_size("dead") == 0
+    [raw] = store.queue_range("default", 0, -1)
+    assert (json.loads(raw)["jid"], json.loads(raw)["class"]) == (jid, "DoomedJob")
