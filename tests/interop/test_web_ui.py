@@ -1,0 +1,105 @@
+"""Issue 5, item 5: Sidekiq 6.4's own Web UI renders sidequest's data (processes, queues and sets)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import quote
+
+import pytest
+
+import sidequest
+from sidequest.stores.redis import RedisStore
+from tests.interop.conftest import Interop, wait_for
+from tests.support.redis_server import free_port
+
+pytestmark = pytest.mark.slow
+
+#: Text that appears on a page only when Sidekiq's views failed on our data.
+ERROR_TEXT = (
+    "Internal Server Error",
+    "NoMethodError",
+    "undefined method",
+    "NameError",
+    "ParserError",
+    "Errno",
+)
+
+
+def get(base: str, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(base + path, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def test_sidekiqs_web_ui_shows_sidequests_processes_queues_and_sets(
+    interop: Interop, store: RedisStore
+) -> None:
+    # given retry and dead entries written by a sidequest worker
+    failing = sidequest.enqueue("FailingJob", [7], backtrace=True)
+    doomed = sidequest.enqueue("DoomedJob", [8], retry=0)
+    assert interop.wait(interop.worker("--burst")) == 0
+    # and a scheduled job, a job waiting in a queue no one works, and a sidequest worker running a long job
+    scheduled = sidequest.enqueue("HardJob", ["next hour"], at=time.time() + 3600)
+    waiting = sidequest.enqueue("HardJob", ["waiting"], queue="parked")
+    release = interop.tmp_path / "release"
+    sleepy = sidequest.enqueue("SleepyJob", [str(release)])
+    worker = interop.worker("--sidekiq-version", "6", "-c", "3", "-g", "web-ui")
+    wait_for(lambda: len(store.work()) == 1, what="the long job in the running-jobs hash")
+
+    # when Sidekiq's Web UI is served from the same Redis
+    port = free_port()
+    interop.web(port)
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _answers(base), timeout=20, what="the Web UI to listen")
+    retry_key = _key(interop.api("retries")[0])
+    dead_key = _key(interop.api("dead")[0])
+    scheduled_key = _key(interop.api("scheduled")[0])
+
+    # then every page renders with sidequest's jobs and processes on it
+    identity = store.processes()[0].identity
+    hostname, pid = identity.split(":")[:2]
+    pages = {
+        "/": ["Dashboard"],
+        "/busy": [f"{hostname}:{pid}", "web-ui", sleepy, "SleepyJob"],
+        "/queues": ["parked", "default"],
+        "/queues/parked": [waiting, "HardJob", "waiting"],
+        "/retries": [failing, "FailingJob", "ValueError: boom 7"],
+        f"/retries/{quote(retry_key)}": [failing, "FailingJob", "ValueError", "boom 7", "python_jobs.py"],
+        "/scheduled": [scheduled, "HardJob", "next hour"],
+        f"/scheduled/{quote(scheduled_key)}": [scheduled, "HardJob"],
+        "/morgue": [doomed, "DoomedJob", "RuntimeError: fatal 8"],
+        f"/morgue/{quote(dead_key)}": [doomed, "DoomedJob", "fatal 8"],
+    }
+    for path, expected in pages.items():
+        status, body = get(base, path)
+        assert status == 200, f"GET {path} -> {status}:\n{body[:2000]}"
+        assert not [text for text in ERROR_TEXT if text in body], f"GET {path} shows an error:\n{body[:2000]}"
+        missing = [text for text in expected if text not in body]
+        assert not missing, f"GET {path} lacks {missing}"
+
+    # and the dashboard's live numbers count sidequest's work
+    status, body = get(base, "/stats")
+    assert status == 200
+    numbers = json.loads(body)["sidekiq"]
+    assert (numbers["processed"], numbers["failed"]) == (2, 2)
+    assert (numbers["busy"], numbers["processes"]) == (1, 1)
+    assert (numbers["enqueued"], numbers["scheduled"], numbers["retries"], numbers["dead"]) == (1, 1, 1, 1)
+    release.touch()
+    assert interop.stop(worker) == 0
+
+
+def _answers(base: str) -> bool:
+    try:
+        return get(base, "/stats")[0] == 200
+    except OSError:
+        return False
+
+
+def _key(entry: dict[str, object]) -> str:
+    """The Web UI's key for a sorted-set entry: "<score>-<jid>", score as Ruby prints a Float."""
+    return f"{entry['score']!r}-{entry['jid']}"
