@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from sidequest import __version__
-from sidequest.config import Config
+from sidequest.config import Config, Settings
 from sidequest.errors import StoreError
 from sidequest.runtime.manager import Manager
 from sidequest.stores.base import Beat, Store
@@ -55,16 +55,31 @@ def process_info(config: Config, identity: str, started_at: float) -> str:
         "identity": identity,
     }
     if settings.sidekiq_version != "6":
-        weights = {name: (0 if settings.strict else weight) for name, weight in settings.queues}
+        # as Sidekiq 7+ reports its capsule: weight 0 and mode "strict" when queues are taken in
+        # order (as runtime.fetch does for --strict or a single queue), "random" when weights are equal
+        strict = settings.strict or len(settings.queue_names) == 1
+        weights = {name: (0 if strict else weight) for name, weight in settings.queues}
         info["weights"] = [weights]
         info["version"] = f"sidequest {__version__}"
         info["embedded"] = False
     if settings.sidekiq_version == "8":
-        mode = "strict" if settings.strict else "weighted"
+        mode = "strict" if strict else "random" if len(set(weights.values())) == 1 else "weighted"
         info["capsules"] = {
             "default": {"concurrency": settings.concurrency, "mode": mode, "weights": weights}
         }
     return json.dumps(info, separators=(",", ":"))
+
+
+#: Sidekiq 6 beats every 5 s (7+ every 10 s); its UI and API expect that freshness.
+SIDEKIQ_6_BEAT = 5.0
+
+
+def beat_interval(settings: Settings) -> float:
+    """Seconds between beats: heartbeat_interval, or Sidekiq 6's 5 s when sharing Redis with 6.x and
+    heartbeat_interval was left at its default."""
+    if settings.sidekiq_version == "6" and settings.heartbeat_interval == Settings.heartbeat_interval:
+        return SIDEKIQ_6_BEAT
+    return settings.heartbeat_interval
 
 
 class Heartbeat:
@@ -80,6 +95,7 @@ class Heartbeat:
         self.store = store
         self.manager = manager
         self.identity = identity
+        manager.processor.identity = identity
         self.on_signal = on_signal
         self.started_at = time.time()
         self.info = process_info(config, identity, self.started_at)
@@ -113,6 +129,7 @@ class Heartbeat:
             failed=failed,
         )
         started = time.perf_counter()
+        beat_started = time.monotonic()
         try:
             result = self.store.beat(beat)
         except StoreError as exc:
@@ -126,6 +143,9 @@ class Heartbeat:
             logger.warning("heartbeat: store is reachable again")
             self._failing = False
         self._beats += 1
+        if result.existed or self._beats == 1:
+            # until a beat finds the record alive again, processors check each job is still ours
+            self.manager.processor.beat_ok_at = beat_started
         if not result.existed:
             if self._beats > 1:
                 logger.warning(
@@ -149,7 +169,7 @@ class Heartbeat:
         self._thread.start()
 
     def _loop(self) -> None:
-        interval = self.config.settings.heartbeat_interval
+        interval = beat_interval(self.config.settings)
         while not self._stop.wait(interval):
             self.beat_once()
 

@@ -39,12 +39,20 @@ class Processor:
         self.store = store
         self.run_coroutine = run_coroutine
         self.keep_trying = keep_trying
+        # set by the heartbeat: whose in-progress list we fetch into, and the monotonic start of the
+        # last beat that found our record alive
+        self.identity = ""
+        self.beat_ok_at = time.monotonic()
+        self._ttl = config.settings.process_ttl
 
     def process(self, work: Work) -> bool:
         """Run work; returns True when the job failed (for the failed counter).
 
-        Returns only once the outcome is stored: done, scheduled for retry, or dead.
+        Returns only once the outcome is stored: done, scheduled for retry, or dead. A job that
+        another process recovered while this one was unresponsive is skipped (acking it is a no-op).
         """
+        if time.monotonic() - self.beat_ok_at > self._ttl and not self._still_ours(work):
+            return False
         try:
             job = wire.loads(work.payload)
         except PayloadError as exc:
@@ -67,6 +75,19 @@ class Processor:
             if verbose:
                 logger.info("done", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
         return False
+
+    def _still_ours(self, work: Work) -> bool:
+        """No heartbeat found our record alive for a whole TTL (frozen, starved or cut off), so another
+        process may have recovered work already: ask the store before starting it."""
+        try:
+            ours = work in self.store.in_progress(self.identity)
+        except StoreError:
+            return True  # cannot tell: running it twice is better than losing it
+        if not ours:
+            logger.warning(
+                "a fetched job was recovered by another process while this one was unresponsive; not running it here"
+            )
+        return ours
 
     def _failed(self, work: Work, job: dict[str, Any], exc: Exception) -> None:
         """Report, then record the failure where Sidekiq would: retry set, dead set, or nowhere."""
