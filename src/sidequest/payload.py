@@ -23,8 +23,6 @@ MAX_ERROR_MESSAGE = 10_000
 
 Payload = dict[str, Any]
 
-_ENQUEUED_AT = re.compile(r'"enqueued_at":-?[0-9][0-9.eE+\-]*')
-
 
 def new_jid() -> str:
     """24 lowercase hex characters, like Sidekiq's SecureRandom.hex(12)."""
@@ -116,22 +114,78 @@ def _preview(raw: str | bytes, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
+_SPECIAL = re.compile(r'["{}\[\]]')
+_STRING_STOP = re.compile(r'["\\]')
+_NOT_SPACE = re.compile(r"\S")
+_SCALAR_END = re.compile(r"[,}\s]")
+
+
+def _string_end(raw: str, opening: int) -> int:
+    """Index of the quote closing the JSON string that opens at raw[opening], or -1."""
+    position = opening + 1
+    while True:
+        stop = _STRING_STOP.search(raw, position)
+        if stop is None:
+            return -1
+        if raw[stop.start()] == "\\":
+            position = stop.start() + 2
+            continue
+        return stop.start()
+
+
+def top_level_value_span(raw: str, key: str) -> tuple[int, int] | None:
+    """(first, last) index of the value of key in the outermost object of raw, or None.
+
+    Strings and nested values are skipped, so a job argument that happens to contain the key is never
+    mistaken for it. promote.lua walks the text the same way; the two must agree byte for byte.
+    """
+    target = f'"{key}"'
+    depth = 0
+    position = 0
+    while True:
+        special = _SPECIAL.search(raw, position)
+        if special is None:
+            return None
+        index = special.start()
+        char = raw[index]
+        if char != '"':
+            depth += 1 if char in "{[" else -1
+            position = index + 1
+            continue
+        close = _string_end(raw, index)
+        if close < 0:
+            return None
+        if depth == 1 and raw[index : close + 1] == target:
+            colon = _NOT_SPACE.search(raw, close + 1)
+            if colon is not None and raw[colon.start()] == ":":
+                value = _NOT_SPACE.search(raw, colon.start() + 1)
+                if value is not None:
+                    first = value.start()
+                    if raw[first] == '"':
+                        last = _string_end(raw, first)
+                        return None if last < 0 else (first, last)
+                    end = _SCALAR_END.search(raw, first)
+                    return first, (end.start() if end else len(raw)) - 1
+        position = close + 1
+
+
 def stamp_enqueued_at(raw: str, when: float) -> str:
-    """Set enqueued_at in a serialised payload without re-encoding it.
+    """Set the top-level enqueued_at of a serialised payload without re-encoding it.
 
     Moving a job from a sorted set to a queue must not change its other bytes (Ruby finds jobs by
-    exact value). The Redis Lua scripts do the same edit; this is the version for Python stores.
+    exact value). The Redis Lua script (promote.lua) makes the same edit; this is the version for
+    Python stores.
     """
-    stamp = f'"enqueued_at":{when!r}'
-    replaced, count = _ENQUEUED_AT.subn(stamp, raw, count=1)
-    if count:
-        return replaced
+    stamp = repr(when)
+    span = top_level_value_span(raw, "enqueued_at")
+    if span is not None:
+        return raw[: span[0]] + stamp + raw[span[1] + 1 :]
     stripped = raw.rstrip()
     if not stripped.endswith("}"):
         return raw
     body = stripped[:-1].rstrip()
     separator = "" if body.endswith("{") else ","
-    return f"{body}{separator}{stamp}}}"
+    return f'{body}{separator}"enqueued_at":{stamp}}}'
 
 
 def queue_of(raw: str, fallback: str) -> str:

@@ -111,3 +111,19 @@ def test_backtrace_round_trips_and_reads_sidekiqs_encoding() -> None:
     raw, _ = fixture("sets.json")["retry_members_with_scores"][0]
     decoded = wire.decode_backtrace(json.loads(raw)["error_backtrace"])
     assert decoded == fixture("api.json")["retry_set"][0]["error_backtrace_decoded"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('{"args":[{"enqueued_at":5}],"enqueued_at":1.5}', '{"args":[{"enqueued_at":5}],"enqueued_at":9.25}'),
+        ('{"args":["\\"enqueued_at\\":1"]}', '{"args":["\\"enqueued_at\\":1"],"enqueued_at":9.25}'),
+        ('{"enqueued_at" : 1 , "a":1}', '{"enqueued_at" : 9.25 , "a":1}'),
+    ],
+)
+def test_stamp_touches_only_the_top_level_field_never_an_argument(raw: str, expected: str) -> None:
+    assert wire.stamp_enqueued_at(raw, 9.25) == expected
+    assert (
+        json.loads(wire.stamp_enqueued_at(raw, 9.25))["args" if "args" in raw else "a"]
+        == json.loads(raw)["args" if "args" in raw else "a"]
+    )

@@ -12,9 +12,87 @@
 -- Returns  how many entries left the source set
 
 local now = ARGV[1]
-local stamp = '"enqueued_at":' .. now
-local function use_stamp()
-  return stamp
+
+-- Index of the quote closing the JSON string that opens at position `opening`, or nil.
+local function string_end(s, opening)
+  local position = opening + 1
+  while true do
+    local stop = string.find(s, '["\\]', position)
+    if not stop then
+      return nil
+    end
+    if string.sub(s, stop, stop) == '\\' then
+      position = stop + 2
+    else
+      return stop
+    end
+  end
+end
+
+-- First and last position of the value of `key` in the outermost object, skipping strings and
+-- nested values (so an argument that contains the key is never touched). Mirrors
+-- payload.top_level_value_span.
+local function top_level_value_span(s, key)
+  local target = '"' .. key .. '"'
+  local depth = 0
+  local position = 1
+  while true do
+    local index = string.find(s, '["{}%[%]]', position)
+    if not index then
+      return nil
+    end
+    local char = string.sub(s, index, index)
+    if char ~= '"' then
+      if char == '{' or char == '[' then
+        depth = depth + 1
+      else
+        depth = depth - 1
+      end
+      position = index + 1
+    else
+      local close = string_end(s, index)
+      if not close then
+        return nil
+      end
+      if depth == 1 and string.sub(s, index, close) == target then
+        local colon = string.find(s, '%S', close + 1)
+        if colon and string.sub(s, colon, colon) == ':' then
+          local first = string.find(s, '%S', colon + 1)
+          if first then
+            if string.sub(s, first, first) == '"' then
+              local last = string_end(s, first)
+              if not last then
+                return nil
+              end
+              return first, last
+            end
+            local stop = string.find(s, '[,}%s]', first)
+            if stop then
+              return first, stop - 1
+            end
+            return first, #s
+          end
+        end
+      end
+      position = close + 1
+    end
+  end
+end
+
+local function stamp_enqueued_at(job)
+  local first, last = top_level_value_span(job, 'enqueued_at')
+  if first then
+    return string.sub(job, 1, first - 1) .. now .. string.sub(job, last + 1)
+  end
+  local body = string.match(job, '^(.-)%s*}%s*$')
+  if not body then
+    return job
+  end
+  local separator = ','
+  if string.sub(body, -1) == '{' then
+    separator = ''
+  end
+  return body .. separator .. '"enqueued_at":' .. now .. '}'
 end
 
 local due = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
@@ -26,20 +104,8 @@ for _, job in ipairs(due) do
     queue = decoded['queue']
   end
   if queue then
-    -- same pattern as payload._ENQUEUED_AT; a function replacement keeps '%' in `now` literal
-    local stamped, replaced = string.gsub(job, '"enqueued_at":%-?%d[%d%.eE%+%-]*', use_stamp, 1)
-    if replaced == 0 then
-      local body = string.match(job, '^(.-)%s*}%s*$')
-      if body then
-        local separator = ','
-        if string.sub(body, -1) == '{' then
-          separator = ''
-        end
-        stamped = body .. separator .. stamp .. '}'
-      end
-    end
     redis.call('SADD', KEYS[2], queue)
-    redis.call('LPUSH', ARGV[3] .. queue, stamped)
+    redis.call('LPUSH', ARGV[3] .. queue, stamp_enqueued_at(job))
   else
     redis.call('ZADD', KEYS[3], now, job)
   end
