@@ -95,3 +95,26 @@ def test_a_dead_job_is_in_rubys_dead_set_and_ruby_can_retry_it(interop: Interop,
     assert store.set_size("dead") == 0
     [raw] = store.queue_range("default", 0, -1)
     assert (json.loads(raw)["jid"], json.loads(raw)["class"]) == (jid, "DoomedJob")
+
+
+def test_ruby_reserializes_sidequests_jobs_to_the_same_bytes(interop: Interop, store: RedisStore) -> None:
+    # given jobs sidequest wrote to a queue, the schedule, the retry set and the dead set
+    args = [1, -2.5, 1795827751.8577726, 'ünïcode ✓ "quoted" \\ / \t\n', {"k": [None, True, False]}, []]
+    sidequest.enqueue("HardJob", args, queue="parked", tags=["a", "b"])
+    scheduled = [sidequest.enqueue("HardJob", [n, *args], at=time.time() + 3600) for n in range(3)]
+    sidequest.enqueue("FailingJob", [7], backtrace=True)
+    sidequest.enqueue("DoomedJob", [8], retry=0)
+    assert interop.wait(interop.worker("--burst")) == 0
+    assert (store.set_size("retry"), store.set_size("dead")) == (1, 1)
+
+    # then Ruby's JSON of each job is byte for byte what is stored, so Ruby finds them by value
+    assert interop.api("reserialized") == []
+
+    # and rescheduling from Ruby (ZINCRBY of its own JSON) moves the jobs instead of duplicating them
+    before = dict(
+        (jid, score) for score, raw in store.set_range("schedule", 0, -1) for jid in [json.loads(raw)["jid"]]
+    )
+    after = {entry["jid"]: entry["score"] for entry in interop.api("reschedule", "60")}
+    assert set(after) == set(scheduled) == set(before)
+    assert all(abs(after[jid] - before[jid] - 60) < 0.01 for jid in after)
+    assert store.set_size("schedule") == 3

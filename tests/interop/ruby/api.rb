@@ -42,6 +42,14 @@ out =
       "processes_size" => s.processes_size, "enqueued" => s.enqueued, "retry_size" => s.retry_size,
       "dead_size" => s.dead_size, "scheduled_size" => s.scheduled_size,
       "history" => Sidekiq::Stats::History.new(1).processed }
+  when "reserialized"
+    # every member and queue entry whose bytes differ from Ruby's own JSON of the same job
+    sets = [Sidekiq::ScheduledSet.new, Sidekiq::RetrySet.new, Sidekiq::DeadSet.new]
+    entries = sets.flat_map(&:to_a) + Sidekiq::Queue.all.flat_map(&:to_a)
+    entries.filter_map { |e| [e.value, Sidekiq.dump_json(e.item)] if Sidekiq.dump_json(e.item) != e.value }
+  when "reschedule"
+    Sidekiq::ScheduledSet.new.each { |e| e.reschedule(e.at + Float(arg)) }
+    Sidekiq::ScheduledSet.new.map { |e| { "jid" => e.jid, "score" => e.score } }
   when "quiet" then Sidekiq::ProcessSet.new.each(&:quiet!)
   when "stop" then Sidekiq::ProcessSet.new.each(&:stop!)
   else abort "unknown command #{command.inspect}"
