@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import re
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -28,12 +30,27 @@ ERROR_TEXT = (
 )
 
 
+#: One browser session: Sidekiq 6.4 keeps its CSRF token in the session cookie.
+browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+
 def get(base: str, path: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(base + path, timeout=10) as response:
+        with browser.open(base + path, timeout=10) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
+
+
+def press(base: str, page: str, action: str, form: dict[str, str]) -> tuple[int, str]:
+    """Press a button of a page as a browser would: its form, with the page's CSRF token, posted to action."""
+    status, body = get(base, page)
+    assert status == 200, body[:2000]
+    match = re.search(r"name='authenticity_token' value='([^']+)'", body)
+    assert match, f"no CSRF token on {page}"
+    data = urlencode({**form, "authenticity_token": match.group(1)}).encode()
+    with browser.open(base + action, data=data, timeout=10) as response:  # follows the redirect back
+        return response.status, response.read().decode()
 
 
 def test_sidekiqs_web_ui_shows_sidequests_processes_queues_and_sets(
@@ -89,6 +106,25 @@ def test_sidekiqs_web_ui_shows_sidequests_processes_queues_and_sets(
     assert (numbers["processed"], numbers["failed"]) == (2, 2)
     assert (numbers["busy"], numbers["processes"]) == (1, 1)
     assert (numbers["enqueued"], numbers["scheduled"], numbers["retries"], numbers["dead"]) == (1, 1, 1, 1)
+    parked = interop.api("queue", "parked")
+    assert parked["size"] == 1 and 0 <= parked["latency"] < 60
+
+    # when an operator presses "Retry Now" on sidequest's retry
+    retry_page = f"/retries/{quote(retry_key)}"
+    assert press(base, retry_page, retry_page, {"retry": "Retry Now"})[0] == 200
+
+    # then the sidequest worker runs that job again
+    wait_for(
+        lambda: [row["jid"] for row in interop.ledger()].count(failing) == 2, what="the retried job to run"
+    )
+
+    # when the operator presses "Quiet" on the sidequest process
+    assert press(base, "/busy", "/busy", {"identity": identity, "quiet": "Quiet"})[0] == 200
+
+    # then it goes quiet and the Busy page says so
+    wait_for(lambda: store.processes()[0].quiet, timeout=10, what="the quiet flag")
+    status, body = get(base, "/busy")
+    assert status == 200 and '<span class="label label-danger">quiet</span>' in body
     release.touch()
     assert interop.stop(worker) == 0
 
