@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -243,3 +244,28 @@ def test_recovery_leaves_a_live_process_alone(store: SQLiteStore) -> None:
     assert store.fetch("busy:1", ["default"], 1) == [Work("default", "long job")]
     assert store.recover() == 0
     assert store.in_progress("busy:1") == [Work("default", "long job")]
+
+
+def test_a_forked_child_can_use_the_store_it_inherited(store: SQLiteStore) -> None:
+    # given a store already in use when the process forks (as `sidequest worker --processes N` does)
+    store.push([("default", "before fork")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+ warns about fork with threads
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            # when the child fetches, acks and pushes through the inherited object
+            store.beat(alive("child:1"))
+            works = store.fetch("child:1", ["default"], 10)
+            store.ack("child:1", works)
+            store.push([("default", "from child")])
+            code = 0 if [work.payload for work in works] == ["before fork"] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    # then the child worked on its own connections and the parent's still work
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.queue_range("default", 0, -1) == ["from child"]
+    store.push([("default", "parent again")])
+    assert store.queue_size("default") == 2

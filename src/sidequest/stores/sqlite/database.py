@@ -169,6 +169,7 @@ class Database:
         self.path = options.path
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         self._finalizers: list[weakref.finalize[[sqlite3.Connection, int], _Handle]] = []
         self._closed = False
         try:
@@ -181,8 +182,13 @@ class Database:
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use (and again after a fork)."""
         handle: _Handle | None = getattr(self._local, "handle", None)
-        if handle is not None and handle.pid == os.getpid():
+        pid = os.getpid()
+        if handle is not None and handle.pid == pid:
             return handle.connection
+        if self._pid != pid:
+            # A forked child: the parent's connections stay unused (see _close), and its lock may
+            # have been held by a parent thread at the fork, so the child starts with its own.
+            self._pid, self._lock, self._finalizers = pid, threading.Lock(), []
         if self._closed:
             raise StoreError(f"the SQLite store on {self.path} was closed; open a new one with open_store()")
         try:
@@ -197,6 +203,8 @@ class Database:
             raise self._translate(exc, "open the store") from exc
         try:
             connection.execute(f"PRAGMA synchronous = {self.options.synchronous}")
+            # Keep the WAL file from staying large after a burst of jobs.
+            connection.execute("PRAGMA journal_size_limit = 67108864")
         except sqlite3.Error as exc:
             connection.close()
             raise self._translate(exc, "open the store") from exc
@@ -212,8 +220,6 @@ class Database:
         mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
         if str(mode).lower() != "wal":
             connection.execute("PRAGMA journal_mode = WAL")
-        # Keep the WAL file from staying large after a burst of jobs.
-        connection.execute("PRAGMA journal_size_limit = 67108864")
         if schema.read_version(connection, self.path) == schema.SCHEMA_VERSION:
             return
         self._transaction(connection, lambda: schema.migrate(connection, self.path))

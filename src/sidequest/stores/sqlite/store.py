@@ -10,6 +10,7 @@ SQLite serialises across processes: that is what makes each method atomic as bas
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections import Counter
@@ -20,7 +21,7 @@ from sidequest._time import utc_day
 from sidequest.errors import StoreError, StoreUnavailable
 from sidequest.payload import queue_of, stamp_enqueued_at
 from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work
-from sidequest.stores.sqlite.database import Database, bell_for, parse_url
+from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
 
 #: How often an idle fetch looks for commits from other processes. Each look is one
 #: ``PRAGMA data_version``; the timed wake-up itself costs ~50-100 us of CPU on a VM, so 50 looks a
@@ -44,7 +45,16 @@ class SQLiteStore(Store):
         options = parse_url(url, synchronous, busy_timeout)
         self.path = options.path
         self._db = Database(options)
-        self._bell = bell_for(options.path)
+        self._bell_of = (os.getpid(), bell_for(options.path))
+
+    @property
+    def _bell(self) -> Bell:
+        """This process's bell for the file; a forked child must not share its parent's locks."""
+        pid, bell = self._bell_of
+        if pid != os.getpid():
+            self._bell_of = (os.getpid(), bell_for(self.path))
+            bell = self._bell_of[1]
+        return bell
 
     # ---- queues --------------------------------------------------------------------------------
     def push(self, items: Sequence[tuple[str, str]]) -> None:
