@@ -46,3 +46,11 @@ class SleepyJob(Job, name="SleepyJob"):
         deadline = time.monotonic() + 30
         while not Path(release_file).exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+class FailJob(Job, name="FailJob"):
+    """Sidekiq 6.4's fixture job (shared/fixtures/sidekiq-6.4/gen/jobs.rb), still failing in Python."""
+
+    def perform(self, n: int) -> None:
+        _write({"runtime": "python", "jid": self.jid, "args": [n]})
+        raise ValueError(f"boom {n} again")

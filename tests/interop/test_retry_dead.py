@@ -118,3 +118,37 @@ def test_ruby_reserializes_sidequests_jobs_to_the_same_bytes(interop: Interop, s
     assert set(after) == set(scheduled) == set(before)
     assert all(abs(after[jid] - before[jid] - 60) < 0.01 for jid in after)
     assert store.set_size("schedule") == 3
+
+
+def test_a_job_class_no_python_code_serves_goes_to_the_retry_set_as_in_sidekiq(
+    interop: Interop, store: RedisStore
+) -> None:
+    # given Ruby enqueues a class that nothing in the Python worker serves
+    jid = interop.api("push", json.dumps({"class": "Billing::MissingJob", "args": [1]}))["jid"]
+
+    # when a sidequest worker takes it
+    assert interop.wait(interop.worker("--burst")) == 0
+
+    # then it is retried later, like Sidekiq's NameError path, and Ruby shows why
+    [entry] = interop.api("retries")
+    assert (entry["jid"], entry["klass"], entry["retry_count"]) == (jid, "Billing::MissingJob", 0)
+    assert entry["error_class"] == "UnknownJobError" and "Billing::MissingJob" in entry["error_message"]
+
+
+def test_a_malformed_queue_entry_is_in_rubys_dead_set_with_its_bytes_and_the_reason(
+    interop: Interop, store: RedisStore
+) -> None:
+    # given a queue entry that is not a job
+    store.push([("default", "{not json")])
+
+    # when a sidequest worker takes it
+    assert interop.wait(interop.worker("--burst")) == 0
+
+    # then Ruby's DeadSet shows it wrapped: the original string as the argument and why it failed
+    [entry] = interop.api("dead")
+    assert (entry["klass"], entry["args"], entry["queue"]) == (
+        "sidequest.InvalidPayload",
+        ["{not json"],
+        "default",
+    )
+    assert entry["error_class"] == "PayloadError" and "not valid JSON" in entry["error_message"]

@@ -254,3 +254,23 @@ def test_sidekiq_6_peers_get_its_5_second_heartbeat_unless_one_is_chosen() -> No
     assert beat_interval(Settings(sidekiq_version="7")) == 10.0
     assert beat_interval(Settings(sidekiq_version="8")) == 10.0
     assert beat_interval(Settings(sidekiq_version="6", heartbeat_interval=2.0)) == 2.0
+
+
+def test_a_worker_continues_a_retry_sidekiq_6_4_started(interop: Interop, raw: redis.Redis) -> None:
+    # given the retry entry real Sidekiq 6.4 wrote after FailJob's first failure, now due
+    member, _ = SETS_64["retry_members_with_scores"][0]
+    raw.zadd("retry", {member: time.time() - 1})
+
+    # when a sidequest worker serving FailJob runs it and it fails again
+    assert interop.wait(interop.worker("-q", "critical", "--burst")) == 0
+
+    # then the entry carries on where Sidekiq left it, readable by Sidekiq 6.4 itself
+    original = json.loads(member)
+    assert [row["jid"] for row in interop.ledger()] == [original["jid"]]
+    [entry] = interop.api("retries")
+    assert (entry["jid"], entry["queue"], entry["retry_count"]) == (original["jid"], "critical", 1)
+    assert (entry["error_class"], entry["error_message"]) == ("ValueError", "boom 7 again")
+    assert entry["failed_at"] == original["failed_at"]
+    assert 0 < len(entry["error_backtrace"]) <= 5  # the job's own backtrace: 5 option
+    [(stored, _)] = raw.zrange("retry", 0, -1, withscores=True)
+    assert isinstance(json.loads(stored)["retried_at"], float)

@@ -24,6 +24,9 @@ out =
   when "retries" then Sidekiq::RetrySet.new.map { |e| entry(e) }
   when "dead" then Sidekiq::DeadSet.new.map { |e| entry(e) }
   when "scheduled" then Sidekiq::ScheduledSet.new.map { |e| entry(e) }
+  when "push"
+    # a raw Client.push of the JSON object in arg, as any Ruby app would call it
+    { "jid" => Sidekiq::Client.push(JSON.parse(arg)) }
   when "retry_one" then Sidekiq::RetrySet.new.find_job(arg).retry
   when "retry_all" then Sidekiq::RetrySet.new.retry_all
   when "retry_dead" then Sidekiq::DeadSet.new.find_job(arg).retry
