@@ -125,8 +125,16 @@ def test_sidekiqs_web_ui_shows_sidequests_processes_queues_and_sets(
     wait_for(lambda: store.processes()[0].quiet, timeout=10, what="the quiet flag")
     status, body = get(base, "/busy")
     assert status == 200 and '<span class="label label-danger">quiet</span>' in body
+
+    # when the long job finishes and the operator presses "Stop"
     release.touch()
-    assert interop.stop(worker) == 0
+    wait_for(lambda: not store.work(), what="the long job to finish")
+    assert press(base, "/busy", "/busy", {"identity": identity, "stop": "Stop"})[0] == 200
+
+    # then the worker exits cleanly by itself and leaves the Busy page
+    assert interop.wait(worker, timeout=20) == 0, interop.output(worker)
+    status, body = get(base, "/busy")
+    assert status == 200 and f"{hostname}:{pid}" not in body
 
 
 def _answers(base: str) -> bool:
