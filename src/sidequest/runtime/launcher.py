@@ -145,9 +145,26 @@ class Launcher:
         logger.info("shutting down: waiting up to %.0fs for running jobs", self.settings.timeout)
         self.quiet()
         self.manager.stop(deadline)
+        self._return_strays()
         self.config.fire("shutdown")
         self.heartbeat.stop()
         logger.info("bye")
+
+    def _return_strays(self) -> None:
+        """Push back anything still in our in-progress list once the pipeline has stopped.
+
+        Normally nothing is: the manager acked or pushed back every job it knew. What remains was
+        moved by a fetch whose reply never arrived (Redis restarted between running the command and
+        answering), or finished while its ack could not be stored. Left there, it would wait for
+        this process's record to expire; pushed back now, it runs again soon (at least once).
+        """
+        try:
+            strays = self.store.in_progress(self.identity)
+            if strays:
+                self.store.requeue(self.identity, strays)
+                logger.warning("pushed back %d job(s) left in this process's in-progress list", len(strays))
+        except StoreError as exc:
+            logger.error("could not check the in-progress list at shutdown: %s", exc)
 
 
 def dump_threads() -> None:

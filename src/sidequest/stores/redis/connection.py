@@ -1,8 +1,11 @@
 """Connections to one Redis server, and how their failures are reported.
 
-Two pools: one for ordinary commands, one for blocking fetches whose socket timeout is longer than
-any single wait, so a quiet queue is never mistaken for a hung server. redis-py picks hiredis by
-itself when it is installed.
+Two pools: one for ordinary commands, and one for fetches. A fetch moves jobs into this process's
+in-progress list; if the client gave up waiting for the reply (a socket timeout while Redis is
+paused or busy) or re-sent the command after a dropped connection, the jobs moved by the first
+attempt would sit in the list of a live process that does not know it holds them. So fetch
+connections wait for the reply however long Redis takes, are never retried, and detect a dead peer
+by TCP keepalive instead of a timeout. redis-py picks hiredis by itself when it is installed.
 
 Failures never escape as redis-py exceptions: an outage becomes StoreUnavailable (retry later),
 refused credentials and any other refusal StoreError. Messages are one line and name the server by
@@ -11,11 +14,12 @@ its redacted URL, so a password never reaches a log.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
 from sidequest.errors import ConfigError, StoreError, StoreUnavailable
@@ -43,6 +47,19 @@ def _defaults() -> dict[str, Any]:
     }
 
 
+#: A fetch connection to a host that stopped answering (not merely a paused redis-server, whose
+#: kernel still acknowledges) fails after about 5 + 3 x 2 s.
+_KEEPALIVE = {
+    option: value
+    for option, value in (
+        (getattr(socket, "TCP_KEEPIDLE", None), 5),
+        (getattr(socket, "TCP_KEEPINTVL", None), 2),
+        (getattr(socket, "TCP_KEEPCNT", None), 3),
+    )
+    if option is not None
+}
+
+
 class Connection:
     """The clients a RedisStore talks through, built from its URL and pool options."""
 
@@ -50,7 +67,12 @@ class Connection:
         self.url = url
         self._password = unquote(urlsplit(url).password or "") if "@" in url else ""
         options = _defaults() | pool_options
-        blocking = options | {"socket_timeout": (options["socket_timeout"] or 5.0) + MAX_BLOCK}
+        blocking = options | {
+            "socket_timeout": None,
+            "socket_keepalive": True,
+            "socket_keepalive_options": _KEEPALIVE,
+            "retry": Retry(NoBackoff(), retries=0),
+        }
         try:
             self._pool = redis.ConnectionPool.from_url(url, **options)
             self._blocking_pool = redis.ConnectionPool.from_url(url, **blocking)

@@ -132,7 +132,12 @@ class RedisStore(Store):
         keys = [self.keys.in_progress_registry, self.keys.in_progress_queues(identity)]
         for name in names:
             keys += [self.keys.queue(name), self.keys.in_progress(identity, name)]
-        flat = self._scripts.fetch(keys=keys, args=[identity, limit, "1" if register_all else "0", *names])
+        # through the fetch pool: its reply is awaited however long Redis takes (see connection.py)
+        flat = self._scripts.fetch(
+            keys=keys,
+            args=[identity, limit, "1" if register_all else "0", *names],
+            client=self._blocking_redis,
+        )
         return [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     @_translate_errors
