@@ -18,9 +18,9 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
 
 from sidequest.errors import ConfigError, StoreError, StoreUnavailable
@@ -253,6 +253,10 @@ class Database:
             return self._transaction(connection, lambda: operation(connection), begin="BEGIN")
 
         return self.retry(attempt, what, write=False)
+
+    def read_all(self, what: str, sql: str, params: Sequence[object]) -> list[Any]:
+        """The rows of one query (a single statement is its own consistent snapshot)."""
+        return self.retry(lambda: self.connection().execute(sql, params).fetchall(), what, write=False)
 
     @staticmethod
     def _transaction(

@@ -9,19 +9,17 @@ SQLite serialises across processes: that is what makes each method atomic as bas
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from sidequest._time import utc_day
 from sidequest.errors import StoreError, StoreUnavailable
-from sidequest.payload import queue_of, stamp_enqueued_at
-from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work
+from sidequest.stores.base import Store, Work
 from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
+from sidequest.stores.sqlite.processes import Processes, expire_processes
+from sidequest.stores.sqlite.sorted_sets import SortedSets, rank_window
 
 #: How often an idle fetch looks for commits from other processes. Each look is one
 #: ``PRAGMA data_version``; the timed wake-up itself costs ~50-100 us of CPU on a VM, so 50 looks a
@@ -31,7 +29,7 @@ IDLE_POLL = 0.02
 CHUNK = 400
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SortedSets, Processes, Store):
     """``sqlite:///path/to/file.db?synchronous=FULL&busy_timeout=30``: the embedded default store.
 
     synchronous=NORMAL (the default) with WAL survives a crash of any process but may lose the last
@@ -159,7 +157,7 @@ class SQLiteStore(Store):
     def recover(self) -> int:
         def run(conn: sqlite3.Connection) -> int:
             now = time.time()
-            _expire_processes(conn, now)
+            expire_processes(conn, now)
             orphans = conn.execute(
                 "SELECT id, queue FROM jobs WHERE owner IS NOT NULL AND owner NOT IN "
                 "(SELECT identity FROM processes WHERE expires_at > ?) ORDER BY owner, claimed, id",
@@ -175,18 +173,18 @@ class SQLiteStore(Store):
         return moved
 
     def queue_names(self) -> list[str]:
-        rows = self._read_all("list queues", "SELECT name FROM known_queues ORDER BY name", ())
+        rows = self._db.read_all("list queues", "SELECT name FROM known_queues ORDER BY name", ())
         return [str(name) for (name,) in rows]
 
     def queue_size(self, queue: str) -> int:
-        rows = self._read_all(
+        rows = self._db.read_all(
             "count a queue", "SELECT count(*) FROM jobs WHERE queue = ? AND owner IS NULL", (queue,)
         )
         return int(rows[0][0])
 
     def queue_range(self, queue: str, start: int, stop: int) -> list[str]:
         def run(conn: sqlite3.Connection) -> list[str]:
-            window = _window(start, stop, lambda: self._count_pending(conn, queue))
+            window = rank_window(start, stop, lambda: self._count_pending(conn, queue))
             if window is None:
                 return []
             rows = conn.execute(
@@ -206,7 +204,7 @@ class SQLiteStore(Store):
         )
 
     def queue_oldest(self, queue: str) -> str | None:
-        rows = self._read_all(
+        rows = self._db.read_all(
             "read a queue",
             "SELECT payload FROM jobs WHERE queue = ? AND owner IS NULL ORDER BY id LIMIT 1",
             (queue,),
@@ -230,251 +228,10 @@ class SQLiteStore(Store):
 
         self._db.write("clear a queue", run)
 
-    # ---- sorted sets: schedule, retry, dead -------------------------------------------------------
-    def add_to_set(self, name: str, items: Sequence[tuple[float, str]]) -> None:
-        self._add_to_set(name, items, f"add jobs to the {name} set")
-
-    def _add_to_set(self, name: str, items: Sequence[tuple[float, str]], what: str) -> None:
-        if not items:
-            return
-        rows = [(name, float(score), payload) for score, payload in items]
-        self._db.write(what, lambda conn: conn.executemany(_UPSERT_ENTRY, rows))
-
-    def promote_due(self, name: str, now: float, limit: int = 100) -> int:
-        def run(conn: sqlite3.Connection) -> int:
-            due = conn.execute(
-                "SELECT rowid, payload FROM sorted_sets WHERE name = ? AND score <= ? ORDER BY score, payload LIMIT ?",
-                (name, now, limit),
-            ).fetchall()
-            for rowid, payload in due:
-                conn.execute("DELETE FROM sorted_sets WHERE rowid = ?", (rowid,))
-                queue = queue_of(payload, "")
-                if queue:
-                    conn.execute("INSERT OR IGNORE INTO known_queues (name) VALUES (?)", (queue,))
-                    conn.execute(
-                        "INSERT INTO jobs (queue, payload) VALUES (?, ?)",
-                        (queue, stamp_enqueued_at(payload, now)),
-                    )
-                else:
-                    conn.execute(
-                        _UPSERT_ENTRY, ("dead", now, payload)
-                    )  # unreadable: keep it where people look
-            return len(due)
-
-        moved = self._db.write(f"move due jobs from the {name} set", run)
-        if moved:
-            self._bell.ring()
-        return moved
-
-    def next_due(self, names: Sequence[str]) -> float | None:
-        if not names:
-            return None
-        marks = ",".join("?" * len(names))
-        rows = self._read_all(
-            "read due times", f"SELECT min(score) FROM sorted_sets WHERE name IN ({marks})", list(names)
-        )
-        return None if rows[0][0] is None else float(rows[0][0])
-
-    def kill(self, payload: str, now: float, max_jobs: int, max_age: float) -> None:
-        keep = max(max_jobs - 1, 0)  # Sidekiq's rank arithmetic keeps max_jobs - 1 after adding
-
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute(_UPSERT_ENTRY, ("dead", now, payload))
-            conn.execute("DELETE FROM sorted_sets WHERE name = 'dead' AND score <= ?", (now - max_age,))
-            size = int(conn.execute("SELECT count(*) FROM sorted_sets WHERE name = 'dead'").fetchone()[0])
-            if size > keep:
-                conn.execute(
-                    "DELETE FROM sorted_sets WHERE rowid IN (SELECT rowid FROM sorted_sets WHERE name = 'dead' "
-                    "ORDER BY score, payload LIMIT ?)",
-                    (size - keep,),
-                )
-
-        self._db.write("add a job to the dead set", run)
-
-    def set_size(self, name: str) -> int:
-        return int(
-            self._read_all("count a set", "SELECT count(*) FROM sorted_sets WHERE name = ?", (name,))[0][0]
-        )
-
-    def set_range(
-        self, name: str, start: int, stop: int, *, reverse: bool = False
-    ) -> list[tuple[float, str]]:
-        order = "score DESC, payload DESC" if reverse else "score, payload"
-
-        def run(conn: sqlite3.Connection) -> list[tuple[float, str]]:
-            count = "SELECT count(*) FROM sorted_sets WHERE name = ?"
-            window = _window(start, stop, lambda: int(conn.execute(count, (name,)).fetchone()[0]))
-            if window is None:
-                return []
-            rows = conn.execute(
-                f"SELECT score, payload FROM sorted_sets WHERE name = ? ORDER BY {order} LIMIT ? OFFSET ?",
-                (name, window[1], window[0]),
-            ).fetchall()
-            return [(float(score), str(payload)) for score, payload in rows]
-
-        return self._db.read(f"list the {name} set", run)
-
-    def set_by_score(self, name: str, score: float) -> list[str]:
-        rows = self._read_all(
-            f"read the {name} set",
-            "SELECT payload FROM sorted_sets WHERE name = ? AND score = ? ORDER BY payload",
-            (name, float(score)),
-        )
-        return [str(payload) for (payload,) in rows]
-
-    def set_remove(self, name: str, payloads: Sequence[str]) -> int:
-        if not payloads:
-            return 0
-
-        def run(conn: sqlite3.Connection) -> int:
-            sql = "DELETE FROM sorted_sets WHERE name = ? AND payload = ?"
-            return sum(conn.execute(sql, (name, payload)).rowcount for payload in payloads)
-
-        return self._db.write(f"remove jobs from the {name} set", run)
-
-    def set_clear(self, name: str) -> None:
-        self._db.write(
-            f"clear the {name} set",
-            lambda conn: conn.execute("DELETE FROM sorted_sets WHERE name = ?", (name,)),
-        )
-
-    def set_scan(self, name: str, substring: str, limit: int = 1000) -> list[tuple[float, str]]:
-        rows = self._read_all(
-            f"search the {name} set",
-            "SELECT score, payload FROM sorted_sets WHERE name = ? AND instr(payload, ?) > 0 "
-            "ORDER BY score, payload LIMIT ?",
-            (name, substring, limit),
-        )
-        return [(float(score), str(payload)) for score, payload in rows]
-
-    # ---- processes -------------------------------------------------------------------------------
-    def beat(self, beat: Beat) -> BeatResult:
-        def run(conn: sqlite3.Connection) -> BeatResult:
-            now = time.time()
-            existed = (
-                conn.execute(
-                    "SELECT 1 FROM processes WHERE identity = ? AND expires_at > ?", (beat.identity, now)
-                ).fetchone()
-                is not None
-            )
-            conn.execute(
-                "INSERT INTO processes (identity, info, busy, beat, quiet, rss_kb, rtt_us, concurrency, expires_at,"
-                " registered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (identity) DO UPDATE SET"
-                " info = excluded.info, busy = excluded.busy, beat = excluded.beat, quiet = excluded.quiet,"
-                " rss_kb = excluded.rss_kb, rtt_us = excluded.rtt_us, concurrency = excluded.concurrency,"
-                " expires_at = excluded.expires_at, registered = 1",
-                (
-                    beat.identity,
-                    beat.info,
-                    beat.busy,
-                    beat.beat,
-                    int(beat.quiet),
-                    beat.rss_kb,
-                    beat.rtt_us,
-                    beat.concurrency,
-                    now + beat.ttl,
-                ),
-            )
-            conn.execute("DELETE FROM work WHERE identity = ?", (beat.identity,))
-            conn.executemany(
-                "INSERT INTO work (identity, tid, value) VALUES (?, ?, ?)",
-                [(beat.identity, tid, value) for tid, value in beat.work.items()],
-            )
-            if beat.processed or beat.failed:
-                _add_counts(conn, beat.processed, beat.failed, beat.beat)
-            popped = conn.execute(
-                "DELETE FROM signals WHERE id = (SELECT min(id) FROM signals WHERE identity = ?) RETURNING signal",
-                (beat.identity,),
-            ).fetchall()
-            return BeatResult(existed, [str(signal) for (signal,) in popped])
-
-        return self._db.write("record a heartbeat", run)
-
-    def remove_process(self, identity: str) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            # The record itself stays until it expires, as Sidekiq's hash key does.
-            conn.execute("UPDATE processes SET registered = 0 WHERE identity = ?", (identity,))
-            conn.execute("DELETE FROM work WHERE identity = ?", (identity,))
-
-        self._db.write("remove a process", run)
-
-    def processes(self) -> list[ProcessRecord]:
-        rows = self._read_all(
-            "list processes",
-            "SELECT identity, info, busy, beat, quiet, rss_kb, rtt_us, concurrency FROM processes"
-            " WHERE registered = 1 AND expires_at > ? ORDER BY identity",
-            (time.time(),),
-        )
-        return [
-            ProcessRecord(
-                str(identity),
-                json.loads(info),
-                int(busy),
-                float(beat),
-                bool(quiet),
-                int(rss_kb),
-                int(rtt_us),
-                int(concurrency),
-            )
-            for identity, info, busy, beat, quiet, rss_kb, rtt_us, concurrency in rows
-        ]
-
-    def work(self) -> list[tuple[str, str, str]]:
-        rows = self._read_all(
-            "list running jobs",
-            "SELECT work.identity, work.tid, work.value FROM work JOIN processes USING (identity)"
-            " WHERE processes.registered = 1 AND processes.expires_at > ? ORDER BY work.identity, work.rowid",
-            (time.time(),),
-        )
-        return [(str(identity), str(tid), str(value)) for identity, tid, value in rows]
-
-    def signal(self, identity: str, signal: str) -> None:
-        self._db.write(
-            "signal a process",
-            lambda conn: conn.execute(
-                "INSERT INTO signals (identity, signal) VALUES (?, ?)", (identity, signal)
-            ),
-        )
-
-    # ---- counters --------------------------------------------------------------------------------
-    def add_counts(self, processed: int, failed: int, now: float) -> None:
-        if processed or failed:
-            self._db.write("add to the counters", lambda conn: _add_counts(conn, processed, failed, now))
-
-    def counters(self) -> Counters:
-        rows = dict(
-            self._read_all(
-                "read counters", "SELECT key, value FROM counters WHERE key IN ('processed', 'failed')", ()
-            )
-        )
-        return Counters(int(rows.get("processed", 0)), int(rows.get("failed", 0)))
-
-    def history(self, days: int, now: float) -> dict[str, tuple[int, int]]:
-        dates = [utc_day(now - offset * 86400) for offset in range(days)]
-        keys = [f"{kind}:{day}" for day in dates for kind in ("processed", "failed")]
-        values: dict[str, int] = {}
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
-            marks = ",".join("?" * len(chunk))
-            values.update(
-                self._read_all(
-                    "read daily stats", f"SELECT key, value FROM counters WHERE key IN ({marks})", chunk
-                )
-            )
-        return {
-            day: (int(values.get(f"processed:{day}", 0)), int(values.get(f"failed:{day}", 0)))
-            for day in dates
-        }
-
-    def reset_counters(self) -> None:
-        self._db.write(
-            "reset counters", lambda conn: conn.execute("DELETE FROM counters WHERE instr(key, ':') = 0")
-        )
-
     # ---- lifecycle -------------------------------------------------------------------------------
     def ping(self) -> float:
         started = time.perf_counter()
-        self._read_all("reach the store", "SELECT 1", ())
+        self._db.read_all("reach the store", "SELECT 1", ())
         return time.perf_counter() - started
 
     def close(self) -> None:
@@ -493,10 +250,6 @@ class SQLiteStore(Store):
                     ) from exc
             time.sleep(min(delay, max(deadline - time.time(), 0.0)))
             delay = min(delay * 2, 1.0)
-
-    # ---- helpers ---------------------------------------------------------------------------------
-    def _read_all(self, what: str, sql: str, params: Sequence[object]) -> list[Any]:
-        return self._db.read(what, lambda conn: conn.execute(sql, params).fetchall())
 
 
 _UPSERT_ENTRY = (
@@ -533,39 +286,3 @@ def _to_front(conn: sqlite3.Connection, job_id: int, queue: str) -> None:
         (job_id,),
     )
     conn.execute("INSERT OR IGNORE INTO known_queues (name) VALUES (?)", (queue,))
-
-
-def _expire_processes(conn: sqlite3.Connection, now: float) -> None:
-    conn.execute(
-        "DELETE FROM work WHERE identity IN (SELECT identity FROM processes WHERE expires_at <= ?)", (now,)
-    )
-    conn.execute("DELETE FROM processes WHERE expires_at <= ?", (now,))
-
-
-def _add_counts(conn: sqlite3.Connection, processed: int, failed: int, now: float) -> None:
-    day = utc_day(now)
-    rows = [
-        (key, amount)
-        for kind, amount in (("processed", processed), ("failed", failed))
-        if amount
-        for key in (kind, f"{kind}:{day}")
-    ]
-    conn.executemany(
-        "INSERT INTO counters (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
-        rows,
-    )
-
-
-def _window(start: int, stop: int, size: Callable[[], int]) -> tuple[int, int] | None:
-    """(offset, limit) for Redis-style inclusive ranges where negative indexes count from the end.
-
-    size is called only when a negative index needs the length. Returns None for an empty range.
-    """
-    if start >= 0 and stop == -1:
-        return start, -1
-    if start >= 0 and stop >= 0:
-        return (start, stop - start + 1) if stop >= start else None
-    length = size()
-    first = max(start + length, 0) if start < 0 else start
-    last = stop + length if stop < 0 else min(stop, length - 1)
-    return (first, last - first + 1) if last >= first else None
