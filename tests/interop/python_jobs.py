@@ -24,7 +24,14 @@ class HardJob(Job, name="HardJob"):
     """The Python body of the job class Ruby enqueues by name."""
 
     def perform(self, *args: Any) -> None:
-        _write({"runtime": "python", "jid": self.jid, "args": list(args)})
+        _write(
+            {
+                "runtime": "python",
+                "jid": self.jid,
+                "args": list(args),
+                "moved_by": self.payload.get("moved_by"),
+            }
+        )
 
 
 class FailingJob(Job, name="FailingJob", retry=3, backtrace=True):
