@@ -30,6 +30,8 @@ T = TypeVar("T")
 
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 DEFAULT_BUSY_TIMEOUT = 30.0
+#: Rows per statement when a list of values becomes SQL parameters (well under SQLite's limit).
+CHUNK = 400
 
 #: Connections inherited through fork: closing them in the child could disturb the parent's locks,
 #: and letting them be garbage-collected would close them, so the child keeps them unused.

@@ -13,14 +13,11 @@ import time
 
 from sidequest._time import utc_day
 from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord
-from sidequest.stores.sqlite.database import Database
-
-#: Rows per statement when a list of values becomes SQL parameters.
-CHUNK = 400
+from sidequest.stores.sqlite.database import CHUNK, Database
 
 
 class Processes:
-    """The process and counter half of SQLiteStore (mixed into it)."""
+    """The process and counter part of SQLiteStore (mixed into it)."""
 
     _db: Database
 

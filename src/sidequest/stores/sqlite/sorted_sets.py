@@ -15,7 +15,7 @@ from sidequest.stores.sqlite.database import Bell, Database
 
 
 class SortedSets:
-    """The sorted-set half of SQLiteStore (mixed into it)."""
+    """The sorted-set part of SQLiteStore (mixed into it)."""
 
     _db: Database
 

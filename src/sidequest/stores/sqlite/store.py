@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from sidequest.errors import StoreError, StoreUnavailable
 from sidequest.stores.base import Store, Work
-from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
+from sidequest.stores.sqlite.database import CHUNK, Bell, Database, bell_for, parse_url
 from sidequest.stores.sqlite.processes import Processes, expire_processes
 from sidequest.stores.sqlite.sorted_sets import SortedSets, rank_window
 
@@ -25,8 +25,6 @@ from sidequest.stores.sqlite.sorted_sets import SortedSets, rank_window
 #: ``PRAGMA data_version``; the timed wake-up itself costs ~50-100 us of CPU on a VM, so 50 looks a
 #: second keep an idle fetch near 0.5-1 % of a core while another process's push is seen within ~20 ms.
 IDLE_POLL = 0.02
-#: Rows per statement when a list of values becomes SQL parameters.
-CHUNK = 400
 
 
 class SQLiteStore(SortedSets, Processes, Store):
