@@ -5,7 +5,14 @@
 The fetcher moves up to ``fetch_batch`` jobs per store call into this process's in-progress list and
 keeps at most 2 x concurrency jobs in hand, so a slow job never holds back the others and idle
 workers elsewhere still find work. The acknowledger removes finished jobs from the in-progress
-list in batches (one round trip for many jobs) and counts them. ``async def`` jobs run on one event
+list in batches (one round trip for many jobs) and counts them.
+
+Handing work between threads is what a Python worker pays for most, after round trips: each wake-up
+of a blocked thread is a futex call and a GIL handoff. So the ready and done queues are plain deques
+(append and popleft are atomic), a processor thread that finds work waiting takes the next job
+without blocking, parked processors are woken only as many as there are new jobs, and the fetcher
+and acknowledger are woken only when they are actually waiting. In-hand accounting is lock-free: each
+processor thread counts its own finished jobs in its own slot. ``async def`` jobs run on one event
 loop owned by this manager; each occupies a processor thread while it runs, so they share the same
 concurrency limit as sync jobs.
 
@@ -19,10 +26,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -35,6 +41,9 @@ from sidequest.stores.base import Store, Work
 
 logger = logging.getLogger("sidequest")
 T = TypeVar("T")
+
+#: How much work, in seconds of this process's recent throughput, may wait in hand beyond the running jobs.
+HAND_SECONDS = 0.02
 
 
 class HardStop(Exception):
@@ -49,15 +58,32 @@ class Manager:
         self.identity = identity
         self.burst = burst
         self.concurrency = settings.concurrency
-        self.capacity = settings.concurrency * 2
+        # jobs in hand (running + waiting) float between 2 x concurrency and max_in_hand, following
+        # how many jobs this process finishes in HAND_SECONDS: slow jobs are never hoarded, while
+        # tiny ones come 100 per round trip
         self.fetch_batch = settings.fetch_batch
+        self.min_in_hand = settings.concurrency * 2
+        self.max_in_hand = max(self.min_in_hand, self.fetch_batch)
+        self.capacity = self.min_in_hand
         self.order = QueueOrder(settings.queues, strict=settings.strict)
         self.processor = Processor(config, store, self._run_coroutine, self.keep_trying)
 
-        self._ready: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
-        self._acks: queue.SimpleQueue[tuple[Work, bool] | None] = queue.SimpleQueue()
-        self._room = threading.Condition()
-        self._in_hand = 0
+        # fetcher -> processors: jobs fetched and not started; parked processors wait on their own lock
+        self._ready: deque[Work] = deque()
+        self._parked: list[threading.Lock] = []
+        self._park_lock = threading.Lock()
+        # processors -> acknowledger: finished jobs and whether they failed
+        self._done: deque[tuple[Work, bool]] = deque()
+        self._acker_waiting = False
+        self._ack_wakeup = threading.Event()
+        # jobs in hand = fetched - finished - released; each counter has a single writer (or a lock)
+        self._fetched = 0
+        self._finished = [0] * self.concurrency
+        self._released = 0
+        self._release_lock = threading.Lock()
+        self._fetcher_waiting = False
+        self._room_wakeup = threading.Event()
+        self._closing = False
         self.running: dict[str, tuple[Work, int]] = {}
         self._counts_lock = threading.Lock()
         self._processed = 0
@@ -77,7 +103,7 @@ class Manager:
     # ---- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         for index in range(self.concurrency):
-            self._spawn(self._process_loop, f"sidequest-processor-{index}")
+            self._spawn(functools.partial(self._process_loop, index), f"sidequest-processor-{index}")
         self._acker = self._spawn(self._ack_loop, "sidequest-acker")
         self._fetcher = self._spawn(self._fetch_loop, "sidequest-fetcher")
 
@@ -90,8 +116,7 @@ class Manager:
     def quiet(self) -> None:
         """Stop fetching new jobs; running and already fetched jobs carry on."""
         self.quieted.set()
-        with self._room:
-            self._room.notify_all()
+        self._room_wakeup.set()
 
     def stop(self, deadline: float) -> None:
         """Quiet, push back unstarted jobs, wait for running ones until deadline, push back the rest."""
@@ -113,9 +138,9 @@ class Manager:
             )
             self._hard_stop = True
             self._requeue(leftover, "still running")
-        for _ in range(self.concurrency):
-            self._ready.put(None)
-        self._acks.put(None)
+        self._closing = True
+        self._wake_processors(self.concurrency)
+        self._ack_wakeup.set()
         if self._acker is not None:
             self._acker.join(timeout=5)
         self._close_event_loop()
@@ -123,7 +148,7 @@ class Manager:
     @property
     def idle(self) -> bool:
         """True when the last fetch found nothing and no job is in hand (burst mode's exit test)."""
-        return self._last_fetch_empty and self._in_hand == 0 and self._acks.empty()
+        return self._last_fetch_empty and self._in_hand() == 0 and not self._done
 
     def take_counts(self) -> tuple[int, int]:
         """Processed and failed counts since the last call (the heartbeat flushes them)."""
@@ -141,15 +166,21 @@ class Manager:
     # ---- the three loops -----------------------------------------------------------------------
     def _fetch_loop(self) -> None:
         timeout = 0.05 if self.burst else 1.0
+        rate_since, rate_count = time.monotonic(), 0
         while not self.quieted.is_set():
-            with self._room:
-                while self._in_hand >= self.capacity and not self.quieted.is_set():
-                    self._room.wait(0.5)
-                room = min(self.capacity - self._in_hand, self.fetch_batch)
+            # follow the finish rate; refill once half the hand is free (or it is empty)
+            clock, count = time.monotonic(), sum(self._finished)
+            if clock - rate_since >= 0.005:
+                rate = (count - rate_count) / (clock - rate_since)
+                self.capacity = max(self.min_in_hand, min(self.max_in_hand, int(rate * HAND_SECONDS)))
+                rate_since, rate_count = clock, count
+            room = self._wait_for_room(max(1, self.capacity // 2))
             if self.quieted.is_set():
                 break
             try:
-                works = self.store.fetch(self.identity, self.order.next(), room, timeout)
+                works = self.store.fetch(
+                    self.identity, self.order.next(), min(room, self.fetch_batch), timeout
+                )
             except StoreError as exc:
                 self._outage(exc, "fetch")
                 continue
@@ -160,57 +191,88 @@ class Manager:
             if self.quieted.is_set():
                 self._requeue(works, "fetched while quieting")
                 break
-            with self._room:
-                self._in_hand += len(works)
+            self._fetched += len(works)
             self._last_fetch_empty = False
-            for work in works:
-                self._ready.put(work)
+            self._hand_out(works)
 
-    def _process_loop(self) -> None:
+    def _wait_for_room(self, refill: int) -> int:
+        room = self.capacity - self._in_hand()
+        if room >= refill or (room > 0 and not self._ready):
+            return room
+        # processors set the wake-up only while this flag is up; clear, then re-check, then wait
+        self._fetcher_waiting = True
+        try:
+            while not self.quieted.is_set():
+                self._room_wakeup.clear()
+                room = self.capacity - self._in_hand()
+                if room >= refill or (room > 0 and not self._ready):
+                    return room
+                self._room_wakeup.wait(0.5)
+        finally:
+            self._fetcher_waiting = False
+        return 0
+
+    def _process_loop(self, index: int) -> None:
         tid = thread_id()
         process = self.processor.process
+        ready, done, finished, running = self._ready, self._done, self._finished, self.running
+        wake = threading.Lock()
+        wake.acquire()
         while True:
-            work = self._ready.get()
-            if work is None:
-                return
+            try:
+                work = ready.popleft()
+            except IndexError:
+                if self._closing:
+                    return
+                with self._park_lock:
+                    # checked under the lock the fetcher takes to wake us, so no wake-up is lost
+                    if ready or self._closing:
+                        continue
+                    self._parked.append(wake)
+                wake.acquire()
+                continue
             if self._stopping:
                 self._requeue([work], "not started")
-                self._release(1)
+                finished[index] += 1
                 continue
-            self.running[tid] = (work, int(time.time()))
+            running[tid] = (work, int(time.time()))
             try:
                 failed = process(work)
             except HardStop:
                 return
             except Exception as exc:  # a bug of ours: keep the job (not acked) and the thread alive
                 self.config.handle_error(exc, {"context": "Internal exception!", "jobstr": work.payload})
-                self.running.pop(tid, None)
-                self._release(1)
+                del running[tid]
+                finished[index] += 1
                 continue
-            self.running.pop(tid, None)
-            self._acks.put((work, failed))
-            self._release(1)
+            del running[tid]
+            done.append((work, failed))
+            finished[index] += 1
+            if self._acker_waiting:
+                self._ack_wakeup.set()
+            if self._fetcher_waiting:
+                self._room_wakeup.set()
 
     def _ack_loop(self) -> None:
-        acks = self._acks
-        stopping = False
-        while not stopping:
-            item = acks.get()
-            batch: list[tuple[Work, bool]] = []
-            while item is not None:
-                batch.append(item)
-                if len(batch) >= 1000:
-                    break
-                try:
-                    item = acks.get_nowait()
-                except queue.Empty:
-                    break
-            stopping = item is None
-            if not batch:
+        done = self._done
+        while True:
+            if not done:
+                if self._closing:
+                    return
+                self._acker_waiting = True
+                self._ack_wakeup.clear()
+                if not done and not self._closing:
+                    self._ack_wakeup.wait(0.5)
+                self._acker_waiting = False
                 continue
+            batch: list[tuple[Work, bool]] = []
+            while done and len(batch) < 1000:
+                batch.append(done.popleft())
             works = [work for work, _ in batch]
             try:
-                self.keep_trying(functools.partial(self.store.ack, self.identity, works), "acknowledge finished jobs")
+                self.keep_trying(
+                    functools.partial(self.store.ack, self.identity, works), "acknowledge finished jobs"
+                )
             except HardStop:
                 return
             failed = sum(1 for _, flag in batch if flag)
@@ -219,20 +281,36 @@ class Manager:
                 self._failed += failed
 
     # ---- helpers -------------------------------------------------------------------------------
+    def _in_hand(self) -> int:
+        """Jobs fetched and not yet finished (running or waiting in the ready queue)."""
+        return self._fetched - sum(self._finished) - self._released
+
+    def _hand_out(self, works: list[Work]) -> None:
+        """Queue works for the processors and wake as many parked ones as there are new jobs."""
+        self._ready.extend(works)
+        self._wake_processors(len(works))
+
+    def _wake_processors(self, count: int) -> None:
+        if count <= 0:
+            return
+        with self._park_lock:
+            woken = self._parked[-count:] if count < len(self._parked) else self._parked
+            self._parked = self._parked[: len(self._parked) - len(woken)]
+        for lock in woken:
+            lock.release()
+
     def _release(self, count: int) -> None:
-        with self._room:
-            self._in_hand -= count
-            self._room.notify()
+        with self._release_lock:
+            self._released += count
+        self._room_wakeup.set()
 
     def _drain_ready(self) -> list[Work]:
         drained: list[Work] = []
         while True:
             try:
-                work = self._ready.get_nowait()
-            except queue.Empty:
+                drained.append(self._ready.popleft())
+            except IndexError:
                 break
-            if work is not None:
-                drained.append(work)
         if drained:
             self._release(len(drained))
         return drained
@@ -273,10 +351,9 @@ class Manager:
                 "%d fetched job(s) were recovered by another process while this one was unresponsive; not running them here",
                 dropped,
             )
-        with self._room:
-            self._in_hand += len(kept)
-        for work in kept:
-            self._ready.put(work)
+        if kept:
+            self._release(-len(kept))
+            self._hand_out(kept)
 
     def keep_trying(self, operation: Callable[[], T], what: str) -> T:
         """Run a store operation until it succeeds: a job's outcome must never be dropped on the floor."""

@@ -17,7 +17,7 @@ from sidequest import registry
 from sidequest._time import now
 from sidequest.config import Config
 from sidequest.errors import PayloadError, StoreError
-from sidequest.logging import job_context
+from sidequest.logging import _context as log_context
 from sidequest.runtime import retry
 from sidequest.runtime.execute import CoroutineRunner, run_job
 from sidequest.stores.base import Store, Work
@@ -58,23 +58,33 @@ class Processor:
         except PayloadError as exc:
             self._bury_raw(work, exc)
             return True
-        started = time.perf_counter()
-        display = job.get("display_class") or job.get("wrapped") or job["class"]
-        with job_context(**{"class": display, "jid": job.get("jid", "")}):
-            verbose = logger.isEnabledFor(logging.INFO)
-            if verbose:
-                logger.info("start")
+        # the log context is set directly (job_context's generator costs more than a no-op job)
+        token = log_context.set(
+            {
+                "class": job.get("display_class") or job.get("wrapped") or job["class"],
+                "jid": job.get("jid", ""),
+            }
+        )
+        try:
+            if not logger.isEnabledFor(logging.INFO):
+                try:
+                    run_job(job, self.config, run_coroutine=self.run_coroutine)
+                except Exception as exc:
+                    self._failed(work, job, exc)
+                    return True
+                return False
+            started = time.perf_counter()
+            logger.info("start")
             try:
                 run_job(job, self.config, run_coroutine=self.run_coroutine)
             except Exception as exc:
-                elapsed = time.perf_counter() - started
-                if verbose:
-                    logger.info("fail", extra={"sidequest": {"elapsed": f"{elapsed:.3f}"}})
+                logger.info("fail", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
                 self._failed(work, job, exc)
                 return True
-            if verbose:
-                logger.info("done", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
-        return False
+            logger.info("done", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
+            return False
+        finally:
+            log_context.reset(token)
 
     def _still_ours(self, work: Work) -> bool:
         """No heartbeat found our record alive for a whole TTL (frozen, starved or cut off), so another

@@ -26,12 +26,10 @@ from sidequest.stores.redis import processes as process_hash
 from sidequest.stores.redis.connection import MAX_BLOCK, Connection
 from sidequest.stores.redis.keys import CLEANUP_INTERVAL, SIGNAL_TTL, STATS_TTL, Keys
 from sidequest.stores.redis.scripts import Scripts
+from sidequest.stores.redis.scripts import run as run_script
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: Jobs per LPUSH when pushing a large batch (Sidekiq slices bulk pushes at 1000 too).
-PUSH_SLICE = 1000
 
 
 def _translate_errors(
@@ -78,19 +76,18 @@ class RedisStore(Store):
     def push(self, items: Sequence[tuple[str, str]]) -> None:
         if not items:
             return
-        pipe = self._redis.pipeline(transaction=False)
-        # the queue is known before its jobs appear, as with Sidekiq's SADD-then-LPUSH
-        pipe.sadd(self.keys.queues, *dict.fromkeys(queue for queue, _ in items))
-        # consecutive jobs for the same queue share one LPUSH; order across the batch is kept
-        run_queue, run = items[0][0], [items[0][1]]
-        for queue, payload in items[1:]:
-            if queue == run_queue and len(run) < PUSH_SLICE:
-                run.append(payload)
-            else:
-                pipe.lpush(self.keys.queue(run_queue), *run)
-                run_queue, run = queue, [payload]
-        pipe.lpush(self.keys.queue(run_queue), *run)
-        pipe.execute()
+        # consecutive jobs for the same queue form one run; order across the batch is kept
+        names: list[str] = []
+        counts: list[int] = []
+        payloads: list[str] = []
+        for queue, payload in items:
+            if not names or names[-1] != queue:
+                names.append(queue)
+                counts.append(0)
+            counts[-1] += 1
+            payloads.append(payload)
+        keys = [self.keys.queues, *(self.keys.queue(name) for name in names)]
+        run_script(self._redis, self._scripts.push, keys, [*names, *counts, *payloads])
 
     def schedule(self, items: Sequence[tuple[float, str]]) -> None:
         self.add_to_set("schedule", items)
@@ -132,11 +129,11 @@ class RedisStore(Store):
         keys = [self.keys.in_progress_registry, self.keys.in_progress_queues(identity)]
         for name in names:
             keys += [self.keys.queue(name), self.keys.in_progress(identity, name)]
-        # through the fetch pool: its reply is awaited however long Redis takes (see connection.py)
-        flat = self._scripts.fetch(
-            keys=keys,
-            args=[identity, limit, "1" if register_all else "0", *names],
-            client=self._blocking_redis,
+        flat = run_script(
+            self._blocking_redis,
+            self._scripts.fetch,
+            keys,
+            [identity, limit, "1" if register_all else "0", *names],
         )
         return [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
@@ -144,11 +141,17 @@ class RedisStore(Store):
     def ack(self, identity: str, works: Sequence[Work]) -> int:
         if not works:
             return 0
-        pipe = self._redis.pipeline(transaction=False)
+        by_queue: dict[str, list[str]] = {}
         for work in works:
-            # count -1 searches from the tail, where the oldest (usually first finished) jobs are
-            pipe.lrem(self.keys.in_progress(identity, work.queue), -1, work.payload)
-        return sum(int(removed) for removed in pipe.execute())
+            payloads = by_queue.get(work.queue)
+            if payloads is None:
+                by_queue[work.queue] = payloads = []
+            payloads.append(work.payload)
+        keys = [self.keys.in_progress(identity, queue) for queue in by_queue]
+        args: list[str | int] = [len(payloads) for payloads in by_queue.values()]
+        for payloads in by_queue.values():
+            args += payloads
+        return int(run_script(self._redis, self._scripts.ack, keys, args))
 
     @_translate_errors
     def requeue(self, identity: str, works: Sequence[Work]) -> None:
