@@ -66,7 +66,11 @@ def decide(
     retry = job.get("retry", True)
     max_retries = retry if isinstance(retry, int) and not isinstance(retry, bool) else settings.max_retries
 
-    job["queue"] = job.get("retry_queue") or job.get("queue", "default")
+    # fields written by another client may have any JSON type: read each one defensively, so a
+    # failure is always recorded somewhere (a non-string queue would make the entry unreadable later)
+    job["queue"] = next(
+        (q for q in (job.get("retry_queue"), job.get("queue")) if isinstance(q, str) and q), "default"
+    )
     job["error_message"] = error_message(exc)
     job["error_class"] = type(exc).__name__
     if "retry_count" in job and isinstance(job["retry_count"], int):
@@ -79,7 +83,7 @@ def decide(
 
     backtrace = job.get("backtrace")
     if backtrace:
-        limit = None if backtrace is True else int(backtrace)
+        limit = backtrace if isinstance(backtrace, int) and not isinstance(backtrace, bool) else None
         job["error_backtrace"] = wire.encode_backtrace(format_backtrace(exc, limit))
 
     if retry is False:
@@ -112,7 +116,9 @@ def decide(
             delay = float(answer) + random.randrange(10) * (count + 1)
 
     if not exhausted:
-        return Decision("retry", job, now + (delay if delay is not None else backoff(count)))
+        # count is capped for the backoff: 1000**4 s is already beyond any real schedule, and a
+        # huge retry_count from another client must not overflow the float score
+        return Decision("retry", job, now + (delay if delay is not None else backoff(min(count, 1000))))
     return _exhausted(job, exc, definition, config, instance)
 
 

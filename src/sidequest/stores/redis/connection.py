@@ -20,7 +20,9 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.connection import HiredisRespSerializer
 from redis.retry import Retry
+from redis.utils import HIREDIS_AVAILABLE
 
 from sidequest.errors import ConfigError, StoreError, StoreUnavailable
 from sidequest.stores import redact
@@ -29,8 +31,18 @@ from sidequest.stores import redact
 MAX_BLOCK = 5.0
 
 
+class _SurrogatePacker(HiredisRespSerializer):
+    """hiredis packs str arguments as strict UTF-8, ignoring encoding_errors; encode them first, so a
+    payload read with surrogateescape (bytes that are not UTF-8) is written back as the same bytes."""
+
+    def pack(self, *args: Any) -> Any:
+        encoded = [arg.encode("utf-8", "surrogateescape") if isinstance(arg, str) else arg for arg in args]
+        return super().pack(*encoded)  # type: ignore[arg-type]  # redis-py types each argument as List
+
+
 def _defaults() -> dict[str, Any]:
-    return {
+    packer = {"command_packer": _SurrogatePacker()} if HIREDIS_AVAILABLE else {}
+    return packer | {
         "decode_responses": True,
         # payloads that are not UTF-8 still round-trip to the same bytes (ack and LREM find them)
         "encoding_errors": "surrogateescape",
