@@ -41,3 +41,9 @@ def long(tag: str, seconds: float) -> None:
 @job(name="reliability.fail", retry=0)
 def fail(tag: str) -> None:
     raise RuntimeError(f"{tag} fails on purpose")
+
+
+@job(name="reliability.blob")
+def blob(tag: str, data: object) -> None:
+    """Takes an argument of any size or shape and records that it ran."""
+    _append(_ledger(), f"{tag} {os.getpid()}")
