@@ -269,3 +269,42 @@ def test_a_forked_child_can_use_the_store_it_inherited(store: SQLiteStore) -> No
     assert store.queue_range("default", 0, -1) == ["from child"]
     store.push([("default", "parent again")])
     assert store.queue_size("default") == 2
+
+
+RACE = """
+go, action = sys.argv[2], sys.argv[3]
+store = SQLiteStore(url)
+deadline = time.monotonic() + 30
+while not os.path.exists(go) and time.monotonic() < deadline:
+    time.sleep(0.002)
+moved = 0
+for _ in range(50):
+    moved += store.recover() if action == "recover" else store.promote_due("schedule", time.time(), limit=7)
+print(moved)
+store.close()
+"""
+
+
+@pytest.mark.parametrize("action", ["recover", "promote"])
+def test_several_processes_recovering_or_promoting_move_each_job_once(
+    store: SQLiteStore, url: str, tmp_path: Path, action: str
+) -> None:
+    # given 300 jobs waiting to move: held by a process that died, or due in the schedule set
+    jobs = [json.dumps({"queue": "default", "jid": str(n)}) for n in range(300)]
+    if action == "recover":
+        store.push([("default", job) for job in jobs])
+        store.beat(alive("dead:1", ttl=-1))
+        assert len(store.fetch("dead:1", ["default"], 300)) == 300
+    else:
+        store.schedule([(time.time() - 1, job) for job in jobs])
+    # when three processes move them at the same moment
+    go = tmp_path / "go"
+    movers = [start(RACE, url, str(go), action) for _ in range(3)]
+    go.touch()
+    counts = [int(finish(process)) for process in movers]
+    # then each job moved exactly once
+    assert sum(counts) == 300
+    queued = store.queue_range("default", 0, -1)
+    assert len(queued) == 300
+    assert sorted(json.loads(raw)["jid"] for raw in queued) == sorted(str(n) for n in range(300))
+    assert store.in_progress("dead:1") == [] and store.set_size("schedule") == 0
