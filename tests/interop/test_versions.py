@@ -21,6 +21,7 @@ import sidequest
 from sidequest import _time
 from sidequest import payload as wire
 from sidequest.config import Config, Settings
+from sidequest.runtime import retry
 from sidequest.runtime.heartbeat import beat_interval, process_info
 from sidequest.stores.redis import RedisStore
 from tests.interop.conftest import Interop, wait_for
@@ -276,3 +277,43 @@ def test_a_worker_continues_a_retry_sidekiq_6_4_started(interop: Interop, raw: r
     assert 0 < len(entry["error_backtrace"]) <= 5  # the job's own backtrace: 5 option
     [(stored, _)] = raw.zrange("retry", 0, -1, withscores=True)
     assert isinstance(json.loads(stored)["retried_at"], float)
+
+
+class ArgumentError(Exception):
+    """Named like the Ruby exception in the 6.4 fixture, so error_class matches byte for byte."""
+
+
+def _as_enqueued(member: str) -> dict[str, Any]:
+    """The job as it was in its queue before it failed: the set member without the failure fields."""
+    job = json.loads(member)
+    for key in ("error_message", "error_class", "failed_at", "retry_count", "error_backtrace"):
+        job.pop(key, None)
+    return job
+
+
+def test_a_first_failure_writes_the_retry_entry_sidekiq_6_4_wrote() -> None:
+    member, score = SETS_64["retry_members_with_scores"][0]
+    written = json.loads(member)
+    decision = retry.decide(
+        _as_enqueued(member), ArgumentError("boom 7"), None, Config(), written["failed_at"]
+    )
+    assert decision.outcome == "retry"
+    ours = decision.payload
+    # same fields in the same order; the backtrace is this test's own (base64 of zlib of JSON, 5 lines)
+    assert len(wire.decode_backtrace(ours["error_backtrace"])) <= 5
+    ours["error_backtrace"] = written["error_backtrace"]
+    assert wire.dumps(ours) == member
+    assert written["failed_at"] + 15 <= decision.score <= written["failed_at"] + 24
+    assert written["failed_at"] + 15 <= score <= written["failed_at"] + 24
+
+
+def test_a_job_with_retry_0_writes_the_dead_entry_sidekiq_6_4_wrote() -> None:
+    member, _ = SETS_64["dead_members_with_scores"][0]
+    written = json.loads(member)
+
+    ruby_runtime_error = type("RuntimeError", (Exception,), {})  # error_class is the class's name
+    decision = retry.decide(
+        _as_enqueued(member), ruby_runtime_error("fatal 8"), None, Config(), written["failed_at"]
+    )
+    assert decision.outcome == "dead"
+    assert wire.dumps(decision.payload) == member
