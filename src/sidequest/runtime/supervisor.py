@@ -21,6 +21,10 @@ from sidequest.config import Config
 logger = logging.getLogger("sidequest")
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP, signal.SIGTTIN)
+#: A child that dies sooner than this after its start (a bad import, a crash at boot) is restarted
+#: after a growing pause, up to MAX_RESTART_DELAY, instead of being forked again in a tight loop.
+QUICK_DEATH = 2.0
+MAX_RESTART_DELAY = 10.0
 
 
 def child_rss_kb(pid: int) -> int:
@@ -43,6 +47,9 @@ class Supervisor:
         self.children: dict[int, int] = {}  # pid -> slot
         self.stopping = False
         self.retiring: set[int] = set()
+        self.started_at: dict[int, float] = {}  # slot -> monotonic start of its current child
+        self.quick_deaths: dict[int, int] = {}  # slot -> deaths in a row within QUICK_DEATH of start
+        self.restarts: dict[int, float] = {}  # slot -> monotonic time its next child may start
 
     def run(self) -> int:
         for sig in FORWARDED:
@@ -50,11 +57,12 @@ class Supervisor:
         logger.info("supervisor %d starting %d worker processes", os.getpid(), self.count)
         for slot in range(self.count):
             self._fork(slot)
-        while self.children:
+        while self.children or (self.restarts and not self.stopping):
+            self._start_due()
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                break
+                pid, status = 0, 0
             if pid == 0:
                 self._check_memory()
                 time.sleep(0.2)
@@ -66,9 +74,28 @@ class Supervisor:
             code = os.waitstatus_to_exitcode(status)
             if self.stopping or (self.burst and code == 0):
                 continue
-            logger.warning("worker process %d exited with %s; starting a new one", pid, code)
-            self._fork(slot)
+            if time.monotonic() - self.started_at.get(slot, 0.0) < QUICK_DEATH:
+                self.quick_deaths[slot] = self.quick_deaths.get(slot, 0) + 1
+            else:
+                self.quick_deaths[slot] = 0
+            delay = (
+                min(MAX_RESTART_DELAY, 0.5 * 2 ** (self.quick_deaths[slot] - 1))
+                if self.quick_deaths[slot]
+                else 0.0
+            )
+            logger.warning("worker process %d exited with %s; starting a new one in %.1fs", pid, code, delay)
+            self.restarts[slot] = time.monotonic() + delay
         return 0
+
+    def _start_due(self) -> None:
+        if self.stopping:
+            self.restarts.clear()
+            return
+        clock = time.monotonic()
+        for slot, due in list(self.restarts.items()):
+            if due <= clock:
+                del self.restarts[slot]
+                self._fork(slot)
 
     def _fork(self, slot: int) -> None:
         pid = os.fork()
@@ -88,6 +115,7 @@ class Supervisor:
             finally:
                 os._exit(code)
         self.children[pid] = slot
+        self.started_at[slot] = time.monotonic()
 
     def _check_memory(self) -> None:
         if not self.max_rss_kb or self.stopping:
