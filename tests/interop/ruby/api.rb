@@ -49,7 +49,8 @@ out =
     # every member and queue entry whose bytes differ from Ruby's own JSON of the same job
     sets = [Sidekiq::ScheduledSet.new, Sidekiq::RetrySet.new, Sidekiq::DeadSet.new]
     entries = sets.flat_map(&:to_a) + Sidekiq::Queue.all.flat_map(&:to_a)
-    entries.filter_map { |e| [e.value, Sidekiq.dump_json(e.item)] if Sidekiq.dump_json(e.item) != e.value }
+    different = entries.filter_map { |e| [e.value, Sidekiq.dump_json(e.item)] if Sidekiq.dump_json(e.item) != e.value }
+    { "checked" => entries.size, "different" => different }
   when "reschedule"
     Sidekiq::ScheduledSet.new.each { |e| e.reschedule(e.at + Float(arg)) }
     Sidekiq::ScheduledSet.new.map { |e| { "jid" => e.jid, "score" => e.score } }
