@@ -117,6 +117,11 @@ def test_ruby_reserializes_sidequests_jobs_to_the_same_bytes(interop: Interop, s
     assert all(abs(after[jid] - before[jid] - 60) < 0.01 for jid in after)
     assert store.set_size("schedule") == 3
 
+    # and Ruby's Delete, Kill and Add to Queue find sidequest's jobs by value
+    interop.api("delete_kill_add", "parked")
+    assert store.queue_size("parked") == 0 and store.set_size("schedule") == 0
+    assert store.set_size("dead") == 2 and store.queue_size("default") == 1
+
 
 def test_a_job_class_no_python_code_serves_goes_to_the_retry_set_as_in_sidekiq(
     interop: Interop, store: RedisStore

@@ -54,6 +54,13 @@ out =
   when "reschedule"
     Sidekiq::ScheduledSet.new.each { |e| e.reschedule(e.at + Float(arg)) }
     Sidekiq::ScheduledSet.new.map { |e| { "jid" => e.jid, "score" => e.score } }
+  when "delete_kill_add"
+    # the Web UI's Delete (queue), Kill, Add to Queue and Delete (scheduled) on one job each
+    Sidekiq::Queue.new(arg).each(&:delete)
+    first, second, third = Sidekiq::ScheduledSet.new.to_a
+    first.kill
+    second.add_to_queue
+    third.delete
   when "quiet" then Sidekiq::ProcessSet.new.each(&:quiet!)
   when "stop" then Sidekiq::ProcessSet.new.each(&:stop!)
   else abort "unknown command #{command.inspect}"
