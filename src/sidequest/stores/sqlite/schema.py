@@ -32,9 +32,10 @@ def _create_v1(conn: sqlite3.Connection) -> None:
         "CREATE INDEX jobs_ready ON jobs (queue, id) WHERE owner IS NULL",
         "CREATE INDEX jobs_owner ON jobs (owner, claimed) WHERE owner IS NOT NULL",
         "CREATE TABLE known_queues (name TEXT PRIMARY KEY) WITHOUT ROWID",
+        # Keyed in ZSET order (score, then member), so due moves, pages and trims read the table in
+        # order and stop early, even when thousands of entries share one score (perform_bulk with at=).
         "CREATE TABLE sorted_sets (name TEXT NOT NULL, score REAL NOT NULL, payload TEXT NOT NULL,"
-        " UNIQUE (name, payload))",
-        "CREATE INDEX sorted_sets_by_score ON sorted_sets (name, score)",
+        " PRIMARY KEY (name, score, payload), UNIQUE (name, payload)) WITHOUT ROWID",
         # registered = in Sidekiq's "processes" set; the record itself lives until expires_at.
         "CREATE TABLE processes (identity TEXT PRIMARY KEY, info TEXT NOT NULL, busy INTEGER NOT NULL,"
         " beat REAL NOT NULL, quiet INTEGER NOT NULL, rss_kb INTEGER NOT NULL, rtt_us INTEGER NOT NULL,"

@@ -35,11 +35,14 @@ class SortedSets:
     def promote_due(self, name: str, now: float, limit: int = 100) -> int:
         def run(conn: sqlite3.Connection) -> int:
             due = conn.execute(
-                "SELECT rowid, payload FROM sorted_sets WHERE name = ? AND score <= ? ORDER BY score, payload LIMIT ?",
+                "SELECT score, payload FROM sorted_sets WHERE name = ? AND score <= ? ORDER BY score, payload LIMIT ?",
                 (name, now, limit),
             ).fetchall()
-            for rowid, payload in due:
-                conn.execute("DELETE FROM sorted_sets WHERE rowid = ?", (rowid,))
+            for score, payload in due:
+                conn.execute(
+                    "DELETE FROM sorted_sets WHERE name = ? AND score = ? AND payload = ?",
+                    (name, score, payload),
+                )
                 queue = queue_of(payload, "")
                 if queue:
                     conn.execute("INSERT OR IGNORE INTO known_queues (name) VALUES (?)", (queue,))
@@ -47,10 +50,8 @@ class SortedSets:
                         "INSERT INTO jobs (queue, payload) VALUES (?, ?)",
                         (queue, stamp_enqueued_at(payload, now)),
                     )
-                else:
-                    conn.execute(
-                        _UPSERT_ENTRY, ("dead", now, payload)
-                    )  # unreadable: keep it where people look
+                else:  # unreadable: keep it where people look
+                    conn.execute(_UPSERT_ENTRY, ("dead", now, payload))
             return len(due)
 
         moved = self._db.write(f"move due jobs from the {name} set", run)
@@ -76,8 +77,8 @@ class SortedSets:
             size = int(conn.execute("SELECT count(*) FROM sorted_sets WHERE name = 'dead'").fetchone()[0])
             if size > keep:
                 conn.execute(
-                    "DELETE FROM sorted_sets WHERE rowid IN (SELECT rowid FROM sorted_sets WHERE name = 'dead' "
-                    "ORDER BY score, payload LIMIT ?)",
+                    "DELETE FROM sorted_sets WHERE name = 'dead' AND (score, payload) IN (SELECT score, payload"
+                    " FROM sorted_sets WHERE name = 'dead' ORDER BY score, payload LIMIT ?)",
                     (size - keep,),
                 )
 

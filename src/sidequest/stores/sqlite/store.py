@@ -250,12 +250,6 @@ class SQLiteStore(SortedSets, Processes, Store):
             delay = min(delay * 2, 1.0)
 
 
-_UPSERT_ENTRY = (
-    "INSERT INTO sorted_sets (name, score, payload) VALUES (?, ?, ?)"
-    " ON CONFLICT (name, payload) DO UPDATE SET score = excluded.score"
-)
-
-
 def _claim(conn: sqlite3.Connection, identity: str, names: list[str], limit: int) -> list[Work]:
     """Give identity up to limit pending jobs, draining each queue in order before the next."""
     taken: list[Work] = []
