@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sidequest.client import Client
 from sidequest.config import Config
@@ -271,6 +272,7 @@ def crash_scenario(
     workers: int = 2,
     concurrency: int = 5,
     seed: int = 0,
+    job_seconds: float = 0.01,
     finish_timeout: float = 90.0,
 ) -> CrashRun:
     """Feed `jobs` jobs steadily to `workers` worker processes and SIGKILL one at random `kills` times.
@@ -286,7 +288,7 @@ def crash_scenario(
     started = time.monotonic()
     pool = [WorkerProcess(url, workdir, ledger, "-c", str(concurrency)) for _ in range(workers)]
     everyone = list(pool)
-    feeder = Feeder(url, jobs, per_second)
+    feeder = Feeder(url, jobs, per_second, seconds=job_seconds)
     in_flight: Counter[str] = Counter()
     try:
         feeder.start()
@@ -310,5 +312,72 @@ def crash_scenario(
         )
     finally:
         for worker in everyone:
+            worker.cleanup()
+        store.close()
+
+
+@dataclass
+class OutageRun:
+    """The outcome of one Redis outage scenario run."""
+
+    verdict: Verdict
+    failed_pushes: int
+    push_errors: list[str]
+    outputs: list[str]
+    exit_codes: list[int]
+    seconds: float
+
+
+def outage_scenario(
+    server: Any,
+    workdir: Path,
+    *,
+    jobs: int,
+    per_second: float,
+    pause: float = 6.0,
+    down: float = 1.5,
+    finish_timeout: float = 90.0,
+) -> OutageRun:
+    """Two workers take a steady stream while redis-server (persistent) is restarted, then paused.
+
+    The workers' heartbeat records (TTL 15 s) outlive both outages, so no worker is taken for dead:
+    only a push whose reply was lost (the feeder retries it) may run twice.
+    """
+    ledger = Ledger(workdir / "ledger.txt")
+    store = open_store(server.url)
+    started = time.monotonic()
+    workers = [WorkerProcess(server.url, workdir, ledger, "-c", "5", heartbeat=1, ttl=15) for _ in range(2)]
+    feeder = Feeder(server.url, jobs, per_second)
+    try:
+        for worker in workers:
+            worker.identity(store)
+        feeder.start()
+        wait_for(lambda: feeder.pushed >= jobs // 10, what="the first jobs")
+        server.stop()
+        time.sleep(down)
+        server.start()
+        wait_for(
+            lambda: feeder.pushed >= jobs * 6 // 10,
+            what="the feeder to go on",
+            timeout=jobs / per_second * 3 + 30,
+        )
+        server.pause()
+        time.sleep(pause)
+        server.resume()
+        feeder.done.wait(jobs / per_second * 3 + 30)
+        wait_for(lambda: ledger.holds(feeder.tags), finish_timeout, "every job to finish after the outages")
+        alive = [worker.alive() for worker in workers]
+        assert all(alive), [worker.output()[-2000:] for worker in workers]
+        exit_codes = [worker.terminate() for worker in workers]
+        return OutageRun(
+            verdict(feeder.tags, ledger, Counter(feeder.uncertain)),
+            len(feeder.errors),
+            feeder.errors,
+            [worker.output() for worker in workers],
+            exit_codes,
+            time.monotonic() - started,
+        )
+    finally:
+        for worker in workers:
             worker.cleanup()
         store.close()

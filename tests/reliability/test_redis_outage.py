@@ -13,7 +13,7 @@ import sidequest
 from sidequest import enqueue
 from sidequest.config import get_config
 from sidequest.stores import open_store
-from tests.reliability.harness import Feeder, Ledger, WorkerProcess, verdict, wait_for
+from tests.reliability.harness import Ledger, WorkerProcess, outage_scenario, verdict, wait_for
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -38,48 +38,21 @@ def test_enqueue_while_redis_is_down_raises_store_unavailable_with_a_clear_messa
 def test_workers_ride_out_a_restart_and_a_pause_under_load_and_lose_nothing(
     redis_server_factory: Callable[..., RedisServer], tmp_path: Path, report: Callable[[str], None]
 ) -> None:
+    # given two workers taking a steady stream of 3,000 jobs from a persistent redis-server
     server = redis_server_factory(persistent=True)
-    store = open_store(server.url)
-    ledger = Ledger(tmp_path / "ledger.txt")
-    # heartbeat records outlive both outages, so no worker is taken for dead and nothing runs twice
-    workers = [WorkerProcess(server.url, tmp_path, ledger, "-c", "5", heartbeat=1, ttl=15) for _ in range(2)]
-    feeder = Feeder(server.url, 3000, 300)
-    try:
-        # given two workers taking a steady stream of jobs
-        for worker in workers:
-            worker.identity(store)
-        feeder.start()
-        wait_for(lambda: len(ledger.entries()) >= 300, what="the first jobs")
-        # when redis-server is stopped and started again (its append-only file keeps the data)
-        server.stop()
-        time.sleep(1.5)
-        server.start()
-        wait_for(lambda: feeder.pushed >= 1800, what="the feeder to go on", timeout=60)
-        # and later frozen (SIGSTOP) for longer than the client's 5 s socket timeout
-        server.pause()
-        time.sleep(6)
-        server.resume()
-        feeder.done.wait(60)
-        # then every job runs, each worker reconnected by itself, and clients saw StoreUnavailable
-        wait_for(lambda: ledger.holds(feeder.tags), 60, "every job to finish after the outages")
-        result = verdict(feeder.tags, ledger, Counter(feeder.uncertain))
-        result.assert_exact()
-        assert feeder.errors, "the feeder should have seen the outage"
-        assert all("is unavailable" in error for error in feeder.errors)
-        for worker in workers:
-            assert worker.alive(), worker.output()
-            assert "store is reachable again" in worker.output() or "reachable again" in worker.output()
-            assert "Traceback" not in worker.output()
-        assert [worker.terminate() for worker in workers] == [0, 0]
-        assert store.queue_size("default") == 0
-        report(
-            f"{result.enqueued} jobs, restart + 6 s pause: {len(feeder.errors)} failed pushes retried by the "
-            f"feeder, {result.extra_runs} ran twice, 0 lost"
-        )
-    finally:
-        for worker in workers:
-            worker.cleanup()
-        store.close()
+    # when it is stopped and started again, and later frozen (SIGSTOP) longer than the 5 s socket timeout
+    run = outage_scenario(server, tmp_path, jobs=3000, per_second=300)
+    # then every job ran; only pushes whose reply was lost (and were retried) ran twice
+    run.verdict.assert_exact()
+    assert run.failed_pushes, "the feeder should have seen the outage"
+    assert all("is unavailable" in error and "\n" not in error for error in run.push_errors)
+    for output in run.outputs:
+        assert "reachable again" in output and "Traceback" not in output
+    assert run.exit_codes == [0, 0]
+    report(
+        f"{run.verdict.enqueued} jobs, restart + 6 s pause: {run.failed_pushes} failed pushes retried by the "
+        f"feeder, {run.verdict.extra_runs} ran twice, 0 lost, {run.seconds:.1f}s"
+    )
 
 
 def test_a_fetch_cut_off_by_a_pause_leaves_no_job_stranded_in_a_live_worker(
