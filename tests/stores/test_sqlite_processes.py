@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import signal
@@ -309,3 +311,24 @@ def test_several_processes_recovering_or_promoting_move_each_job_once(
     assert len(queued) == 300
     assert sorted(json.loads(raw)["jid"] for raw in queued) == sorted(str(n) for n in range(300))
     assert store.in_progress("dead:1") == [] and store.set_size("schedule") == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts open files through /proc")
+def test_threads_that_come_and_go_do_not_leave_connections_open(store: SQLiteStore, tmp_path: Path) -> None:
+    # given a web server that runs each request on a new thread, every one of them enqueuing
+    def open_files() -> int:
+        names = []
+        for fd in Path("/proc/self/fd").iterdir():
+            with contextlib.suppress(OSError):
+                names.append(os.readlink(fd))
+        return sum(1 for name in names if name.startswith(str(tmp_path / "shared.db")))
+
+    before = open_files()
+    for n in range(60):
+        request = threading.Thread(target=store.push, args=([("default", f"request-{n}")],))
+        request.start()
+        request.join()
+    gc.collect()
+    # then each finished thread's connection was closed with it
+    assert store.queue_size("default") == 60
+    assert open_files() <= before + 3  # at most one more connection: the db, -wal and -shm files
