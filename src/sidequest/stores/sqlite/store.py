@@ -175,10 +175,7 @@ class SQLiteStore(SortedSets, Processes, Store):
         return [str(name) for (name,) in rows]
 
     def queue_size(self, queue: str) -> int:
-        rows = self._db.read_all(
-            "count a queue", "SELECT count(*) FROM jobs WHERE queue = ? AND owner IS NULL", (queue,)
-        )
-        return int(rows[0][0])
+        return int(self._db.read_all("count a queue", _COUNT_PENDING, (queue,))[0][0])
 
     def queue_range(self, queue: str, start: int, stop: int) -> list[str]:
         def run(conn: sqlite3.Connection) -> list[str]:
@@ -195,11 +192,7 @@ class SQLiteStore(SortedSets, Processes, Store):
 
     @staticmethod
     def _count_pending(conn: sqlite3.Connection, queue: str) -> int:
-        return int(
-            conn.execute("SELECT count(*) FROM jobs WHERE queue = ? AND owner IS NULL", (queue,)).fetchone()[
-                0
-            ]
-        )
+        return int(conn.execute(_COUNT_PENDING, (queue,)).fetchone()[0])
 
     def queue_oldest(self, queue: str) -> str | None:
         rows = self._db.read_all(
@@ -248,6 +241,9 @@ class SQLiteStore(SortedSets, Processes, Store):
                     ) from exc
             time.sleep(min(delay, max(deadline - time.time(), 0.0)))
             delay = min(delay * 2, 1.0)
+
+
+_COUNT_PENDING = "SELECT count(*) FROM jobs WHERE queue = ? AND owner IS NULL"
 
 
 def _claim(conn: sqlite3.Connection, identity: str, names: list[str], limit: int) -> list[Work]:
