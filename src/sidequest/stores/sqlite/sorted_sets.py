@@ -54,6 +54,10 @@ class SortedSets:
                     conn.execute(_UPSERT_ENTRY, ("dead", now, payload))
             return len(due)
 
+        # Pollers in every worker call this a few times a second: look before taking the write lock.
+        due_sql = "SELECT 1 FROM sorted_sets WHERE name = ? AND score <= ? LIMIT 1"
+        if not self._db.read_all(f"look for due jobs in the {name} set", due_sql, (name, now)):
+            return 0
         moved = self._db.write(f"move due jobs from the {name} set", run)
         if moved:
             self._bell.ring()

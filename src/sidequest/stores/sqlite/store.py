@@ -165,6 +165,9 @@ class SQLiteStore(SortedSets, Processes, Store):
                 _to_front(conn, int(job_id), str(queue))
             return len(orphans)
 
+        # Every heartbeat calls this: look before taking the write lock.
+        if not self._db.read_all("look for dead processes", _ANYTHING_TO_RECOVER, (time.time(),) * 2):
+            return 0
         moved = self._db.write("recover jobs of dead processes", run)
         if moved:
             self._bell.ring()
@@ -243,6 +246,10 @@ class SQLiteStore(SortedSets, Processes, Store):
             delay = min(delay * 2, 1.0)
 
 
+_ANYTHING_TO_RECOVER = (
+    "SELECT 1 WHERE EXISTS (SELECT 1 FROM processes WHERE expires_at <= ?) OR EXISTS (SELECT 1 FROM jobs"
+    " WHERE owner IS NOT NULL AND owner NOT IN (SELECT identity FROM processes WHERE expires_at > ?))"
+)
 _COUNT_PENDING = "SELECT count(*) FROM jobs WHERE queue = ? AND owner IS NULL"
 
 
