@@ -283,6 +283,7 @@ def crash_scenario(
     import random
 
     rng = random.Random(seed)
+    workdir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(workdir / "ledger.txt")
     store = open_store(url)
     started = time.monotonic()
