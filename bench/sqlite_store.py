@@ -6,7 +6,8 @@ Every figure uses a fresh file in a temporary directory (or DIR, to measure anot
 - single enqueue: ``perform_async`` one job at a time through the public API (payload, middleware, store);
 - bulk enqueue: ``perform_bulk`` (1000 jobs per store call), and the store's share of it alone;
 - drain: the store-level loop a worker runs, fetch 100 then ack them, until the queue is empty;
-- idle fetch CPU: one thread blocked in ``fetch`` on an empty queue for the whole period;
+- idle fetch CPU: one thread blocked in ``fetch`` on an empty queue for the whole period, and a whole
+  idle ``sidequest worker -c 10`` process (fetcher, poller, heartbeat; needs psutil);
 - wake latency: time from just before a push until a waiting ``fetch`` returns the job, with the push
   made by another thread of this process, or by another process (timed by wall clock in both).
 Not a test: nothing here passes or fails.
@@ -130,6 +131,30 @@ def idle_cpu(url: str, seconds: float) -> float:
     return 100 * cpu / wall
 
 
+def idle_worker_cpu(url: str, seconds: float) -> str:
+    """Percent of one core used by a whole idle ``sidequest worker`` (fetcher, poller, heartbeat, threads)."""
+    try:
+        import psutil  # type: ignore[import-untyped]
+    except ImportError:
+        return "n/a (needs psutil)"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "sidequest", "worker", "--url", url, "-c", "10"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        process = psutil.Process(worker.pid)
+        time.sleep(3)  # past start-up: imports, first heartbeat
+        before, started = process.cpu_times(), time.monotonic()
+        time.sleep(seconds)
+        after, wall = process.cpu_times(), time.monotonic() - started
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    used = (after.user - before.user) + (after.system - before.system)
+    return f"{100 * used / wall:.2f} % of one core"
+
+
 def same_process_latency(url: str, rounds: int) -> list[float]:
     store = SQLiteStore(url)
     pusher = SQLiteStore(url)  # another handle, as a web thread would have
@@ -217,6 +242,10 @@ def main() -> None:
             (
                 f"idle fetch CPU over {options.idle_seconds:g} s",
                 f"{idle_cpu(url('idle'), options.idle_seconds):.2f} % of one core",
+            ),
+            (
+                f"idle `sidequest worker -c 10` CPU over {options.idle_seconds:g} s",
+                idle_worker_cpu(url("worker"), options.idle_seconds),
             ),
             (
                 "wake latency, push from this process",
