@@ -111,31 +111,47 @@ class RedisStore(Store):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return []
-                job = self._blocking_redis.blmove(
-                    self.keys.queue(name),
-                    self.keys.in_progress(identity, name),
-                    max(0.01, min(turn, remaining)),  # 0 would mean "forever" to Redis
-                    "RIGHT",
-                    "LEFT",
-                )
-                if job is not None:
-                    # register again: a recovery that ran while we waited may have dropped the
-                    # registration (our heartbeat lapsed), and this job must stay findable
-                    return [Work(name, job), *self._fetch_now(identity, names, limit - 1, register_all=True)]
+                taken = self._wait_and_fetch(identity, names, name, limit, max(0.01, min(turn, remaining)))
+                if taken:
+                    return taken
+
+    def _wait_and_fetch(
+        self, identity: str, names: Sequence[str], name: str, limit: int, wait: float
+    ) -> list[Work]:
+        """BLMOVE one job from name, then the fetch script for up to limit - 1 more, in one round trip.
+
+        Redis runs the pipelined script as soon as the BLMOVE returns, so a woken fetch costs no
+        extra round trip (the latency of an idle worker). The script also registers every queue
+        again: a recovery that ran while we waited may have dropped the registration (our heartbeat
+        lapsed), and the job must stay findable.
+        """
+        keys, args = self._fetch_arguments(identity, names, limit - 1, register_all=True)
+        pipe = self._blocking_redis.pipeline(transaction=False)
+        # a wait of 0 would mean "forever" to Redis; the caller passes at least 10 ms
+        pipe.blmove(self.keys.queue(name), self.keys.in_progress(identity, name), wait, "RIGHT", "LEFT")
+        pipe.evalsha(self._scripts.fetch.sha, len(keys), *keys, *args)
+        job, flat = pipe.execute(raise_on_error=False)
+        if isinstance(job, Exception):
+            raise job
+        taken = [] if job is None else [Work(name, job)]
+        if isinstance(flat, Exception):  # NOSCRIPT after a server restart: run it the slow way
+            return taken + self._fetch_now(identity, names, limit - len(taken), register_all=True)
+        return taken + [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     def _fetch_now(
         self, identity: str, names: Sequence[str], limit: int, *, register_all: bool
     ) -> list[Work]:
+        keys, args = self._fetch_arguments(identity, names, limit, register_all=register_all)
+        flat = run_script(self._blocking_redis, self._scripts.fetch, keys, args)
+        return [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+    def _fetch_arguments(
+        self, identity: str, names: Sequence[str], limit: int, *, register_all: bool
+    ) -> tuple[list[str], list[str | int]]:
         keys = [self.keys.in_progress_registry, self.keys.in_progress_queues(identity)]
         for name in names:
             keys += [self.keys.queue(name), self.keys.in_progress(identity, name)]
-        flat = run_script(
-            self._blocking_redis,
-            self._scripts.fetch,
-            keys,
-            [identity, limit, "1" if register_all else "0", *names],
-        )
-        return [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        return keys, [identity, limit, "1" if register_all else "0", *names]
 
     @_translate_errors
     def ack(self, identity: str, works: Sequence[Work]) -> int:
