@@ -13,7 +13,7 @@ import textwrap
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,9 +45,9 @@ def finish(process: subprocess.Popen[str], timeout: float = 120) -> str:
     return out
 
 
-def wait_for(condition: object, deadline_s: float = 30.0, what: str = "condition") -> None:
+def wait_for(condition: Callable[[], bool], deadline_s: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + deadline_s
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.01)
 
@@ -230,7 +230,12 @@ def test_jobs_of_a_killed_process_are_recovered_once_its_heartbeat_expires(
     assert len(store.in_progress("doomed:1")) == 10
     # when recovery runs after its one-second heartbeat has expired
     recovered: list[int] = []
-    wait_for(lambda: recovered.append(store.recover()) or recovered[-1] > 0, what="recovery")
+
+    def recovery_ran() -> bool:
+        recovered.append(store.recover())
+        return recovered[-1] > 0
+
+    wait_for(recovery_ran, what="recovery")
     # then all ten are back at the front of the queue, none lost, none duplicated
     assert recovered[-1] == 10
     assert store.in_progress("doomed:1") == []
