@@ -134,7 +134,8 @@ class Template:
 def loads(raw: str | bytes) -> Payload:
     """Parse a stored payload and check the fields a worker needs; PayloadError says what is wrong."""
     try:
-        payload = json.loads(raw, parse_constant=_refuse_constant)
+        # one decoder for all: json.loads with an option builds a new decoder on every call
+        payload = _decode(raw) if isinstance(raw, str) else json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"payload is not valid JSON ({exc}): {_preview(raw)}") from None
     except RecursionError:
@@ -155,6 +156,9 @@ def loads(raw: str | bytes) -> Payload:
 def _refuse_constant(name: str) -> Any:
     # Python's json reads NaN and Infinity, but JSON (and Ruby) do not, and dumps() refuses them
     raise ValueError(f"{name} is not a JSON value")
+
+
+_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
 
 
 def _preview(raw: str | bytes, limit: int = 120) -> str:
