@@ -7,6 +7,7 @@ last step (``deliver``), so fake and inline jobs see exactly the payload product
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -105,10 +106,8 @@ class Client:
         """
         stamp = now()
         scheduled = at is not None and at > stamp
-        try:
-            template = wire.Template(job_class, options, stamp, None if scheduled else stamp)
-        except (TypeError, ValueError):
-            raise _NotNative from None
+        template = _template(job_class, options)
+        stamps = wire.Template.stamps(stamp, None if scheduled else stamp)
         explicit = options.get("jid")
         jids: list[str] = [explicit] if explicit else wire.new_jids(len(args_list))
         raws: list[str] = []
@@ -119,7 +118,8 @@ class Client:
                 if len(args_list) == 1:
                     raise
                 raise JobArgumentError(f"bulk entry {index + 1}: {exc}") from None
-            raws.append(template.render(checked, jids[index]))
+            jid = jids[index]
+            raws.append(template.render(checked, json.dumps(jid, ensure_ascii=False) if explicit else f'"{jid}"', stamps))
         queue, when = template.queue, at if scheduled else None
         for start in range(0, len(raws), batch_size):
             self.deliver([(queue, when, raw) for raw in raws[start : start + batch_size]])
@@ -187,6 +187,28 @@ def _noop() -> None:
 
 class _NotNative(Exception):
     """An option value is not JSON-native; the dict path reports it with the value named."""
+
+
+_templates: dict[tuple[str, tuple[tuple[str, Any], ...]], wire.Template] = {}
+
+
+def _template(job_class: str, options: Mapping[str, Any]) -> wire.Template:
+    """The payload template for job_class and options, kept for options seen before (when hashable)."""
+    try:
+        key: tuple[str, tuple[tuple[str, Any], ...]] | None = (job_class, tuple(options.items()))
+        template = _templates.get(key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable option value (a list or dict): build it each time
+        key, template = None, None
+    if template is None:
+        try:
+            template = wire.Template(job_class, options)
+        except (TypeError, ValueError):
+            raise _NotNative from None
+        if key is not None:
+            if len(_templates) >= 1000:
+                _templates.clear()
+            _templates[key] = template
+    return template
 
 
 _default_client = Client()

@@ -103,17 +103,16 @@ def dumps(payload: Mapping[str, Any]) -> str:
 
 
 class Template:
-    """The serialised payload for one job class, options and timestamps, with holes for args and jid.
+    """The serialised payload of one job class and options, with holes for args, jid and timestamps.
 
     render() gives exactly the bytes of dumps(build(...)) with enqueued_at added last, as the client
-    writes it, without building a dict per job: the static part is encoded once per push. Raises
-    TypeError or ValueError at construction when an option value is not JSON-native (the caller then
-    takes the dict path, which names the bad value). Options must not hold created_at or enqueued_at.
+    writes it, without building a dict per job: the static part is encoded once (and the client keeps
+    templates for the options it sees again). Raises TypeError or ValueError at construction when an
+    option value is not JSON-native (the caller then takes the dict path, which names the bad value).
+    Options must not hold created_at or enqueued_at.
     """
 
-    def __init__(
-        self, job_name: str, options: Mapping[str, Any], created_at: float, enqueued_at: float | None
-    ) -> None:
+    def __init__(self, job_name: str, options: Mapping[str, Any]) -> None:
         head: Payload = {"retry": options.get("retry", True), "queue": options.get("queue", "default")}
         for key, value in options.items():
             if key not in head and key not in ("jid", "class", "args"):
@@ -121,14 +120,18 @@ class Template:
         self.queue: str = head["queue"]
         self._head = _encode(head)[:-1] + ',"args":'
         self._middle = ',"class":' + _encode(job_name) + ',"jid":'
+
+    @staticmethod
+    def stamps(created_at: float, enqueued_at: float | None) -> str:
+        """The timestamps that close a payload (JSON writes a float as its repr)."""
         tail = ',"created_at":' + _encode(created_at)
         if enqueued_at is not None:
             tail += ',"enqueued_at":' + _encode(enqueued_at)
-        self._tail = tail + "}"
+        return tail + "}"
 
-    def render(self, args: list[Any], jid: str) -> str:
-        """The payload for checked args (see check_args) and jid."""
-        return self._head + _encode(args) + self._middle + _encode(jid) + self._tail
+    def render(self, args: list[Any], jid_json: str, stamps: str) -> str:
+        """The payload for checked args (see check_args), a jid already in JSON, and stamps()."""
+        return self._head + _encode(args) + self._middle + jid_json + stamps
 
 
 def loads(raw: str | bytes) -> Payload:
