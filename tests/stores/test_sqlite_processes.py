@@ -337,3 +337,33 @@ def test_threads_that_come_and_go_do_not_leave_connections_open(store: SQLiteSto
     # then each finished thread's connection was closed with it
     assert store.queue_size("default") == 60
     assert open_files() <= before + 3  # at most one more connection: the db, -wal and -shm files
+
+
+PUSH_FOREVER = """
+store = SQLiteStore(url)
+n = 0
+while True:
+    store.push([("default", f"job-{n}")])
+    n += 1
+    print(n, flush=True)  # only after push returned: the job is committed
+"""
+
+
+def test_every_job_a_killed_client_was_told_is_stored_survives_the_kill(store: SQLiteStore, url: str) -> None:
+    # given a client pushing jobs one by one with the default synchronous=NORMAL
+    client = start(PUSH_FOREVER, url)
+    assert client.stdout is not None
+    confirmed = 0
+    while confirmed < 200:
+        confirmed = int(client.stdout.readline())
+    # when it is killed with SIGKILL in the middle of pushing
+    os.kill(client.pid, signal.SIGKILL)
+    client.wait(30)
+    rest, _ = client.communicate()
+    confirmed = max([confirmed, *(int(line) for line in rest.split())])
+    # then every push it returned from is in the file (WAL survives a process crash)
+    reopened = SQLiteStore(url)
+    stored = reopened.queue_range("default", 0, -1)
+    reopened.close()
+    assert set(stored) >= {f"job-{n}" for n in range(confirmed)}
+    assert len(stored) in (confirmed, confirmed + 1)  # the last one may have committed unannounced
