@@ -437,7 +437,10 @@ def test_entries_whose_queue_cannot_be_read_go_to_dead(store: Store, raw: str) -
     assert store.promote_due("schedule", 20.5) == 1
 
     assert store.set_size("schedule") == 0
-    assert store.set_range("dead", 0, -1) == [(20.5, raw)]
+    [(score, entry)] = store.set_range("dead", 0, -1)
+    wrapped = json.loads(entry)
+    assert (score, wrapped["class"], wrapped["args"]) == (20.5, "sidequest.InvalidPayload", [raw])
+    assert 'this schedule entry has no readable "queue"' in wrapped["error_message"]
     assert store.queue_names() == []
 
 

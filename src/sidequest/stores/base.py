@@ -16,12 +16,45 @@ their queues. A process must ``beat`` before its first ``fetch`` so it is never 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 SORTED_SETS = ("schedule", "retry", "dead")
+
+#: The class of dead-set entries that wrap a payload which cannot be run; the original is args[0].
+INVALID_PAYLOAD_CLASS = "sidequest.InvalidPayload"
+
+
+def unreadable_entry(raw: str, name: str, now: float) -> str:
+    """The dead-set entry promote_due writes for an entry of set name whose queue cannot be read.
+
+    Every byte of raw is kept as args[0] and error_message says why, as for a malformed job taken
+    from a queue. The jid is derived from raw and now, so every store (and promote.lua) writes the
+    same one.
+    """
+    stamp = float(now)
+    jid = hashlib.sha1((raw + repr(stamp)).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    reason = (
+        f'this {name} entry has no readable "queue" (it is not a JSON object naming its queue, or is '
+        "nested too deeply to read), so it could not be enqueued when due"
+    )
+    entry = {
+        "retry": False,
+        "queue": "default",
+        "args": [raw],
+        "class": INVALID_PAYLOAD_CLASS,
+        "jid": jid,
+        "created_at": stamp,
+        "error_message": reason,
+        "error_class": "PayloadError",
+        "failed_at": stamp,
+        "retry_count": 0,
+    }
+    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +198,8 @@ class Store(ABC):
         """Move up to limit entries scored <= now from set name to the end of their queues.
 
         Each moved payload gets enqueued_at = now (other bytes unchanged) and its queue is recorded.
-        A payload whose queue cannot be read goes to the "dead" set instead of being lost.
+        A payload whose queue cannot be read goes to the "dead" set instead of being lost, wrapped
+        by unreadable_entry (its bytes in args[0], the reason in error_message).
         Atomicity: each entry moves atomically; concurrent pollers never move one entry twice.
         Returns how many entries left the set.
         """

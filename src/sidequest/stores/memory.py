@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from sidequest._time import utc_day
 from sidequest.payload import queue_of, stamp_enqueued_at
-from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work
+from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work, unreadable_entry
 
 
 class _SortedSet:
@@ -182,7 +182,7 @@ class MemoryStore(Store):
                     self._known_queues.add(queue)
                     self._queues.setdefault(queue, deque()).appendleft(stamp_enqueued_at(payload, now))
                 else:
-                    self._set("dead").add(now, payload)
+                    self._set("dead").add(now, unreadable_entry(payload, name, now))
                 moved += 1
             if moved:
                 self._lock.notify_all()

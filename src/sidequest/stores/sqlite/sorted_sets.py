@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 
 from sidequest.payload import queue_of, stamp_enqueued_at
+from sidequest.stores.base import unreadable_entry
 from sidequest.stores.sqlite.database import Bell, Database
 
 
@@ -50,8 +51,8 @@ class SortedSets:
                         "INSERT INTO jobs (queue, payload) VALUES (?, ?)",
                         (queue, stamp_enqueued_at(payload, now)),
                     )
-                else:  # unreadable: keep it where people look
-                    conn.execute(_UPSERT_ENTRY, ("dead", now, payload))
+                else:  # unreadable: keep it where people look, with the reason
+                    conn.execute(_UPSERT_ENTRY, ("dead", now, unreadable_entry(payload, name, now)))
             return len(due)
 
         # Pollers in every worker call this a few times a second: look before taking the write lock.

@@ -1,7 +1,8 @@
 -- Move due entries of a sorted set (schedule or retry) to the end of their queues, stamping
 -- enqueued_at. The JSON text is edited, never re-encoded, so every other byte stays as written
 -- (Ruby finds jobs by exact value). This must produce what payload.stamp_enqueued_at produces.
--- An entry whose queue cannot be read goes to the dead set instead of being lost.
+-- An entry whose queue cannot be read goes to the dead set instead of being lost, wrapped as
+-- stores/base.py's unreadable_entry wraps it: its bytes in args[0], the reason in error_message.
 --
 -- KEYS[1]  the source sorted set (schedule or retry)
 -- KEYS[2]  queues    SET of known queue names
@@ -12,6 +13,7 @@
 -- Returns  how many entries left the source set
 
 local now = ARGV[1]
+local set_name = string.match(KEYS[1], '([^:]+)$')
 
 -- Index of the quote closing the JSON string that opens at position `opening`, or nil.
 local function string_end(s, opening)
@@ -107,7 +109,19 @@ for _, job in ipairs(due) do
     redis.call('SADD', KEYS[2], queue)
     redis.call('LPUSH', ARGV[3] .. queue, stamp_enqueued_at(job))
   else
-    redis.call('ZADD', KEYS[3], now, job)
+    redis.call('ZADD', KEYS[3], now, cjson.encode({
+      retry = false,
+      queue = 'default',
+      args = {job},
+      class = 'sidequest.InvalidPayload',
+      jid = string.sub(redis.sha1hex(job .. now), 1, 24),
+      created_at = tonumber(now),
+      error_message = 'this ' .. set_name .. ' entry has no readable "queue" (it is not a JSON object naming '
+        .. 'its queue, or is nested too deeply to read), so it could not be enqueued when due',
+      error_class = 'PayloadError',
+      failed_at = tonumber(now),
+      retry_count = 0,
+    }))
   end
 end
 return #due
