@@ -44,6 +44,10 @@ T = TypeVar("T")
 
 #: How much work, in seconds of this process's recent throughput, may wait in hand beyond the running jobs.
 HAND_SECONDS = 0.02
+#: The acknowledger waits this long for a batch of ACK_BATCH to gather (a finished job is already
+#: counted out of the hand, so this delays only its removal from the in-progress list).
+ACK_GATHER = 0.001
+ACK_BATCH = 100
 
 
 class HardStop(Exception):
@@ -265,6 +269,9 @@ class Manager:
                     self._ack_wakeup.wait(0.5)
                 self._acker_waiting = False
                 continue
+            if len(done) < ACK_BATCH and not self._closing:
+                # a round trip costs as much CPU as dozens of no-op jobs: let a batch gather first
+                time.sleep(ACK_GATHER)
             batch: list[tuple[Work, bool]] = []
             while done and len(batch) < 1000:
                 batch.append(done.popleft())
