@@ -65,6 +65,8 @@ class Client:
         if len(args_list) > 1 and options.get("jid"):
             raise JobArgumentError("an explicit jid cannot be given for more than one job")
         for index, args in enumerate(args_list):
+            if type(args) is list or type(args) is tuple:
+                continue
             if isinstance(args, str | bytes) or not isinstance(args, Sequence):
                 raise JobArgumentError(
                     f"perform_bulk entry {index + 1} of {job_class} is a {type(args).__name__}; each entry must be a list of arguments"
@@ -119,7 +121,11 @@ class Client:
                     raise
                 raise JobArgumentError(f"bulk entry {index + 1}: {exc}") from None
             jid = jids[index]
-            raws.append(template.render(checked, json.dumps(jid, ensure_ascii=False) if explicit else f'"{jid}"', stamps))
+            raws.append(
+                template.render(
+                    checked, json.dumps(jid, ensure_ascii=False) if explicit else f'"{jid}"', stamps
+                )
+            )
         queue, when = template.queue, at if scheduled else None
         for start in range(0, len(raws), batch_size):
             self.deliver([(queue, when, raw) for raw in raws[start : start + batch_size]])

@@ -14,6 +14,7 @@ import re
 import secrets
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from sidequest.errors import JobArgumentError, PayloadError
@@ -24,8 +25,26 @@ MAX_ERROR_MESSAGE = 10_000
 
 Payload = dict[str, Any]
 
-# One encoder for every payload: json.dumps with options builds a new encoder on each call.
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+# One encoder for every payload, called directly: json.dumps with options builds a new encoder on each
+# call, and JSONEncoder.encode builds a new C encoder each time. No circular-reference check: job
+# arguments are checked (check_args) before they are encoded.
+def _not_json(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+if c_make_encoder is not None:
+    _c_encoder = c_make_encoder(None, _not_json, encode_basestring, None, ":", ",", False, False, False)
+
+    def _encode(value: object) -> str:
+        return "".join(_c_encoder(value, 0))
+
+else:  # pragma: no cover - an interpreter without the C accelerator
+    _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode  # type: ignore[assignment]
+
+#: Argument types that need no check (exact types: a subclass of int may be anything, and a float may
+#: be NaN).
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def new_jid() -> str:
@@ -45,10 +64,17 @@ def check_args(args: Sequence[object], job_name: str) -> list[Any]:
     The check runs before anything is written, so a bad call enqueues nothing. Sidekiq 7+ does the same
     (strict_args); we also refuse NaN and infinity, which JSON cannot carry.
     """
-    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+    kind = type(args)
+    if (
+        kind is not list
+        and kind is not tuple
+        and (isinstance(args, str | bytes) or not isinstance(args, Sequence))
+    ):
         raise JobArgumentError(f"arguments of {job_name} must be a list or tuple, got {type(args).__name__}")
+    plain = _PLAIN
     for index, value in enumerate(args):
-        _check_value(value, f"argument {index + 1}", job_name)
+        if type(value) not in plain:
+            _check_value(value, f"argument {index + 1}", job_name)
     return list(args)
 
 
