@@ -55,6 +55,8 @@ PEER_PACKAGES = [
 # arq 0.28 pins redis < 6 while kombu 5.7 (Celery) needs >= 6.1; arq runs fine on 6.4, so it goes in
 # last without its dependency pins
 PEER_NO_DEPS = ["arq==0.28.0"]
+#: Text after this line in the report is written by hand and kept when the bench rewrites the report.
+NOTES_MARKER = "<!-- notes below are written by hand; bench/run.py keeps them -->"
 ALL_SYSTEMS = ["sidequest", "sidequest-sqlite", "sidekiq", "dramatiq", "huey", "celery", "rq", "arq"]
 
 
@@ -160,6 +162,7 @@ class System:
     worker: Callable[[str], list[str]]  # worker argv for a store URL
     bulk: bool
     drain_jobs: int = 0  # 0: --jobs; fewer for peers too slow to drain 20,000 in reasonable time
+    latency_samples: int = 0  # 0: --latency-samples; fewer for a peer that polls (arq: 0.5 s each)
     note: str = ""
     env: dict[str, str] = field(default_factory=dict)
 
@@ -184,7 +187,8 @@ class System:
             REDIS_URL=url,
             BENCH_LEDGER=str(workdir / "ledger"),
             BENCH_LATENCY=str(workdir / "latency"),
-            PYTHONPATH=str(APPS),
+            # after the apps, any PYTHONPATH given (e.g. another checkout's src, to measure it)
+            PYTHONPATH=os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH", "")])),
             PYTHONDONTWRITEBYTECODE="1",
         )
         env.update(self.env)
@@ -284,6 +288,7 @@ def systems() -> dict[str, System]:
             lambda url: [peer_bin("arq"), "arq_app.WorkerSettings"],
             False,
             drain_jobs=2000,
+            latency_samples=20,
         ),
     }
 
@@ -476,6 +481,7 @@ def run_once(system: System, jobs: int, samples: int, delay_ms: float = 0.0, idl
             try:
                 time.sleep(3)
                 result.rss = tree_rss_mb(worker.pid)
+                samples = system.latency_samples and min(system.latency_samples, samples) or samples
                 system.enqueue(url, "latency", samples + 10, tmp, {})
                 values = latencies(tmp, skip=10)
                 result.p50, result.p99 = percentile(values, 0.5), percentile(values, 0.99)
@@ -782,6 +788,7 @@ def write_report(
             "",
             table(rtt_rows),
         ]
+    info = info | {"load average at end": " ".join(f"{v:.2f}" for v in os.getloadavg())}
     lines += ["", "## Machine", ""] + [f"- {key}: `{value}`" for key, value in info.items()]
     lines += [
         "",
@@ -789,7 +796,10 @@ def write_report(
         "",
         __doc__.split("\n", 2)[2].strip(),
     ]
-    out.write_text("\n".join(lines) + "\n")
+    kept = ""
+    if out.exists() and NOTES_MARKER in out.read_text():
+        kept = out.read_text().split(NOTES_MARKER, 1)[1]
+    out.write_text("\n".join(lines) + "\n\n" + NOTES_MARKER + (kept or "\n"))
     print(f"wrote {out}" + (f" and {png}" if drawn else ""), file=sys.stderr)
 
 
