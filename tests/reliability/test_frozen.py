@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sidequest import enqueue
+from sidequest import enqueue, enqueue_bulk
 from sidequest.config import get_config
 from sidequest.stores import open_store
 from tests.reliability.harness import Ledger, WorkerProcess, tags_held, verdict, wait_for
@@ -28,14 +28,14 @@ def test_frozen_worker_resumed_after_its_ttl_runs_no_recovered_job_again(
     store = open_store(store_url)
     get_config().use_store(store)
     ledger = Ledger(tmp_path / "ledger.txt")
+    # given a worker running two 3 s jobs with two more fetched and waiting (its first fetch takes
+    # 2 x concurrency, so the four are pushed in one go before it starts)
+    tags = [f"held-{n}" for n in range(4)]
+    enqueue_bulk("reliability.long", [[tag, 3.0] for tag in tags])
     frozen = WorkerProcess(store_url, tmp_path, ledger, "-c", "2")
     rescuer: WorkerProcess | None = None
     try:
-        # given a worker running two 3 s jobs with two more fetched and waiting (it holds 2 x concurrency)
         identity = frozen.identity(store)
-        tags = [f"held-{n}" for n in range(4)]
-        for tag in tags:
-            enqueue("reliability.long", [tag, 3.0])
         wait_for(
             lambda: len(ledger.starts()) == 2 and len(tags_held(store, identity)) == 4, what="4 jobs held"
         )
