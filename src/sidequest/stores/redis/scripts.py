@@ -12,7 +12,7 @@ from typing import Any
 
 from redis import Redis
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 
 def source(name: str) -> str:
@@ -53,6 +53,28 @@ def command(client: Any, *args: Any) -> Any:
             return connection.read_response()
 
         return connection.retry.call_with_retry(send_and_read, lambda _error: connection.disconnect())
+    finally:
+        pool.release(connection)
+
+
+def commands(client: Any, *batch: Sequence[Any]) -> list[Any]:
+    """Several commands in one write on one pooled connection; their replies in order. An error reply
+    comes back as its exception instead of being raised, so the replies after it are still read.
+    Never retried: the caller decides (a fetch that may have run must not be sent twice)."""
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_packed_command(connection.pack_commands(batch))
+        replies: list[Any] = []
+        for _ in batch:
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as error:
+                replies.append(error)
+        return replies
+    except BaseException:
+        connection.disconnect()  # replies may be left unread on it
+        raise
     finally:
         pool.release(connection)
 

@@ -26,6 +26,7 @@ from sidequest.stores.redis import processes as process_hash
 from sidequest.stores.redis.connection import MAX_BLOCK, Connection
 from sidequest.stores.redis.keys import CLEANUP_INTERVAL, SIGNAL_TTL, STATS_TTL, Keys
 from sidequest.stores.redis.scripts import Scripts
+from sidequest.stores.redis.scripts import commands as send_commands
 from sidequest.stores.redis.scripts import run as run_script
 
 P = ParamSpec("P")
@@ -126,11 +127,12 @@ class RedisStore(Store):
         lapsed), and the job must stay findable.
         """
         keys, args = self._fetch_arguments(identity, names, limit - 1, register_all=True)
-        pipe = self._blocking_redis.pipeline(transaction=False)
         # a wait of 0 would mean "forever" to Redis; the caller passes at least 10 ms
-        pipe.blmove(self.keys.queue(name), self.keys.in_progress(identity, name), wait, "RIGHT", "LEFT")
-        pipe.evalsha(self._scripts.fetch.sha, len(keys), *keys, *args)
-        job, flat = pipe.execute(raise_on_error=False)
+        job, flat = send_commands(
+            self._blocking_redis,
+            ("BLMOVE", self.keys.queue(name), self.keys.in_progress(identity, name), "RIGHT", "LEFT", wait),
+            ("EVALSHA", self._scripts.fetch.sha, len(keys), *keys, *args),
+        )
         if isinstance(job, Exception):
             raise job
         taken = [] if job is None else [Work(name, job)]
