@@ -13,7 +13,7 @@ by the file's size), one worker process with 10 threads unless noted. Figures ar
 Extras (sidequest, and Ruby Sidekiq where noted): SQLite store; scheduled-job lateness; --processes 2
 with jobs burning 1 ms of CPU; the same drain and enqueues behind bench/proxy.py adding a round trip.
 
-Peers run from bench/.venv-peers, created and filled from PyPI on first use (pinned versions below);
+Peers run from bench/.venv-peers, created and filled from PyPI on first use (versions pinned in bench/run.py);
 Ruby Sidekiq is Debian's ruby-sidekiq when ``sidekiq`` is on PATH. ``--out`` writes docs/benchmarks.md
 and a PNG chart beside it. Not a test: nothing here passes or fails.
 """
