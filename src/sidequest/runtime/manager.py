@@ -2,10 +2,12 @@
 
     fetcher  --(batches of Work)-->  ready queue  -->  processor threads  -->  ack queue  -->  acknowledger
 
-The fetcher moves up to ``fetch_batch`` jobs per store call into this process's in-progress list and
-keeps at most 2 x concurrency jobs in hand, so a slow job never holds back the others and idle
-workers elsewhere still find work. The acknowledger removes finished jobs from the in-progress
-list in batches (one round trip for many jobs) and counts them.
+The fetcher moves up to ``fetch_batch`` jobs per store call into this process's in-progress list.
+Jobs in hand (running or waiting) follow what this process finished in the last HAND_SECONDS, between
+2 x concurrency and ``fetch_batch``: short jobs come a batch per round trip, while slow jobs are never
+hoarded, so a slow job never holds back the others and idle workers elsewhere still find work. The
+acknowledger removes finished jobs from the in-progress list in batches (one round trip for many
+jobs, gathered for up to ACK_GATHER) and counts them.
 
 Handing work between threads is what a Python worker pays for most, after round trips: each wake-up
 of a blocked thread is a futex call and a GIL handoff. So the ready and done queues are plain deques
