@@ -133,7 +133,7 @@ class Client:
 
     def push(self, item: Mapping[str, Any]) -> str | None:
         """Enqueue a raw payload dict with at least "class" and "args" (and optionally "at"), like Sidekiq::Client.push."""
-        options = {k: v for k, v in item.items() if k not in ("class", "args", "at", "created_at")}
+        options = {k: v for k, v in item.items() if k not in ("class", "args", "at", "enqueued_at")}
         at = item.get("at")
         return self.push_job(
             str(item["class"]), item.get("args", []), options, at=float(at) if at is not None else None

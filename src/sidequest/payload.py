@@ -114,12 +114,13 @@ def build(job_name: str, args: Sequence[object], options: Mapping[str, Any], cre
     """A new payload in Sidekiq's key order: options, args, class, jid, created_at."""
     payload: Payload = {"retry": options.get("retry", True), "queue": options.get("queue", "default")}
     for key, value in options.items():
-        if key not in payload and key not in ("jid", "class", "args"):
+        if key not in payload and key not in ("jid", "class", "args", "created_at", "enqueued_at"):
             payload[key] = value
     payload["args"] = check_args(args, job_name)
     payload["class"] = job_name
     payload["jid"] = options.get("jid") or new_jid()
-    payload["created_at"] = created_at
+    # A re-pushed job keeps the time it was first created, as in Sidekiq.
+    payload["created_at"] = options.get("created_at") or created_at
     return payload
 
 
