@@ -15,7 +15,10 @@ def test_demo_runs_sample_jobs_on_sqlite_and_stops_by_itself(tmp_path: Path) -> 
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     result = subprocess.run(
         [sys.executable, "-m", "sidequest", "demo", "--seconds", "4", "--url", url],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     final = re.search(r"final: processed=(\d+) failed=(\d+) .* scheduled=(\d+) retries=(\d+)", result.stdout)

@@ -265,7 +265,9 @@ def test_error_handlers_get_the_exception_and_job_context(store: MemoryStore) ->
     assert seen == [("OSError", "Job raised exception", "tests.fails_once")]
 
 
-def test_json_log_lines_carry_jid_class_and_elapsed(store: MemoryStore, capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_log_lines_carry_jid_class_and_elapsed(
+    store: MemoryStore, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sidequest import logging as sq_logging
 
     sq_logging.setup("json", "INFO")

@@ -195,7 +195,9 @@ def test_enqueue_by_name_for_a_ruby_job(store: MemoryStore) -> None:
 
 
 def test_raw_push_keeps_created_at_and_jid_like_sidekiq(store: MemoryStore) -> None:
-    jid = sidequest.Client().push({"class": "HardJob", "args": [1], "jid": "a" * 24, "created_at": 1795827751.5})
+    jid = sidequest.Client().push(
+        {"class": "HardJob", "args": [1], "jid": "a" * 24, "created_at": 1795827751.5}
+    )
     [payload] = queued(store)
     assert jid == "a" * 24 and payload["created_at"] == 1795827751.5
     assert list(payload)[-3:] == ["jid", "created_at", "enqueued_at"]
