@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,17 +23,9 @@ from sidequest.client import Client
 from sidequest.config import Config
 from sidequest.errors import StoreError
 from sidequest.stores import Store, open_store
+from tests.support.worker import wait_for
 
 JOBS = Path(__file__).resolve().with_name("jobs.py")
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    """Poll condition until it holds; fail naming what was awaited once timeout seconds pass."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 class Ledger:

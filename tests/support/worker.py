@@ -12,7 +12,8 @@ from pathlib import Path
 JOBS = Path(__file__).resolve().parents[1] / "runtime" / "worker_jobs.py"
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll condition until it holds; fail naming what was awaited once timeout seconds pass."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -29,10 +29,10 @@ def hostname() -> str:
     return os.environ.get("DYNO") or socket.gethostname()
 
 
-def rss_kb() -> int:
-    """Resident memory in KB, as Sidekiq reports it (0 where /proc is missing)."""
+def rss_kb(pid: int | str = "self") -> int:
+    """Resident memory of a process in KB, as Sidekiq reports it (0 where /proc is missing)."""
     try:
-        with open("/proc/self/status") as status:
+        with open(f"/proc/{pid}/status") as status:
             for line in status:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])

@@ -17,6 +17,7 @@ import time
 from types import FrameType
 
 from sidequest.config import Config
+from sidequest.runtime.heartbeat import rss_kb
 
 logger = logging.getLogger("sidequest")
 
@@ -25,17 +26,6 @@ FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP, signal.SIGTTIN)
 #: after a growing pause, up to MAX_RESTART_DELAY, instead of being forked again in a tight loop.
 QUICK_DEATH = 2.0
 MAX_RESTART_DELAY = 10.0
-
-
-def child_rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 class Supervisor:
@@ -121,7 +111,7 @@ class Supervisor:
         if not self.max_rss_kb or self.stopping:
             return
         for pid in list(self.children):
-            rss = child_rss_kb(pid)
+            rss = rss_kb(pid)
             if rss > self.max_rss_kb and pid not in self.retiring:
                 self.retiring.add(pid)
                 logger.warning(
