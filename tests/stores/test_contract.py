@@ -24,8 +24,11 @@ NOW = 1_795_827_751.8577726
 
 def job(n: int | str, queue: str = "default", **extra: Any) -> str:
     """A payload as our client writes it (Sidekiq's key order, compact JSON, float seconds)."""
+    enqueued_at = extra.pop("enqueued_at", None)
     payload = build("HardJob", [n], {"queue": queue, **extra}, created_at=NOW)
     payload["jid"] = f"{str(n):0>24}"[-24:]
+    if enqueued_at is not None:
+        payload["enqueued_at"] = enqueued_at  # where the client puts it: after created_at
     return dumps(payload)
 
 
