@@ -137,6 +137,10 @@ def worker(
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
 
+    from sidequest.runtime.malloc import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread starts; forked children inherit it
+
     if settings.processes > 1:
         from sidequest.runtime.supervisor import Supervisor
 
