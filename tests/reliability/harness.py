@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -23,7 +22,7 @@ from sidequest.client import Client
 from sidequest.config import Config
 from sidequest.errors import StoreError
 from sidequest.stores import Store, open_store
-from tests.support.worker import wait_for
+from tests.support.worker import wait_for, worker_command
 
 JOBS = Path(__file__).resolve().with_name("jobs.py")
 
@@ -130,18 +129,7 @@ class WorkerProcess:
         child_env = {**os.environ, **ledger.env, "PYTHONUNBUFFERED": "1", **(env or {})}
         for var in ("REDIS_URL", "SIDEQUEST_REDIS_URL", "SIDEQUEST_URL"):
             child_env.pop(var, None)
-        command = [
-            sys.executable,
-            "-m",
-            "sidequest",
-            "worker",
-            "-r",
-            str(JOBS),
-            "--url",
-            url,
-            "-C",
-            str(config),
-        ]
+        command = worker_command(JOBS, url, config)
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [*command, *args], stdout=log, stderr=subprocess.STDOUT, env=child_env

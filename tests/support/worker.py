@@ -21,6 +21,23 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "
         time.sleep(0.02)
 
 
+def worker_command(jobs: Path, url: str, config: Path, *extra: str) -> list[str]:
+    """`python -m sidequest worker` for a jobs file, a store URL and a TOML config."""
+    return [
+        sys.executable,
+        "-m",
+        "sidequest",
+        "worker",
+        "-r",
+        str(jobs),
+        "--url",
+        url,
+        "-C",
+        str(config),
+        *extra,
+    ]
+
+
 class Worker:
     """A `sidequest worker` subprocess with a short heartbeat so recovery tests take seconds."""
 
@@ -33,19 +50,7 @@ class Worker:
             env.pop(var, None)
         with open(self.log, "wb") as log:  # the child keeps its own handle
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "sidequest",
-                    "worker",
-                    "-r",
-                    str(JOBS),
-                    "--url",
-                    url,
-                    "-C",
-                    str(config),
-                    *extra,
-                ],
+                worker_command(JOBS, url, config, *extra),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
