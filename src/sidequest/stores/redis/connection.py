@@ -24,6 +24,9 @@ from redis.connection import HiredisRespSerializer
 from redis.retry import Retry
 from redis.utils import HIREDIS_AVAILABLE
 
+if HIREDIS_AVAILABLE:
+    import hiredis
+
 from sidequest.errors import ConfigError, StoreError, StoreUnavailable
 from sidequest.stores import redact
 
@@ -31,13 +34,29 @@ from sidequest.stores import redact
 MAX_BLOCK = 5.0
 
 
+def pack(args: tuple[Any, ...]) -> bytes:
+    """One command in RESP, packed by hiredis. hiredis packs str arguments as strict UTF-8, so a
+    payload read with surrogateescape (bytes that are not UTF-8) is encoded first and written back
+    as the same bytes. Needs hiredis (HIREDIS_AVAILABLE)."""
+    try:
+        try:
+            return hiredis.pack_command(args)  # type: ignore[no-any-return]
+        except UnicodeEncodeError:
+            encoded: tuple[Any, ...] = tuple(
+                arg.encode("utf-8", "surrogateescape") if isinstance(arg, str) else arg for arg in args
+            )
+            return hiredis.pack_command(encoded)  # type: ignore[no-any-return]
+    except TypeError as exc:  # an argument Redis cannot take, as redis-py reports it
+        raise redis.DataError(str(exc)) from None
+
+
 class _SurrogatePacker(HiredisRespSerializer):
-    """hiredis packs str arguments as strict UTF-8, ignoring encoding_errors; encode them first, so a
-    payload read with surrogateescape (bytes that are not UTF-8) is written back as the same bytes."""
+    """redis-py's hiredis packer, through pack() for payloads that are not UTF-8."""
 
     def pack(self, *args: Any) -> Any:
-        encoded = [arg.encode("utf-8", "surrogateescape") if isinstance(arg, str) else arg for arg in args]
-        return super().pack(*encoded)  # type: ignore[arg-type]  # redis-py types each argument as List
+        if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT LOAD" and the like
+            args = (*args[0].split(), *args[1:])
+        return [pack(args)]
 
 
 def _defaults() -> dict[str, Any]:

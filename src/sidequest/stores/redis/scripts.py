@@ -13,6 +13,10 @@ from typing import Any
 from redis import Redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError, ResponseError
+from redis.utils import HIREDIS_AVAILABLE
+
+from sidequest.stores.redis.connection import pack
+from sidequest.stores.redis.held import HeldConnections
 
 
 def source(name: str) -> str:
@@ -37,34 +41,41 @@ class Scripts:
         self.promote: Script = client.register_script(source("promote"))
 
 
-def command(client: Any, *args: Any) -> Any:
-    """Run one command on a connection from client's pool, without redis-py's per-call layers.
+def command(held: HeldConnections, *args: Any) -> Any:
+    """Run one command on this thread's held connection, without redis-py's per-call layers.
 
-    Those layers (command lookup, response callbacks, instrumentation) cost about a third of a round
-    trip's CPU here, which the hot paths (push, fetch, ack) pay on every call. Retries and errors are
-    redis-py's own: the connection's retry policy, and redis-py exceptions for the caller to translate.
+    Those layers (pool checkout, command lookup, response callbacks, instrumentation) cost more CPU
+    than the round trip, which the hot paths (push, fetch, ack) pay on every call. Retries and errors
+    are redis-py's own: the connection's retry policy, and redis-py exceptions for the caller to
+    translate. Anything else that interrupts the call drops the connection, so no reply is left
+    unread on it for the next command to take as its own.
     """
-    pool = client.connection_pool
-    connection = pool.get_connection()
+    connection = held.get()
+    packed = [pack(args)] if HIREDIS_AVAILABLE else connection.pack_command(*args)
+
+    def send_and_read() -> Any:
+        connection.send_packed_command(packed)
+        return connection.read_response()
+
     try:
-
-        def send_and_read() -> Any:
-            connection.send_command(*args)
-            return connection.read_response()
-
         return connection.retry.call_with_retry(send_and_read, lambda _error: connection.disconnect())
-    finally:
-        pool.release(connection)
+    except ResponseError:
+        raise  # a whole reply was read: the connection is in step
+    except BaseException:
+        connection.disconnect()
+        raise
 
 
-def commands(client: Any, *batch: Sequence[Any]) -> list[Any]:
-    """Several commands in one write on one pooled connection; their replies in order. An error reply
-    comes back as its exception instead of being raised, so the replies after it are still read.
-    Never retried: the caller decides (a fetch that may have run must not be sent twice)."""
-    pool = client.connection_pool
-    connection = pool.get_connection()
+def commands(held: HeldConnections, *batch: Sequence[Any]) -> list[Any]:
+    """Several commands in one write on this thread's held connection; their replies in order. An
+    error reply comes back as its exception instead of being raised, so the replies after it are
+    still read. Never retried: the caller decides (a fetch that may have run must not be sent twice)."""
+    connection = held.get()
     try:
-        connection.send_packed_command(connection.pack_commands(batch))
+        if HIREDIS_AVAILABLE:
+            connection.send_packed_command([b"".join(pack(tuple(args)) for args in batch)])
+        else:
+            connection.send_packed_command(connection.pack_commands(batch))
         replies: list[Any] = []
         for _ in batch:
             try:
@@ -75,14 +86,12 @@ def commands(client: Any, *batch: Sequence[Any]) -> list[Any]:
     except BaseException:
         connection.disconnect()  # replies may be left unread on it
         raise
-    finally:
-        pool.release(connection)
 
 
-def run(client: Any, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+def run(held: HeldConnections, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
     """EVALSHA through command() on the hot paths; on NOSCRIPT (a restarted or flushed server) Script
     loads the source again and retries."""
     try:
-        return command(client, "EVALSHA", script.sha, len(keys), *keys, *args)
+        return command(held, "EVALSHA", script.sha, len(keys), *keys, *args)
     except NoScriptError:
-        return script(keys=keys, args=args, client=client)
+        return script(keys=keys, args=args, client=held.client)

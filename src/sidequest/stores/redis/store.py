@@ -24,6 +24,7 @@ from sidequest.errors import ConfigError, StoreUnavailable
 from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work
 from sidequest.stores.redis import processes as process_hash
 from sidequest.stores.redis.connection import MAX_BLOCK, Connection
+from sidequest.stores.redis.held import HeldConnections
 from sidequest.stores.redis.keys import CLEANUP_INTERVAL, SIGNAL_TTL, STATS_TTL, Keys
 from sidequest.stores.redis.scripts import Scripts
 from sidequest.stores.redis.scripts import commands as send_commands
@@ -71,6 +72,9 @@ class RedisStore(Store):
         # decode_responses=True they are str; each use below converts to the exact type it returns.
         self._redis: Any = self._connection.client
         self._blocking_redis: Any = self._connection.blocking_client
+        # the hot paths (push, fetch, ack) run on a connection each thread holds; see held.py
+        self._held = HeldConnections(self._redis)
+        self._blocking_held = HeldConnections(self._blocking_redis)
 
     # ---- queues --------------------------------------------------------------------------------
     @_translate_errors
@@ -88,7 +92,7 @@ class RedisStore(Store):
             counts[-1] += 1
             payloads.append(payload)
         keys = [self.keys.queues, *(self.keys.queue(name) for name in names)]
-        run_script(self._redis, self._scripts.push, keys, [*names, *counts, *payloads])
+        run_script(self._held, self._scripts.push, keys, [*names, *counts, *payloads])
 
     def schedule(self, items: Sequence[tuple[float, str]]) -> None:
         self.add_to_set("schedule", items)
@@ -129,7 +133,7 @@ class RedisStore(Store):
         keys, args = self._fetch_arguments(identity, names, limit - 1, register_all=True)
         # a wait of 0 would mean "forever" to Redis; the caller passes at least 10 ms
         job, flat = send_commands(
-            self._blocking_redis,
+            self._blocking_held,
             ("BLMOVE", self.keys.queue(name), self.keys.in_progress(identity, name), "RIGHT", "LEFT", wait),
             ("EVALSHA", self._scripts.fetch.sha, len(keys), *keys, *args),
         )
@@ -144,7 +148,7 @@ class RedisStore(Store):
         self, identity: str, names: Sequence[str], limit: int, *, register_all: bool
     ) -> list[Work]:
         keys, args = self._fetch_arguments(identity, names, limit, register_all=register_all)
-        flat = run_script(self._blocking_redis, self._scripts.fetch, keys, args)
+        flat = run_script(self._blocking_held, self._scripts.fetch, keys, args)
         return [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     def _fetch_arguments(
@@ -169,7 +173,7 @@ class RedisStore(Store):
         args: list[str | int] = [len(payloads) for payloads in by_queue.values()]
         for payloads in by_queue.values():
             args += payloads
-        return int(run_script(self._redis, self._scripts.ack, keys, args))
+        return int(run_script(self._held, self._scripts.ack, keys, args))
 
     @_translate_errors
     def requeue(self, identity: str, works: Sequence[Work]) -> None:

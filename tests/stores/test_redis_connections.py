@@ -1,0 +1,108 @@
+"""The connections behind the hot paths: each thread holds one (held.py), and an application that starts
+many threads, forks, or closes the store must neither leak connections nor mix up replies."""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import threading
+from collections.abc import Callable
+
+import redis
+
+from sidequest.stores.redis import RedisStore
+from tests.support.redis_server import RedisServer
+
+
+def clients(url: str) -> int:
+    """Connections the server sees, not counting the one asking."""
+    with redis.Redis.from_url(url) as admin:
+        return int(admin.info("clients")["connected_clients"]) - 1
+
+
+def payload(n: int) -> str:
+    return f'{{"class":"Work","args":[{n}],"jid":"{n:024x}","queue":"default"}}'
+
+
+def test_threads_that_end_give_their_connection_back(redis_url: str) -> None:
+    """A web server that starts a thread per request must not open a connection per request."""
+    before = clients(redis_url)
+    store = RedisStore(redis_url)
+    for n in range(100):
+        thread = threading.Thread(target=store.push, args=([("default", payload(n))],))
+        thread.start()
+        thread.join()
+        gc.collect()
+    assert store.queue_size("default") == 100
+    # each thread took the connection the one before it gave back; the last one may still be giving
+    # its back when queue_size asks the pool for one
+    assert clients(redis_url) - before <= 2
+    store.close()
+
+
+def test_concurrent_threads_each_get_their_own_reply(redis_url: str) -> None:
+    store = RedisStore(redis_url)
+    errors: list[BaseException] = []
+
+    def work(first: int) -> None:
+        try:
+            for n in range(first, first + 200):
+                store.push([("default", payload(n))])
+                taken = store.fetch(f"host:{first}", ["default"], 1)
+                assert len(taken) == 1
+                assert store.ack(f"host:{first}", taken) == 1
+        except BaseException as exc:  # noqa: BLE001  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k * 1000,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.queue_size("default") == 0
+    store.close()
+
+
+def _push_in_child(store: RedisStore, n: int) -> None:
+    store.push([("default", payload(n))])
+
+
+def test_a_forked_child_uses_its_own_connection(redis_url: str) -> None:
+    """The child must not write on its parent's socket: both would read each other's replies."""
+    store = RedisStore(redis_url)
+    store.push([("default", payload(0))])  # the parent now holds a connection
+    context = multiprocessing.get_context("fork")
+    children = [context.Process(target=_push_in_child, args=(store, n)) for n in range(1, 5)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=30)
+        assert child.exitcode == 0
+    store.push([("default", payload(5))])  # the parent's connection still works and is in step
+    assert store.queue_size("default") == 6
+    store.close()
+
+
+def test_close_drops_held_connections_and_the_next_call_reconnects(redis_url: str) -> None:
+    before = clients(redis_url)
+    store = RedisStore(redis_url)
+    store.push([("default", payload(1))])
+    assert clients(redis_url) - before == 1
+    store.close()
+    assert clients(redis_url) - before == 0
+    store.push([("default", payload(2))])
+    assert store.queue_size("default") == 2
+    store.close()
+
+
+def test_a_restarted_server_is_reconnected_by_a_held_connection(
+    redis_server_factory: Callable[..., RedisServer],
+) -> None:
+    server = redis_server_factory(persistent=True)
+    store = RedisStore(server.url)
+    store.push([("default", payload(1))])
+    server.restart()
+    store.push([("default", payload(2))])  # the held socket is dead; redis-py's retry reconnects
+    assert store.queue_size("default") == 2
+    store.close()
