@@ -50,6 +50,29 @@ class Client:
         self, job_class: str, args: Sequence[Any], options: Mapping[str, Any], *, at: float | None
     ) -> str | None:
         """Enqueue one job; returns its jid, or None when a client middleware stopped the push."""
+        if (
+            not len(self.config.client_middleware)
+            and "created_at" not in options
+            and "enqueued_at" not in options
+        ):
+            # the common call, kept short: one enqueue is one round trip, and this is the CPU around it
+            try:
+                template = _template(job_class, options)
+            except _NotNative:
+                pass  # the dict path below names the offending option value
+            else:
+                checked = wire.check_args(args, job_class)
+                stamp = now()
+                scheduled = at is not None and at > stamp
+                explicit = options.get("jid")
+                jid = explicit or wire.new_jids(1)[0]
+                raw = template.render(
+                    checked,
+                    json.dumps(jid, ensure_ascii=False) if explicit else f'"{jid}"',
+                    wire.Template.stamps(stamp, None if scheduled else stamp),
+                )
+                self.deliver([(template.queue, at if scheduled else None, raw)])
+                return jid
         return self.push_bulk_jobs(job_class, [args], options, at=at)[0]
 
     def push_bulk_jobs(

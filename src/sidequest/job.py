@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
-from sidequest import registry
+from sidequest import client, registry
 from sidequest._time import run_at
 from sidequest.errors import ConfigError
 
@@ -145,21 +145,15 @@ class Enqueuer:
 
     def perform_async(self, *args: Any) -> str | None:
         """Enqueue now; returns the jid (None if a client middleware stopped the push)."""
-        from sidequest.client import get_client
-
-        return get_client().push_job(self.name, args, self.options, at=None)
+        return client.get_client().push_job(self.definition.name, args, self.options, at=None)
 
     def perform_in(self, delay: float | int | timedelta, *args: Any) -> str | None:
         """Enqueue to run after delay (seconds or timedelta); a delay <= 0 enqueues now."""
-        from sidequest.client import get_client
-
-        return get_client().push_job(self.name, args, self.options, at=run_at(delay, relative=True))
+        return client.get_client().push_job(self.name, args, self.options, at=run_at(delay, relative=True))
 
     def perform_at(self, when: float | int | datetime, *args: Any) -> str | None:
         """Enqueue to run at when (aware datetime or epoch seconds); a past time enqueues now."""
-        from sidequest.client import get_client
-
-        return get_client().push_job(self.name, args, self.options, at=run_at(when, relative=False))
+        return client.get_client().push_job(self.name, args, self.options, at=run_at(when, relative=False))
 
     def perform_bulk(
         self,
@@ -169,10 +163,8 @@ class Enqueuer:
         at: float | datetime | None = None,
     ) -> list[str | None]:
         """Enqueue many jobs, one store round trip per batch; returns jids aligned with args_list."""
-        from sidequest.client import get_client
-
         when = None if at is None else run_at(at, relative=False)
-        return get_client().push_bulk_jobs(
+        return client.get_client().push_bulk_jobs(
             self.name, list(args_list), self.options, at=when, batch_size=batch_size
         )
 
