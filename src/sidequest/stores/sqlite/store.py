@@ -9,6 +9,7 @@ SQLite serialises across processes: that is what makes each method atomic as bas
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 
 from sidequest.errors import StoreError, StoreUnavailable
 from sidequest.stores.base import Store, Work
-from sidequest.stores.sqlite.database import CHUNK, Bell, Database, bell_for, parse_url
+from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
 from sidequest.stores.sqlite.processes import Processes, expire_processes
 from sidequest.stores.sqlite.sorted_sets import SortedSets, rank_window
 
@@ -105,21 +106,14 @@ class SQLiteStore(SortedSets, Processes, Store):
             # Each round deletes one row per distinct job, so acking a job listed twice removes two copies.
             while pending:
                 keys = list(pending)
-                for start in range(0, len(keys), CHUNK):
-                    chunk = keys[start : start + CHUNK]
-                    values = ",".join("(?, ?)" for _ in chunk)
-                    deleted = conn.execute(
-                        "DELETE FROM jobs WHERE id IN (SELECT min(id) FROM jobs WHERE owner = ? AND "
-                        f"(queue, payload) IN (VALUES {values}) GROUP BY queue, payload) RETURNING queue, payload",
-                        [identity, *(part for key in chunk for part in key)],
-                    ).fetchall()
-                    found = {(str(q), str(p)) for q, p in deleted}
-                    removed += len(deleted)
-                    for key in chunk:
-                        if key in found and pending[key] > 1:
-                            pending[key] -= 1
-                        else:
-                            del pending[key]
+                deleted = conn.execute(_ACK, (identity, json.dumps(keys, ensure_ascii=False))).fetchall()
+                found = {(str(q), str(p)) for q, p in deleted}
+                removed += len(deleted)
+                for key in keys:
+                    if key in found and pending[key] > 1:
+                        pending[key] -= 1
+                    else:
+                        del pending[key]
             return removed
 
         return self._db.write("acknowledge jobs", run)
@@ -249,6 +243,14 @@ class SQLiteStore(SortedSets, Processes, Store):
 _ANYTHING_TO_RECOVER = (
     "SELECT 1 WHERE EXISTS (SELECT 1 FROM processes WHERE expires_at <= ?) OR EXISTS (SELECT 1 FROM jobs"
     " WHERE owner IS NOT NULL AND owner NOT IN (SELECT identity FROM processes WHERE expires_at > ?))"
+)
+# The jobs to acknowledge travel as one JSON array of [queue, payload] pairs, so every batch size
+# runs the same prepared statement: a VALUES list per size filled the statement cache with large
+# statements (over 1 MB for the acknowledger's connection) and compiled a new one for most batches.
+_ACK = (
+    "DELETE FROM jobs WHERE id IN (SELECT min(id) FROM jobs WHERE owner = ? AND (queue, payload) IN"
+    " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
+    " GROUP BY queue, payload) RETURNING queue, payload"
 )
 _COUNT_PENDING = "SELECT count(*) FROM jobs WHERE queue = ? AND owner IS NULL"
 
