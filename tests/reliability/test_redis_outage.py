@@ -15,6 +15,7 @@ from sidequest.config import get_config
 from sidequest.stores import open_store
 from tests.reliability.harness import Ledger, WorkerProcess, outage_scenario, verdict, wait_for
 from tests.support.redis_server import RedisServer
+from tests.support.tcp_proxy import CuttingProxy
 
 pytestmark = pytest.mark.slow
 
@@ -81,4 +82,38 @@ def test_a_fetch_cut_off_by_a_pause_leaves_no_job_stranded_in_a_live_worker(
         report(f"{len(tags)} jobs, 6 s pause during backlog: 0 ran twice, 0 lost")
     finally:
         worker.cleanup()
+        store.close()
+
+
+def test_jobs_taken_by_a_fetch_whose_reply_was_lost_are_pushed_back_at_once(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    server = redis_server_factory()
+    proxy = CuttingProxy(server.port)
+    store = open_store(server.url)
+    get_config().use_store(store)
+    ledger = Ledger(tmp_path / "ledger.txt")
+    worker = WorkerProcess(proxy.url, tmp_path, ledger, "-c", "2", heartbeat=1, ttl=15)
+    try:
+        identity = worker.identity(store)
+        enqueue("reliability.mark", ["before"])
+        wait_for(lambda: ledger.holds(["before"]), what="a job through the proxy")
+        # given an idle worker blocked in its fetch, when the connection drops after Redis ran the
+        # fetch but before its reply arrived
+        proxy.cut_replies.set()
+        enqueue("reliability.mark", ["lost"])
+        wait_for(lambda: any("lost" in w.payload for w in store.in_progress(identity)), what="the fetch")
+        time.sleep(0.3)  # the reply reaches the proxy at once and is dropped there
+        proxy.cut_replies.clear()
+        assert proxy.replies_cut >= 1
+        # then the live worker pushes the job it never received back and runs it, once
+        wait_for(lambda: ledger.holds(["lost"]), 15, "the job the lost reply carried")
+        time.sleep(0.5)
+        assert ledger.tags()["lost"] == 1
+        assert store.in_progress(identity) == []
+        assert worker.terminate() == 0
+        assert "reply was lost" in worker.output()
+    finally:
+        worker.cleanup()
+        proxy.close()
         store.close()

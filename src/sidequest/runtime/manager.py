@@ -87,6 +87,10 @@ class Manager:
         self._finished = [0] * self.concurrency
         self._released = 0
         self._release_lock = threading.Lock()
+        # every job fetched and not yet acked or pushed back: what this process knows it holds
+        self._held: Counter[Work] = Counter()
+        self._held_lock = threading.Lock()
+        self._fetch_failed = False
         self._fetcher_waiting = False
         self._room_wakeup = threading.Event()
         self._closing = False
@@ -184,10 +188,13 @@ class Manager:
             if self.quieted.is_set():
                 break
             try:
+                if self._fetch_failed:
+                    self._return_unknown()
                 works = self.store.fetch(
                     self.identity, self.order.next(), min(room, self.fetch_batch), timeout
                 )
             except StoreError as exc:
+                self._fetch_failed = True
                 self._outage(exc, "fetch")
                 continue
             self._recovered_from_outage()
@@ -284,6 +291,7 @@ class Manager:
                 )
             except HardStop:
                 return
+            self._let_go(works)
             failed = sum(1 for _, flag in batch if flag)
             with self._counts_lock:
                 self._processed += len(batch)
@@ -296,6 +304,8 @@ class Manager:
 
     def _hand_out(self, works: list[Work]) -> None:
         """Queue works for the processors and wake as many parked ones as there are new jobs."""
+        with self._held_lock:
+            self._held.update(works)
         self._ready.extend(works)
         self._wake_processors(len(works))
 
@@ -324,9 +334,38 @@ class Manager:
             self._release(len(drained))
         return drained
 
+    def _let_go(self, works: list[Work]) -> None:
+        """Forget works that left our in-progress list (acked or pushed back)."""
+        with self._held_lock:
+            held = self._held
+            for work in works:
+                count = held.pop(work, 0)
+                if count > 1:
+                    held[work] = count - 1
+
+    def _return_unknown(self) -> None:
+        """After a failed fetch, push back jobs in our in-progress list that this process never received.
+
+        A fetch whose connection dropped after Redis ran it moved jobs into our list, but the reply
+        carrying them was lost: no thread here will run or ack them, and no other process recovers
+        them while we are alive. Only this thread fetches, so anything in the list that is not held
+        is such a job. What we hold is read before the list: a job acked in between is then in
+        neither, never in the list alone.
+        """
+        with self._held_lock:
+            held = Counter(self._held)
+        unknown = list((Counter(self.store.in_progress(self.identity)) - held).elements())
+        self._fetch_failed = False
+        if unknown:
+            logger.warning(
+                "%d job(s) were fetched by a call whose reply was lost; pushing them back", len(unknown)
+            )
+            self._requeue(unknown, "reply lost")
+
     def _requeue(self, works: list[Work], why: str) -> None:
         if not works:
             return
+        self._let_go(works)
         try:
             self.store.requeue(self.identity, works)
             logger.info("pushed %d job(s) back to their queues (%s)", len(works), why)
@@ -345,6 +384,7 @@ class Manager:
         unstarted = self._drain_ready()
         if not unstarted:
             return
+        self._let_go(unstarted)  # those kept are handed out, and held, again below
         try:
             still_ours = Counter(self.store.in_progress(self.identity))
         except StoreError:
