@@ -501,6 +501,24 @@ def test_kill_drops_entries_older_than_max_age(store: Store) -> None:
     assert store.set_range("dead", 0, -1) == [(NOW - 100, job("recent")), (NOW, job("new"))]
 
 
+def test_kill_trims_the_dead_set_as_it_is_after_re_adds_removals_and_clears(store: Store) -> None:
+    # given a dead set changed every other way: an entry re-added at a new score, one removed
+    store.add_to_set("dead", [(NOW + 1, job(1)), (NOW + 2, job(2)), (NOW + 3, job(3))])
+    store.add_to_set("dead", [(NOW + 4, job(1))])
+    store.set_remove("dead", [job(2)])
+    # when jobs die with room for three entries
+    store.kill(job(5), NOW + 5, max_jobs=4, max_age=86400)
+    # then nothing was trimmed while the set had room, and the oldest goes once it is over
+    assert [p for _, p in store.set_range("dead", 0, -1)] == [job(3), job(1), job(5)]
+    store.kill(job(6), NOW + 6, max_jobs=4, max_age=86400)
+    assert [p for _, p in store.set_range("dead", 0, -1)] == [job(1), job(5), job(6)]
+    # and after a clear the set fills up again from empty
+    store.set_clear("dead")
+    for n in (7, 8, 9):
+        store.kill(job(n), NOW + n, max_jobs=4, max_age=86400)
+    assert [p for _, p in store.set_range("dead", 0, -1)] == [job(7), job(8), job(9)]
+
+
 # ---- listing sorted sets -----------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from sidequest.errors import ConfigError, SchemaVersionError, StoreError
 from sidequest.stores import open_store
-from sidequest.stores.sqlite import SQLiteStore
+from sidequest.stores.sqlite import SQLiteStore, schema
 from sidequest.stores.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
 
 
@@ -45,6 +45,31 @@ def test_an_empty_version_0_file_is_migrated_and_keeps_working(tmp_path: Path) -
     reopened = SQLiteStore(f"sqlite:///{path}")
     assert reopened.queue_range("default", 0, -1) == ["job"]
     reopened.close()
+
+
+def test_a_version_1_file_is_migrated_and_its_dead_set_still_trims_to_size(tmp_path: Path) -> None:
+    # given a file written by schema version 1, with three dead jobs and a retry
+    path = tmp_path / "v1.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        schema.MIGRATIONS[0](conn)
+        conn.execute("PRAGMA user_version = 1")
+        conn.executemany(
+            "INSERT INTO sorted_sets (name, score, payload) VALUES (?, ?, ?)",
+            [
+                ("dead", 1.0, "dead-1"),
+                ("dead", 2.0, "dead-2"),
+                ("dead", 3.0, "dead-3"),
+                ("retry", 1.0, "retry-1"),
+            ],
+        )
+    # when it is opened and a job dies into a set with room for three
+    store = SQLiteStore(f"sqlite:///{path}")
+    store.kill("dead-4", 4.0, max_jobs=4, max_age=1e9)
+    # then the file is at the current version and the oldest dead job made room, the retry untouched
+    assert pragma(path, "user_version") == SCHEMA_VERSION
+    assert [p for _, p in store.set_range("dead", 0, -1)] == ["dead-2", "dead-3", "dead-4"]
+    assert store.set_range("retry", 0, -1) == [(1.0, "retry-1")]
+    store.close()
 
 
 def test_a_file_from_a_newer_sidequest_is_refused_naming_both_versions(tmp_path: Path) -> None:

@@ -79,7 +79,8 @@ class SortedSets:
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(_UPSERT_ENTRY, ("dead", now, payload))
             conn.execute("DELETE FROM sorted_sets WHERE name = 'dead' AND score <= ?", (now - max_age,))
-            size = int(conn.execute("SELECT count(*) FROM sorted_sets WHERE name = 'dead'").fetchone()[0])
+            # kept by triggers (schema version 2): counting the set here read all of it for every death
+            size = int(conn.execute("SELECT size FROM set_sizes WHERE name = 'dead'").fetchone()[0])
             if size > keep:
                 conn.execute(
                     "DELETE FROM sorted_sets WHERE name = 'dead' AND (score, payload) IN (SELECT score, payload"
