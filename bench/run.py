@@ -2,7 +2,8 @@
 
 Each system gets its own private redis-server (a free port in a temp dir, no persistence) per run and
 the same work: N no-op jobs, each appending one byte to a ledger file (the runner counts completions
-by the file's size), one worker process with 10 threads unless noted. Figures are medians of --runs.
+by the file's size), one worker process with 10 threads unless noted (Celery prefork, Dramatiq's and
+taskiq's defaults run several processes). Figures are medians of --runs.
 
 - single enqueue: N jobs one call at a time; these are also the drain input when there is no bulk API;
 - bulk enqueue: N jobs through the system's bulk API (1000 per call), where it has one;
@@ -48,16 +49,33 @@ PEER_PACKAGES = [
     "rq==3.0.0",
     "dramatiq==2.2.1",
     "huey==3.5.4",
+    "saq==0.26.4",
+    "taskiq==0.13.0",
     "redis==6.4.0",
     "hiredis",
     "matplotlib==3.11.2",
 ]
-# arq 0.28 pins redis < 6 while kombu 5.7 (Celery) needs >= 6.1; arq runs fine on 6.4, so it goes in
-# last without its dependency pins
-PEER_NO_DEPS = ["arq==0.28.0"]
+# These go in last without their dependency pins, on the redis above:
+# - arq 0.28 pins redis < 6 while kombu 5.7 (Celery) needs >= 6.1; arq runs fine on 6.4;
+# - taskiq-redis 1.2.4 pins redis >= 8 (1.2.0 pins 7.0.x) while SAQ 0.26 needs < 8, and 1.1.x, the last
+#   on redis 6, imports helpers that taskiq 0.13 removed; every redis-py call of 1.2.4 exists in 6.4
+PEER_NO_DEPS = ["arq==0.28.0", "taskiq-redis==1.2.4"]
 #: Text after this line in the report is written by hand and kept when the bench rewrites the report.
 NOTES_MARKER = "<!-- notes below are written by hand; bench/run.py keeps them -->"
-ALL_SYSTEMS = ["sidequest", "sidequest-sqlite", "sidekiq", "dramatiq", "huey", "celery", "rq", "arq"]
+ALL_SYSTEMS = [
+    "sidequest",
+    "sidequest-sqlite",
+    "sidekiq",
+    "dramatiq",
+    "dramatiq-default",
+    "huey",
+    "celery",
+    "celery-prefork",
+    "rq",
+    "arq",
+    "saq",
+    "taskiq",
+]
 
 
 # ---- private servers ---------------------------------------------------------------------------------
@@ -208,6 +226,13 @@ def sidequest_worker(*extra: str) -> Callable[[str], list[str]]:
     return argv
 
 
+def celery_worker(pool: str) -> Callable[[str], list[str]]:
+    def argv(url: str) -> list[str]:
+        return [peer_bin("celery"), "-A", "celery_app", "worker", "-P", pool, "-c", "10", "-l", "WARNING"]
+
+    return argv
+
+
 def systems() -> dict[str, System]:
     peer_python = peer_bin("python")
     return {
@@ -243,6 +268,15 @@ def systems() -> dict[str, System]:
             lambda url: [peer_bin("dramatiq"), "dramatiq_app", "-p", "1", "-t", "10"],
             False,
         ),
+        "dramatiq-default": System(
+            "dramatiq-default",
+            # its CLI's defaults: one process per CPU, 8 threads each
+            f"Dramatiq {peer_version('dramatiq')} (defaults: -p {os.cpu_count()} -t 8)",
+            peer_python,
+            "dramatiq_app.py",
+            lambda url: [peer_bin("dramatiq"), "dramatiq_app"],
+            False,
+        ),
         "huey": System(
             "huey",
             f"Huey {peer_version('huey')} (-w 10 -k thread)",
@@ -256,18 +290,16 @@ def systems() -> dict[str, System]:
             f"Celery {peer_version('celery')} (-P threads -c 10)",
             peer_python,
             "celery_app.py",
-            lambda url: [
-                peer_bin("celery"),
-                "-A",
-                "celery_app",
-                "worker",
-                "-P",
-                "threads",
-                "-c",
-                "10",
-                "-l",
-                "WARNING",
-            ],
+            celery_worker("threads"),
+            False,
+            drain_jobs=5000,
+        ),
+        "celery-prefork": System(
+            "celery-prefork",
+            f"Celery {peer_version('celery')} (-P prefork -c 10)",
+            peer_python,
+            "celery_app.py",
+            celery_worker("prefork"),
             False,
             drain_jobs=5000,
         ),
@@ -289,6 +321,23 @@ def systems() -> dict[str, System]:
             False,
             drain_jobs=2000,
             latency_samples=20,
+        ),
+        "saq": System(
+            "saq",
+            f"SAQ {peer_version('saq')} (concurrency 10, asyncio)",
+            peer_python,
+            "saq_app.py",
+            lambda url: [peer_bin("saq"), "saq_app.settings"],
+            False,
+            drain_jobs=5000,
+        ),
+        "taskiq": System(
+            "taskiq",
+            f"taskiq {peer_version('taskiq')} (RedisStreamBroker, at-least-once; defaults: 2 processes)",
+            peer_python,
+            "taskiq_app.py",
+            lambda url: [peer_bin("taskiq"), "worker", "taskiq_app:broker", "--log-level", "WARNING"],
+            False,
         ),
     }
 
@@ -587,9 +636,12 @@ def chart(rows: list[tuple[System, Result, int]], path: Path) -> bool:
     python = PEERS_VENV / "bin" / "python"
     if not python.exists():
         return False
+    # a bar is named by its label up to the options, or by the whole label where two systems share that
+    # (Celery's pools, Dramatiq's settings)
+    names = [system.label.split(" (")[0] for system, _, _ in rows]
     data = [
-        (system.label.split(" (")[0], result.drain)
-        for system, result, _ in rows
+        (name if names.count(name) == 1 else system.label, result.drain)
+        for name, (system, result, _) in zip(names, rows, strict=True)
         if result.drain == result.drain
     ]
     script = """
@@ -599,10 +651,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 data, path = json.loads(sys.argv[1]), sys.argv[2]
 names, values = [d[0] for d in data], [d[1] for d in data]
-fig, ax = plt.subplots(figsize=(8, 0.5 * len(data) + 1.2))
+fig, ax = plt.subplots(figsize=(9, 0.5 * len(data) + 1.2))
 bars = ax.barh(names[::-1], values[::-1], color=["#2a7" if n.startswith("sidequest") else "#888" for n in names[::-1]])
 ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values[::-1]], padding=3)
-ax.set_xlabel("drain, jobs/s (one worker process, no-op jobs; higher is better)")
+ax.set_xlabel("drain, jobs/s (no-op jobs; processes, threads as in the table; higher is better)")
 ax.set_xlim(0, max(values) * 1.2)
 fig.tight_layout()
 fig.savefig(path, dpi=100)
