@@ -87,8 +87,9 @@ class Manager:
         self._finished = [0] * self.concurrency
         self._released = 0
         self._release_lock = threading.Lock()
-        # every job fetched and not yet acked or pushed back: what this process knows it holds
-        self._held: Counter[Work] = Counter()
+        # every job fetched and not yet acked or pushed back: what this process knows it holds, as
+        # (queue, payload) keys (a tuple hashes in C; the Work dataclass would hash in Python)
+        self._held: Counter[tuple[str, str]] = Counter()
         self._held_lock = threading.Lock()
         self._fetch_failed = False
         self._fetcher_waiting = False
@@ -304,8 +305,9 @@ class Manager:
 
     def _hand_out(self, works: list[Work]) -> None:
         """Queue works for the processors and wake as many parked ones as there are new jobs."""
+        keys = [(work.queue, work.payload) for work in works]
         with self._held_lock:
-            self._held.update(works)
+            self._held.update(keys)
         self._ready.extend(works)
         self._wake_processors(len(works))
 
@@ -336,12 +338,13 @@ class Manager:
 
     def _let_go(self, works: list[Work]) -> None:
         """Forget works that left our in-progress list (acked or pushed back)."""
+        keys = [(work.queue, work.payload) for work in works]
         with self._held_lock:
             held = self._held
-            for work in works:
-                count = held.pop(work, 0)
+            for key in keys:
+                count = held.pop(key, 0)
                 if count > 1:
-                    held[work] = count - 1
+                    held[key] = count - 1
 
     def _return_unknown(self) -> None:
         """After a failed fetch, push back jobs in our in-progress list that this process never received.
@@ -354,7 +357,8 @@ class Manager:
         """
         with self._held_lock:
             held = Counter(self._held)
-        unknown = list((Counter(self.store.in_progress(self.identity)) - held).elements())
+        listed = Counter((work.queue, work.payload) for work in self.store.in_progress(self.identity))
+        unknown = [Work(queue, payload) for queue, payload in (listed - held).elements()]
         self._fetch_failed = False
         if unknown:
             logger.warning(
