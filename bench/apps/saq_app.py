@@ -1,6 +1,8 @@
 """SAQ: `saq saq_app.settings` (concurrency 10 in the settings, its CLI logs at WARNING); run as a script it enqueues.
 
 SAQ has no enqueue-only bulk API (``Queue.map`` enqueues and then waits for every result), so no bulk.
+Started on a full queue, SAQ's first sweep can catch a job already moved to its active list but not yet
+marked active, and retry it: that job runs twice (the ledger ends a byte or two over N; the drain stops at N).
 """
 
 from __future__ import annotations
