@@ -501,7 +501,7 @@ def test_kill_drops_entries_older_than_max_age(store: Store) -> None:
     assert store.set_range("dead", 0, -1) == [(NOW - 100, job("recent")), (NOW, job("new"))]
 
 
-def test_kill_trims_the_dead_set_as_it_is_after_re_adds_removals_and_clears(store: Store) -> None:
+def test_kill_trims_the_dead_set_as_it_is_after_re_adds_removals_clears_and_repeats(store: Store) -> None:
     # given a dead set changed every other way: an entry re-added at a new score, one removed
     store.add_to_set("dead", [(NOW + 1, job(1)), (NOW + 2, job(2)), (NOW + 3, job(3))])
     store.add_to_set("dead", [(NOW + 4, job(1))])
@@ -517,6 +517,11 @@ def test_kill_trims_the_dead_set_as_it_is_after_re_adds_removals_and_clears(stor
     for n in (7, 8, 9):
         store.kill(job(n), NOW + n, max_jobs=4, max_age=86400)
     assert [p for _, p in store.set_range("dead", 0, -1)] == [job(7), job(8), job(9)]
+    # and a job that dies again moves to its new time without taking a second place
+    store.kill(job(8), NOW + 10, max_jobs=4, max_age=86400)
+    assert [p for _, p in store.set_range("dead", 0, -1)] == [job(7), job(9), job(8)]
+    store.kill(job(11), NOW + 11, max_jobs=4, max_age=86400)
+    assert [p for _, p in store.set_range("dead", 0, -1)] == [job(9), job(8), job(11)]
 
 
 # ---- listing sorted sets -----------------------------------------------------------------------

@@ -52,26 +52,13 @@ def _create_v1(conn: sqlite3.Connection) -> None:
 
 
 def _count_dead_v2(conn: sqlite3.Connection) -> None:
-    """The dead set's size, kept by triggers, so kill trims the set without counting it.
+    """A table for the dead set's size, so kill trims the set without counting it.
 
-    Counting 10,000 dead entries read the whole set (megabytes of pages) for every job that died,
-    through the page cache of the processor thread's own connection.
+    Counting 10,000 dead entries read the whole set (megabytes of pages) for every job that died.
+    The size is written by kill and forgotten by every other change to the dead set (see
+    sorted_sets.py); the version bump keeps sidequest versions that would not forget it off the file.
     """
-    statements = [
-        # One row per set whose size is kept (only "dead"); every change to the set updates it.
-        "CREATE TABLE set_sizes (name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID",
-        "INSERT INTO set_sizes (name, size) SELECT 'dead', count(*) FROM sorted_sets WHERE name = 'dead'",
-        # An upsert that only moves an entry's score is an UPDATE of score and fires none of these.
-        "CREATE TRIGGER dead_entry_added AFTER INSERT ON sorted_sets WHEN new.name = 'dead'"
-        " BEGIN UPDATE set_sizes SET size = size + 1 WHERE name = 'dead'; END",
-        "CREATE TRIGGER dead_entry_removed AFTER DELETE ON sorted_sets WHEN old.name = 'dead'"
-        " BEGIN UPDATE set_sizes SET size = size - 1 WHERE name = 'dead'; END",
-        "CREATE TRIGGER dead_entry_renamed AFTER UPDATE OF name ON sorted_sets"
-        " WHEN (old.name = 'dead') <> (new.name = 'dead')"
-        " BEGIN UPDATE set_sizes SET size = size + (new.name = 'dead') - (old.name = 'dead') WHERE name = 'dead'; END",
-    ]
-    for statement in statements:
-        conn.execute(statement)
+    conn.execute("CREATE TABLE set_sizes (name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID")
 
 
 #: MIGRATIONS[n] turns a version-n file into version n + 1.

@@ -3,6 +3,12 @@
 The order matches a Redis ZSET's: by score, then by member bytes, which is what SQLite's BINARY
 collation gives for UTF-8 text. Moving due entries to their queues happens in one transaction, so
 two pollers never move the same entry twice.
+
+The dead set's size lives in ``set_sizes`` so that kill, which runs for every job that dies, trims
+the set without counting it. When that row is there it is exact: kill keeps it so, and every other
+write that may change the dead set deletes it (``_forget_size``) in the same transaction, so the next
+kill counts once. (Triggers would keep it too, but they doubled the cost of every insert into
+sorted_sets, schedule and retry included: SQLite journals each triggering statement.)
 """
 
 from __future__ import annotations
@@ -31,7 +37,12 @@ class SortedSets:
         if not items:
             return
         rows = [(name, float(score), payload) for score, payload in items]
-        self._db.write(what, lambda conn: conn.executemany(_UPSERT_ENTRY, rows))
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(_UPSERT_ENTRY, rows)
+            _forget_size(conn, name)
+
+        self._db.write(what, run)
 
     def promote_due(self, name: str, now: float, limit: int = 100) -> int:
         def run(conn: sqlite3.Connection) -> int:
@@ -53,6 +64,9 @@ class SortedSets:
                     )
                 else:  # unreadable: keep it where people look, with the reason
                     conn.execute(_UPSERT_ENTRY, ("dead", now, unreadable_entry(payload, name, now)))
+                    _forget_size(conn, "dead")
+            if due:
+                _forget_size(conn, name)
             return len(due)
 
         # Pollers in every worker call this a few times a second: look before taking the write lock.
@@ -77,16 +91,26 @@ class SortedSets:
         keep = max(max_jobs - 1, 0)  # Sidekiq's rank arithmetic keeps max_jobs - 1 after adding
 
         def run(conn: sqlite3.Connection) -> None:
+            added = conn.execute(_IS_DEAD, (payload,)).fetchone() is None
             conn.execute(_UPSERT_ENTRY, ("dead", now, payload))
-            conn.execute("DELETE FROM sorted_sets WHERE name = 'dead' AND score <= ?", (now - max_age,))
-            # kept by triggers (schema version 2): counting the set here read all of it for every death
-            size = int(conn.execute("SELECT size FROM set_sizes WHERE name = 'dead'").fetchone()[0])
+            aged = conn.execute(
+                "DELETE FROM sorted_sets WHERE name = 'dead' AND score <= ?", (now - max_age,)
+            ).rowcount
+            known = conn.execute("SELECT size FROM set_sizes WHERE name = 'dead'").fetchone()
+            if known is None:
+                size = int(conn.execute("SELECT count(*) FROM sorted_sets WHERE name = 'dead'").fetchone()[0])
+            else:
+                size = int(known[0]) + added - aged
             if size > keep:
-                conn.execute(
+                size -= conn.execute(
                     "DELETE FROM sorted_sets WHERE name = 'dead' AND (score, payload) IN (SELECT score, payload"
                     " FROM sorted_sets WHERE name = 'dead' ORDER BY score, payload LIMIT ?)",
                     (size - keep,),
-                )
+                ).rowcount
+            conn.execute(
+                "INSERT INTO set_sizes (name, size) VALUES ('dead', ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size",
+                (size,),
+            )
 
         self._db.write("add a job to the dead set", run)
 
@@ -127,15 +151,17 @@ class SortedSets:
 
         def run(conn: sqlite3.Connection) -> int:
             sql = "DELETE FROM sorted_sets WHERE name = ? AND payload = ?"
+            _forget_size(conn, name)
             return sum(conn.execute(sql, (name, payload)).rowcount for payload in payloads)
 
         return self._db.write(f"remove jobs from the {name} set", run)
 
     def set_clear(self, name: str) -> None:
-        self._db.write(
-            f"clear the {name} set",
-            lambda conn: conn.execute("DELETE FROM sorted_sets WHERE name = ?", (name,)),
-        )
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM sorted_sets WHERE name = ?", (name,))
+            _forget_size(conn, name)
+
+        self._db.write(f"clear the {name} set", run)
 
     def set_scan(self, name: str, substring: str, limit: int = 1000) -> list[tuple[float, str]]:
         rows = self._db.read_all(
@@ -145,6 +171,15 @@ class SortedSets:
             (name, substring, limit),
         )
         return [(float(score), str(payload)) for score, payload in rows]
+
+
+_IS_DEAD = "SELECT 1 FROM sorted_sets WHERE name = 'dead' AND payload = ?"
+
+
+def _forget_size(conn: sqlite3.Connection, name: str) -> None:
+    """Drop the stored size of a set this transaction changed outside kill (only "dead" has one)."""
+    if name == "dead":
+        conn.execute("DELETE FROM set_sizes WHERE name = 'dead'")
 
 
 _UPSERT_ENTRY = (
