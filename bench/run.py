@@ -720,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(sections[-1])
     if "processes" in extras:
-        burn_jobs = min(args.jobs, 4000)
+        burn_jobs = min(args.jobs, 8000)
         ones = [burn_throughput(sidequest, 1, burn_jobs) for _ in range(args.runs)]
         twos = [burn_throughput(sidequest, 2, burn_jobs) for _ in range(args.runs)]
         one, two = statistics.median(ones), statistics.median(twos)
