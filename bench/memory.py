@@ -4,8 +4,9 @@
     python bench/memory.py --noop 200000 --failing 20000 --store sqlite
 
 One `sidequest worker` process (-c 10, WARNING logs to /dev/null) works a private redis-server (or
-an SQLite file) fed in waves of ten no-op jobs to one failing job (retry=0, so each failure builds a
-retry decision, runs the death handlers and lands in the dead set, which Redis trims to 10,000).
+an SQLite file) fed in waves of ten no-op jobs to one failing job, the failing ones spread evenly
+through each wave (retry=0, so each failure builds a retry decision, runs the death handlers and
+lands in the dead set, which the store trims to 10,000).
 The worker's RSS is sampled from outside with psutil; the baseline is the first sample after
 10,000 jobs. The run passes when no later sample is more than 20 % above the baseline.
 """
@@ -50,6 +51,21 @@ BASELINE_AT = 10_000
 LIMIT = 1.20
 
 
+def interleaved(noops: int, failing: int) -> list[tuple[str, int]]:
+    """Runs of (job name, count) that spread the failing jobs evenly among the no-ops, so the
+    baseline (the first 10,000 jobs) has already run the failure path, as every later sample has."""
+    total = noops + failing
+    runs: list[tuple[str, int]] = []
+    for index in range(total):
+        fails = failing and (index + 1) * failing // total > index * failing // total
+        name = "bench.fail" if fails else "bench.noop"
+        if runs and runs[-1][0] == name:
+            runs[-1] = (name, runs[-1][1] + 1)
+        else:
+            runs.append((name, 1))
+    return runs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -91,14 +107,19 @@ def main() -> int:
         try:
             print(f"{'jobs done':>10} | {'RSS MB':>7} | {'vs baseline':>11} | {'seconds':>7}", flush=True)
             while True:
-                if (noop_left or failing_left) and store.queue_size("default") < WAVE:
-                    failing = min(failing_left, max(1, WAVE // 11) if options.failing else 0)
-                    noops = min(noop_left, WAVE - failing)
-                    for name, count in (("bench.noop", noops), ("bench.fail", failing)):
-                        if count:
-                            args = [[serial + n] for n in range(count)]
-                            client.push_bulk_jobs(name, args, {"queue": "default", "retry": 0})
-                            serial += count
+                # the first wave is the baseline's 10,000 jobs alone, so the baseline is sampled after
+                # exactly those; later waves keep the queue topped up
+                first = serial == 0
+                if (noop_left or failing_left) and (
+                    first or (samples and store.queue_size("default") < WAVE)
+                ):
+                    size = BASELINE_AT if first else WAVE
+                    failing = min(failing_left, max(1, size // 11) if options.failing else 0)
+                    noops = min(noop_left, size - failing)
+                    for name, count in interleaved(noops, failing):
+                        args = [[serial + n] for n in range(count)]
+                        client.push_bulk_jobs(name, args, {"queue": "default", "retry": 0})
+                        serial += count
                     noop_left -= noops
                     failing_left -= failing
                 done = store.counters().processed
