@@ -33,7 +33,6 @@ class Scripts:
     """One registered Script per atomic operation; each file's header lists its KEYS and ARGV."""
 
     def __init__(self, client: Redis) -> None:
-        self.push: Script = client.register_script(source("push"))
         self.fetch: Script = client.register_script(source("fetch"))
         self.ack: Script = client.register_script(source("ack"))
         self.requeue: Script = client.register_script(source("requeue"))
@@ -66,16 +65,20 @@ def command(held: HeldConnections, *args: Any) -> Any:
         raise
 
 
-def commands(held: HeldConnections, *batch: Sequence[Any]) -> list[Any]:
+def commands(held: HeldConnections, *batch: Sequence[Any], retry: bool = False) -> list[Any]:
     """Several commands in one write on this thread's held connection; their replies in order. An
     error reply comes back as its exception instead of being raised, so the replies after it are
-    still read. Never retried: the caller decides (a fetch that may have run must not be sent twice)."""
+    still read. Resent on a dropped connection only when retry is set, by the connection's retry
+    policy: a fetch that may have run must not be sent twice, while a push sent twice at worst
+    enqueues a job twice."""
     connection = held.get()
-    try:
-        if HIREDIS_AVAILABLE:
-            connection.send_packed_command([b"".join(pack(tuple(args)) for args in batch)])
-        else:
-            connection.send_packed_command(connection.pack_commands(batch))
+    if HIREDIS_AVAILABLE:
+        packed = [b"".join(pack(tuple(args)) for args in batch)]
+    else:
+        packed = connection.pack_commands(batch)
+
+    def send_and_read() -> list[Any]:
+        connection.send_packed_command(packed)
         replies: list[Any] = []
         for _ in batch:
             try:
@@ -83,6 +86,13 @@ def commands(held: HeldConnections, *batch: Sequence[Any]) -> list[Any]:
             except ResponseError as error:
                 replies.append(error)
         return replies
+
+    try:
+        if retry:
+            return connection.retry.call_with_retry(  # type: ignore[no-any-return]
+                send_and_read, lambda _error: connection.disconnect()
+            )
+        return send_and_read()
     except BaseException:
         connection.disconnect()  # replies may be left unread on it
         raise

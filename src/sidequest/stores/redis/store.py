@@ -81,18 +81,19 @@ class RedisStore(Store):
     def push(self, items: Sequence[tuple[str, str]]) -> None:
         if not items:
             return
-        # consecutive jobs for the same queue form one run; order across the batch is kept
-        names: list[str] = []
-        counts: list[int] = []
-        payloads: list[str] = []
-        for queue, payload in items:
-            if not names or names[-1] != queue:
-                names.append(queue)
-                counts.append(0)
-            counts[-1] += 1
-            payloads.append(payload)
-        keys = [self.keys.queues, *(self.keys.queue(name) for name in names)]
-        run_script(self._held, self._scripts.push, keys, [*names, *counts, *payloads])
+        # Sidekiq's push: SADD queues + LPUSH per queue, pipelined (no MULTI) in one write. Consecutive
+        # jobs for the same queue form one LPUSH; order across the batch is kept.
+        batch: list[tuple[str, ...]] = []
+        run: list[str] = []
+        for index, (queue, payload) in enumerate(items):
+            run.append(payload)
+            if index + 1 == len(items) or items[index + 1][0] != queue:
+                batch.append(("SADD", self.keys.queues, queue))
+                batch.append(("LPUSH", self.keys.queue(queue), *run))
+                run = []
+        for reply in send_commands(self._held, *batch, retry=True):
+            if isinstance(reply, Exception):
+                raise reply
 
     def schedule(self, items: Sequence[tuple[float, str]]) -> None:
         self.add_to_set("schedule", items)
