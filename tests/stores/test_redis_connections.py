@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 
@@ -106,3 +108,27 @@ def test_a_restarted_server_is_reconnected_by_a_held_connection(
     store.push([("default", payload(2))])  # the held socket is dead; redis-py's retry reconnects
     assert store.queue_size("default") == 2
     store.close()
+
+
+WITHOUT_HIREDIS = """
+import sys
+sys.modules["hiredis"] = None  # as if it were not installed: redis-py falls back to its own parser
+from redis.utils import HIREDIS_AVAILABLE
+assert not HIREDIS_AVAILABLE
+from sidequest.stores.redis import RedisStore
+store = RedisStore(sys.argv[1])
+store.push([("default", '{"class":"Work","args":["caf\\u00e9"],"jid":"a"}'), ("other", '{"class":"Work","jid":"b"}')])
+taken = store.fetch("host:1", ["default", "other"], 10)
+assert sorted(w.payload for w in taken) == ['{"class":"Work","args":["caf\\u00e9"],"jid":"a"}', '{"class":"Work","jid":"b"}'], taken
+assert store.ack("host:1", taken) == 2
+print("ok")
+"""
+
+
+def test_the_hot_paths_work_without_hiredis(redis_url: str) -> None:
+    """hiredis is an optional extra; without it push, fetch and ack pack through redis-py."""
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_HIREDIS, redis_url], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
