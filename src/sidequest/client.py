@@ -50,30 +50,31 @@ class Client:
         self, job_class: str, args: Sequence[Any], options: Mapping[str, Any], *, at: float | None
     ) -> str | None:
         """Enqueue one job; returns its jid, or None when a client middleware stopped the push."""
-        if (
-            not len(self.config.client_middleware)
-            and "created_at" not in options
-            and "enqueued_at" not in options
-        ):
+        if self._renders(options):
             # the common call, kept short: one enqueue is one round trip, and this is the CPU around it
             try:
                 template = _template(job_class, options)
             except _NotNative:
                 pass  # the dict path below names the offending option value
             else:
-                checked = wire.check_args(args, job_class)
                 stamp = now()
                 scheduled = at is not None and at > stamp
                 explicit = options.get("jid")
                 jid = explicit or wire.new_jids(1)[0]
-                raw = template.render(
-                    checked,
-                    json.dumps(jid, ensure_ascii=False) if explicit else f'"{jid}"',
-                    wire.Template.stamps(stamp, None if scheduled else stamp),
-                )
+                stamps = wire.Template.stamps(stamp, None if scheduled else stamp)
+                raw = _render(template, job_class, args, jid, bool(explicit), stamps)
                 self.deliver([(template.queue, at if scheduled else None, raw)])
                 return jid
         return self.push_bulk_jobs(job_class, [args], options, at=at)[0]
+
+    def _renders(self, options: Mapping[str, Any]) -> bool:
+        """Whether payloads can be rendered from a template: no client middleware may edit them, and
+        the client writes both timestamps itself."""
+        return (
+            not len(self.config.client_middleware)
+            and "created_at" not in options
+            and "enqueued_at" not in options
+        )
 
     def push_bulk_jobs(
         self,
@@ -94,11 +95,7 @@ class Client:
                 raise JobArgumentError(
                     f"perform_bulk entry {index + 1} of {job_class} is a {type(args).__name__}; each entry must be a list of arguments"
                 )
-        if (
-            not len(self.config.client_middleware)
-            and "created_at" not in options
-            and "enqueued_at" not in options
-        ):
+        if self._renders(options):
             try:
                 return self._push_rendered(job_class, args_list, options, at, batch_size)
             except _NotNative:
@@ -138,17 +135,11 @@ class Client:
         raws: list[str] = []
         for index, args in enumerate(args_list):
             try:
-                checked = wire.check_args(args, job_class)
+                raws.append(_render(template, job_class, args, jids[index], bool(explicit), stamps))
             except JobArgumentError as exc:
                 if len(args_list) == 1:
                     raise
                 raise JobArgumentError(f"bulk entry {index + 1}: {exc}") from None
-            jid = jids[index]
-            raws.append(
-                template.render(
-                    checked, json.dumps(jid, ensure_ascii=False) if explicit else f'"{jid}"', stamps
-                )
-            )
         queue, when = template.queue, at if scheduled else None
         for start in range(0, len(raws), batch_size):
             self.deliver([(queue, when, raw) for raw in raws[start : start + batch_size]])
@@ -208,6 +199,15 @@ class Client:
             store.push(immediate)
         if scheduled:
             store.schedule(scheduled)
+
+
+def _render(
+    template: wire.Template, job_class: str, args: Sequence[Any], jid: str, explicit: bool, stamps: str
+) -> str:
+    """One job's payload from its template; raises JobArgumentError naming a non-native argument.
+    A generated jid is hex and needs no escaping; one given by the caller is encoded."""
+    checked = wire.check_args(args, job_class)
+    return template.render(checked, json.dumps(jid, ensure_ascii=False) if explicit else f'"{jid}"', stamps)
 
 
 def _noop() -> None:
