@@ -293,6 +293,15 @@ def test_acknowledging_one_of_two_equal_jobs_leaves_the_other(store: Store) -> N
     assert store.in_progress("box:1:aaa") == [second]
 
 
+def test_a_payload_with_a_nul_character_can_be_acknowledged(store: Store) -> None:
+    # malformed entries are buried and then acked like any job; a NUL must not keep one in progress
+    store.push([("default", "\x00"), ("default", 'bad\x00{"x"'), ("default", job(1))])
+    taken = store.fetch("box:1:aaa", ["default"], 3)
+
+    assert store.ack("box:1:aaa", taken) == 3
+    assert store.in_progress("box:1:aaa") == []
+
+
 def test_a_requeued_job_is_the_next_one_out(store: Store) -> None:
     store.push([("default", job(1)), ("default", job(2))])
     [first] = store.fetch("box:1:aaa", ["default"], 1)

@@ -106,7 +106,11 @@ class SQLiteStore(SortedSets, Processes, Store):
             # Each round deletes one row per distinct job, so acking a job listed twice removes two copies.
             while pending:
                 keys = list(pending)
-                deleted = conn.execute(_ACK, (identity, json.dumps(keys, ensure_ascii=False))).fetchall()
+                if any("\x00" in payload or "\x00" in queue for queue, payload in keys):
+                    # SQLite's JSON functions end a string at an escaped NUL: bind such keys directly
+                    deleted = [row for key in keys for row in conn.execute(_ACK_ONE, (identity, *key))]
+                else:
+                    deleted = conn.execute(_ACK, (identity, json.dumps(keys, ensure_ascii=False))).fetchall()
                 found = {(str(q), str(p)) for q, p in deleted}
                 removed += len(deleted)
                 for key in keys:
@@ -251,6 +255,10 @@ _ACK = (
     "DELETE FROM jobs WHERE id IN (SELECT min(id) FROM jobs WHERE owner = ? AND (queue, payload) IN"
     " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
     " GROUP BY queue, payload) RETURNING queue, payload"
+)
+_ACK_ONE = (
+    "DELETE FROM jobs WHERE id = (SELECT min(id) FROM jobs WHERE owner = ? AND queue = ? AND payload = ?)"
+    " RETURNING queue, payload"
 )
 _COUNT_PENDING = "SELECT count(*) FROM jobs WHERE queue = ? AND owner IS NULL"
 
