@@ -117,6 +117,41 @@ def test_async_jobs_share_the_concurrency_limit(store: MemoryStore) -> None:
     assert store.counters().processed == 12 and 1 < peak <= 3
 
 
+def test_jobs_arriving_one_by_one_at_a_running_worker_never_exceed_the_concurrency(
+    store: MemoryStore,
+) -> None:
+    # the thread that fetches a job for an idle worker runs it itself and hands fetching on; the
+    # limit must hold across those hand-overs as it does for batches
+    sidequest.get_config().update(concurrency=3)
+    running = peak = finished = 0
+    lock = threading.Lock()
+
+    @job
+    def slow(n: int) -> None:
+        nonlocal running, peak, finished
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+            finished += 1
+
+    launcher = Launcher(sidequest.get_config())
+    thread = threading.Thread(target=launcher.run)
+    thread.start()
+    try:
+        for n in range(15):
+            slow.perform_async(n)
+            time.sleep(0.005)
+        wait_for(lambda: finished == 15)
+    finally:
+        launcher.request_stop()
+        thread.join(10)
+    assert store.counters().processed == 15 and peak == 3
+    assert store.in_progress(launcher.identity) == []
+
+
 def test_server_middleware_wraps_jobs_and_can_skip_them(store: MemoryStore) -> None:
     calls: list[str] = []
 

@@ -1,8 +1,8 @@
-"""The job pipeline of one worker process: a fetcher, N processor threads and an acknowledger.
+"""The job pipeline of one worker process: N + 1 worker threads, one of them fetching, and an acknowledger.
 
-    fetcher  --(batches of Work)-->  ready queue  -->  processor threads  -->  ack queue  -->  acknowledger
+    fetching thread  --(batches of Work)-->  ready queue  -->  worker threads  -->  ack queue  -->  acknowledger
 
-The fetcher moves up to ``fetch_batch`` jobs per store call into this process's in-progress list.
+The thread that fetches moves up to ``fetch_batch`` jobs per store call into this process's in-progress list.
 Jobs in hand (running or waiting) follow what this process finished in the last HAND_SECONDS, between
 2 x concurrency and ``fetch_batch``: short jobs come a batch per round trip, while slow jobs are never
 hoarded, so a slow job never holds back the others and idle workers elsewhere still find work. The
@@ -13,7 +13,14 @@ Handing work between threads is what a Python worker pays for most, after round 
 of a blocked thread is a futex call and a GIL handoff. So the ready and done queues are plain deques
 (append and popleft are atomic), a processor thread that finds work waiting takes the next job
 without blocking, parked processors are woken only as many as there are new jobs, and the fetcher
-and acknowledger are woken only when they are actually waiting. In-hand accounting is lock-free: each
+and acknowledger are woken only when they are actually waiting.
+
+Fetching is a role, not a thread. Two of the N + 1 threads (the fetch pair) take turns at it: when a
+fetch brings work while the other one is parked, the fetching thread wakes it to fetch next and runs
+the first job itself. An idle worker then starts a job without waiting for another thread to wake
+(two futex wake-ups and a GIL hand-off, about half of its enqueue-to-start latency here); under load
+the partner is busy and the fetching thread hands out as before. At most one thread fetches at any
+time, so at most N jobs run, and only two threads ever hold a fetch connection. In-hand accounting is lock-free: each
 processor thread counts its own finished jobs in its own slot. ``async def`` jobs run on one event
 loop owned by this manager; each occupies a processor thread while it runs, so they share the same
 concurrency limit as sync jobs.
@@ -56,6 +63,17 @@ class HardStop(Exception):
     """Raised out of store retries once the shutdown deadline has passed."""
 
 
+class _Seat:
+    """A worker thread's place while parked: the lock it sleeps on, and whether it was woken to fetch."""
+
+    __slots__ = ("wake", "lead")
+
+    def __init__(self) -> None:
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.lead = False
+
+
 class Manager:
     def __init__(self, config: Config, store: Store, identity: str, *, burst: bool = False) -> None:
         settings = config.settings
@@ -76,15 +94,19 @@ class Manager:
 
         # fetcher -> processors: jobs fetched and not started; parked processors wait on their own lock
         self._ready: deque[Work] = deque()
-        self._parked: list[threading.Lock] = []
+        self._parked: list[_Seat] = []
         self._park_lock = threading.Lock()
+        # the two threads that take turns fetching (see the module docstring)
+        self._fetch_pair = (_Seat(), _Seat())
+        self._fetch_ended = threading.Event()
+        self._rate_since, self._rate_count = time.monotonic(), 0
         # processors -> acknowledger: finished jobs and whether they failed
         self._done: deque[tuple[Work, bool]] = deque()
         self._acker_waiting = False
         self._ack_wakeup = threading.Event()
         # jobs in hand = fetched - finished - released; each counter has a single writer (or a lock)
         self._fetched = 0
-        self._finished = [0] * self.concurrency
+        self._finished = [0] * (self.concurrency + 1)
         self._released = 0
         self._release_lock = threading.Lock()
         # every job fetched and not yet acked or pushed back: what this process knows it holds, as
@@ -106,17 +128,17 @@ class Manager:
         self._outage_logged = False
         self._threads: list[threading.Thread] = []
         self._acker: threading.Thread | None = None
-        self._fetcher: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
         self._loop_thread: threading.Thread | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        for index in range(self.concurrency):
-            self._spawn(functools.partial(self._process_loop, index), f"sidequest-processor-{index}")
         self._acker = self._spawn(self._ack_loop, "sidequest-acker")
-        self._fetcher = self._spawn(self._fetch_loop, "sidequest-fetcher")
+        for index in range(self.concurrency + 1):
+            seat = self._fetch_pair[index] if index < 2 else _Seat()
+            loop = functools.partial(self._work_loop, index, seat, index == 0)
+            self._spawn(loop, f"sidequest-processor-{index}")
 
     def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -133,10 +155,9 @@ class Manager:
         """Quiet, push back unstarted jobs, wait for running ones until deadline, push back the rest."""
         self.quiet()
         self._stopping = True
-        # The fetcher may be blocked in a fetch; let it finish (it pushes back what it got after
-        # quiet) before we push jobs back, or its blocking fetch could take them again.
-        if self._fetcher is not None:
-            self._fetcher.join(timeout=max(2.0, deadline - time.monotonic()))
+        # The fetching thread may be blocked in a fetch; let it finish (it pushes back what it got
+        # after quiet) before we push jobs back, or its blocking fetch could take them again.
+        self._fetch_ended.wait(timeout=max(2.0, deadline - time.monotonic()))
         self._requeue(self._drain_ready(), "not started")
         while self.running and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -150,7 +171,7 @@ class Manager:
             self._hard_stop = True
             self._requeue(leftover, "still running")
         self._closing = True
-        self._wake_processors(self.concurrency)
+        self._wake_processors(self.concurrency + 1)
         self._ack_wakeup.set()
         if self._acker is not None:
             self._acker.join(timeout=5)
@@ -175,16 +196,22 @@ class Manager:
             self._failed += failed
 
     # ---- the three loops -----------------------------------------------------------------------
-    def _fetch_loop(self) -> None:
+    def _fetch_loop(self, seat: _Seat) -> Work | None:
+        """Fetch until quieted (returns None), or until the fetch pair's other thread can take over.
+
+        When a fetch brings work and the partner is parked, the partner is woken to fetch next and
+        the first job comes back to be run by this thread at once.
+        """
         timeout = 0.05 if self.burst else 1.0
-        rate_since, rate_count = time.monotonic(), 0
+        first, second = self._fetch_pair
+        partner = second if seat is first else first
         while not self.quieted.is_set():
             # follow the finish rate; refill once half the hand is free (or it is empty)
             clock, count = time.monotonic(), sum(self._finished)
-            if clock - rate_since >= 0.005:
-                rate = (count - rate_count) / (clock - rate_since)
+            if clock - self._rate_since >= 0.005:
+                rate = (count - self._rate_count) / (clock - self._rate_since)
                 self.capacity = max(self.min_in_hand, min(self.max_in_hand, int(rate * HAND_SECONDS)))
-                rate_since, rate_count = clock, count
+                self._rate_since, self._rate_count = clock, count
             room = self._wait_for_room(max(1, self.capacity // 2))
             if self.quieted.is_set():
                 break
@@ -207,7 +234,14 @@ class Manager:
                 break
             self._fetched += len(works)
             self._last_fetch_empty = False
+            if self._unpark(partner):
+                self._hand_out(works[1:], also_held=works[:1])
+                partner.lead = True
+                partner.wake.release()
+                return works[0]
             self._hand_out(works)
+        self._fetch_ended.set()
+        return None
 
     def _wait_for_room(self, refill: int) -> int:
         room = self.capacity - self._in_hand()
@@ -226,46 +260,59 @@ class Manager:
             self._fetcher_waiting = False
         return 0
 
-    def _process_loop(self, index: int) -> None:
+    def _work_loop(self, index: int, seat: _Seat, lead: bool) -> None:
+        """Run jobs from the ready queue, parking when there are none; fetch while holding the role."""
         tid = thread_id()
-        process = self.processor.process
-        ready, done, finished, running = self._ready, self._done, self._finished, self.running
-        wake = threading.Lock()
-        wake.acquire()
+        ready = self._ready
         while True:
+            if lead:
+                lead = False
+                first = self._fetch_loop(seat)
+                if first is not None and not self._run(index, tid, first):
+                    return
+                continue
             try:
                 work = ready.popleft()
             except IndexError:
                 if self._closing:
                     return
                 with self._park_lock:
-                    # checked under the lock the fetcher takes to wake us, so no wake-up is lost
+                    # checked under the lock the fetching thread takes to wake us, so no wake-up is lost
                     if ready or self._closing:
                         continue
-                    self._parked.append(wake)
-                wake.acquire()
+                    self._parked.append(seat)
+                seat.wake.acquire()
+                lead, seat.lead = seat.lead, False
                 continue
-            if self._stopping:
-                self._requeue([work], "not started")
-                finished[index] += 1
-                continue
-            running[tid] = (work, int(time.time()))
-            try:
-                failed = process(work)
-            except HardStop:
+            if not self._run(index, tid, work):
                 return
-            except Exception as exc:  # a bug of ours: keep the job (not acked) and the thread alive
-                self.config.handle_error(exc, {"context": "Internal exception!", "jobstr": work.payload})
-                del running[tid]
-                finished[index] += 1
-                continue
-            del running[tid]
-            done.append((work, failed))
+
+    def _run(self, index: int, tid: str, work: Work) -> bool:
+        """Run one job and queue it for acknowledgement; False once the thread must end (hard stop)."""
+        finished = self._finished
+        if self._stopping:
+            self._requeue([work], "not started")
             finished[index] += 1
-            if self._acker_waiting:
-                self._ack_wakeup.set()
-            if self._fetcher_waiting:
-                self._room_wakeup.set()
+            return True
+        running = self.running
+        running[tid] = (work, int(time.time()))
+        try:
+            failed = self.processor.process(work)
+        except HardStop:
+            return False
+        except Exception as exc:  # a bug of ours: keep the job (not acked) and the thread alive
+            self.config.handle_error(exc, {"context": "Internal exception!", "jobstr": work.payload})
+            del running[tid]
+            finished[index] += 1
+            return True
+        del running[tid]
+        self._done.append((work, failed))
+        finished[index] += 1
+        if self._acker_waiting:
+            self._ack_wakeup.set()
+        if self._fetcher_waiting:
+            self._room_wakeup.set()
+        return True
 
     def _ack_loop(self) -> None:
         done = self._done
@@ -303,9 +350,12 @@ class Manager:
         """Jobs fetched and not yet finished (running or waiting in the ready queue)."""
         return self._fetched - sum(self._finished) - self._released
 
-    def _hand_out(self, works: list[Work]) -> None:
-        """Queue works for the processors and wake as many parked ones as there are new jobs."""
-        keys = [(work.queue, work.payload) for work in works]
+    def _hand_out(self, works: list[Work], also_held: list[Work] | None = None) -> None:
+        """Queue works for the processors and wake as many parked ones as there are new jobs.
+
+        also_held: fetched works this thread runs itself; they are held (until acked) like the rest.
+        """
+        keys = [(work.queue, work.payload) for work in (works + also_held if also_held else works)]
         with self._held_lock:
             self._held.update(keys)
         self._ready.extend(works)
@@ -317,8 +367,17 @@ class Manager:
         with self._park_lock:
             woken = self._parked[-count:] if count < len(self._parked) else self._parked
             self._parked = self._parked[: len(self._parked) - len(woken)]
-        for lock in woken:
-            lock.release()
+        for seat in woken:
+            seat.wake.release()
+
+    def _unpark(self, seat: _Seat) -> bool:
+        """Take seat off the parked list; False when its thread is not parked (busy with a job)."""
+        with self._park_lock:
+            try:
+                self._parked.remove(seat)
+            except ValueError:
+                return False
+        return True
 
     def _release(self, count: int) -> None:
         with self._release_lock:
@@ -351,7 +410,7 @@ class Manager:
 
         A fetch whose connection dropped after Redis ran it moved jobs into our list, but the reply
         carrying them was lost: no thread here will run or ack them, and no other process recovers
-        them while we are alive. Only this thread fetches, so anything in the list that is not held
+        them while we are alive. Only one thread fetches at a time (this one), so anything in the list that is not held
         is such a job. What we hold is read before the list: a job acked in between is then in
         neither, never in the list alone.
         """
