@@ -17,16 +17,19 @@ import os
 import threading
 from typing import Any
 
+from sidequest.stores.redis.spin import ReplyWait
+
 
 class _Lease:
     """A connection checked out of a pool for the life of one thread."""
 
-    __slots__ = ("pool", "pid", "connection")
+    __slots__ = ("pool", "pid", "connection", "reply_wait")
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
         self.pid = os.getpid()
         self.connection = pool.get_connection()
+        self.reply_wait = ReplyWait()
 
     def __del__(self) -> None:
         # runs when the thread's local storage goes away; a forked child's copy is not ours to return
@@ -44,7 +47,11 @@ class HeldConnections:
         self._local = threading.local()
 
     def get(self) -> Any:
+        return self.lease().connection
+
+    def lease(self) -> _Lease:
+        """This thread's lease: its connection and that connection's reply-polling state."""
         lease: _Lease | None = getattr(self._local, "lease", None)
         if lease is None or lease.pid != os.getpid():
             lease = self._local.lease = _Lease(self.client.connection_pool)
-        return lease.connection
+        return lease

@@ -65,13 +65,17 @@ def command(held: HeldConnections, *args: Any) -> Any:
         raise
 
 
-def commands(held: HeldConnections, *batch: Sequence[Any], retry: bool = False) -> list[Any]:
+def commands(
+    held: HeldConnections, *batch: Sequence[Any], retry: bool = False, spin: bool = False
+) -> list[Any]:
     """Several commands in one write on this thread's held connection; their replies in order. An
     error reply comes back as its exception instead of being raised, so the replies after it are
     still read. Resent on a dropped connection only when retry is set, by the connection's retry
     policy: a fetch that may have run must not be sent twice, while a push sent twice at worst
-    enqueues a job twice."""
-    connection = held.get()
+    enqueues a job twice. spin: poll briefly for the reply before sleeping (see spin.py), for a
+    caller that waits on this call."""
+    lease = held.lease()
+    connection = lease.connection
     if HIREDIS_AVAILABLE:
         packed = [b"".join(pack(tuple(args)) for args in batch)]
     else:
@@ -79,6 +83,8 @@ def commands(held: HeldConnections, *batch: Sequence[Any], retry: bool = False) 
 
     def send_and_read() -> list[Any]:
         connection.send_packed_command(packed)
+        if spin:
+            lease.reply_wait.until_readable(connection._sock)
         replies: list[Any] = []
         for _ in batch:
             try:

@@ -91,7 +91,8 @@ class RedisStore(Store):
                 batch.append(("SADD", self.keys.queues, queue))
                 batch.append(("LPUSH", self.keys.queue(queue), *run))
                 run = []
-        for reply in send_commands(self._held, *batch, retry=True):
+        # the caller waits on this round trip (a web request, say): poll for the reply before sleeping
+        for reply in send_commands(self._held, *batch, retry=True, spin=True):
             if isinstance(reply, Exception):
                 raise reply
 
