@@ -152,6 +152,35 @@ def test_jobs_arriving_one_by_one_at_a_running_worker_never_exceed_the_concurren
     assert store.in_progress(launcher.identity) == []
 
 
+@pytest.mark.parametrize("arrival", ["batch", "one by one"])
+def test_jobs_that_block_run_on_every_thread_at_once(store: MemoryStore, arrival: str) -> None:
+    # threads are woken lazily (one runs a stream of short jobs); jobs that wait on I/O must still
+    # get all of them: each job here waits until all ten are running at the same time
+    together = threading.Barrier(10, timeout=10)
+    passed: list[int] = []
+
+    @job(retry=False)
+    def blocking(n: int) -> None:
+        together.wait()
+        passed.append(n)
+
+    launcher = Launcher(sidequest.get_config())
+    if arrival == "batch":
+        blocking.perform_bulk([(n,) for n in range(10)])
+    thread = threading.Thread(target=launcher.run)
+    thread.start()
+    try:
+        if arrival == "one by one":
+            for n in range(10):
+                time.sleep(0.01)
+                blocking.perform_async(n)
+        wait_for(lambda: len(passed) == 10 or together.broken, timeout=20)
+    finally:
+        launcher.request_stop()
+        thread.join(10)
+    assert sorted(passed) == list(range(10))
+
+
 def test_server_middleware_wraps_jobs_and_can_skip_them(store: MemoryStore) -> None:
     calls: list[str] = []
 
