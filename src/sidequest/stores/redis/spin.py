@@ -4,7 +4,7 @@ On the machines we measure (virtual machines), putting a thread to sleep and wak
 arrives costs about as much as the round trip itself: a bare LPUSH took 141 us at the median when
 the client slept in recv and 50 us when it polled. An enqueue is one round trip that its caller
 waits for, so the pushing thread polls for up to SPIN_SECONDS first. The sleep and the wake-up it
-saves cost CPU too, so a spin that ends with the reply costs no more CPU than sleeping. Where
+saves cost CPU too, so a spin that ends with the reply costs about as much CPU as sleeping would. Where
 replies take longer than a spin (Redis across a network), polling would only burn CPU: after
 MISSES_TO_BACK_OFF spins in a row end without the reply, the next BACKOFF_CALLS calls on that
 connection sleep at once. (One miss is not enough: on a busy machine here about one reply in twelve
@@ -20,7 +20,7 @@ import socket
 from time import perf_counter
 
 #: How long a pushing thread polls for the reply before it sleeps in recv.
-SPIN_SECONDS = 0.0001
+SPIN_SECONDS = 0.00025
 #: Spins in a row that end without the reply before polling pauses (replies on this connection are slow).
 MISSES_TO_BACK_OFF = 3
 #: Calls that sleep at once after such a run of misses, before polling is tried again.
