@@ -129,6 +129,8 @@ class Manager:
         self._fetch_failed = False
         self._fetcher_waiting = False
         self._room_wakeup = threading.Event()
+        # while the fetching thread waits for room: it wants waking once jobs in hand fall to this
+        self._room_floor = 0
         self._closing = False
         self.running: dict[str, tuple[Work, int]] = {}
         self._counts_lock = threading.Lock()
@@ -260,7 +262,10 @@ class Manager:
         room = self.capacity - self._in_hand()
         if room >= refill or (room > 0 and not self._ready):
             return room
-        # processors set the wake-up only while this flag is up; clear, then re-check, then wait
+        # processors set the wake-up only while this flag is up, and only once there is room enough
+        # (not after every job: each wake-up is a futex call and a GIL hand-off); clear, then
+        # re-check, then wait
+        self._room_floor = self.capacity - refill
         self._fetcher_waiting = True
         try:
             while not self.quieted.is_set():
@@ -324,7 +329,7 @@ class Manager:
         finished[index] += 1
         if self._acker_waiting:
             self._ack_wakeup.set()
-        if self._fetcher_waiting:
+        if self._fetcher_waiting and (not self._ready or self._in_hand() <= self._room_floor):
             self._room_wakeup.set()
         return True
 
