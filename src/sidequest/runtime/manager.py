@@ -217,6 +217,13 @@ class Manager:
         When a fetch brings work and the partner is parked, the partner is woken to fetch next and
         the first job comes back to be run by this thread at once.
         """
+        try:
+            return self._fetch_until_handover(seat)
+        except BaseException:
+            self._fetch_ended.set()  # a bug of ours: stop() must not wait for a fetch that never ends
+            raise
+
+    def _fetch_until_handover(self, seat: _Seat) -> Work | None:
         timeout = 0.05 if self.burst else 1.0
         first, second = self._fetch_pair
         partner = second if seat is first else first
