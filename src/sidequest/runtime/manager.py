@@ -26,7 +26,7 @@ STALL periods; a stream of short jobs is run by one or two.
 Fetching is a role, not a thread. Two of the N + 1 threads (the fetch pair) take turns at it: when a
 fetch brings work while the other one is parked, the fetching thread wakes it to fetch next and runs
 the first job itself. An idle worker then starts a job without waiting for another thread to wake
-(two futex wake-ups and a GIL hand-off, about half of its enqueue-to-start latency here); when the
+(two futex wake-ups and a GIL hand-off, about a third of its enqueue-to-start latency here); when the
 partner is busy, the fetching thread hands the batch out. At most one thread fetches at any
 time, so at most N jobs run, and only two threads ever hold a fetch connection. In-hand accounting is lock-free: each
 processor thread counts its own finished jobs in its own slot. ``async def`` jobs run on one event
