@@ -379,8 +379,9 @@ class Manager:
         return self._fetched - sum(self._finished) - self._released
 
     def _hand_out(self, works: list[Work], also_held: list[Work] | None = None) -> None:
-        """Queue works for the processors and wake as many parked ones as there are new jobs.
+        """Queue works for the processors; wake one only when no other thread is awake to take them.
 
+        When some are awake, the stall check (_unstall) wakes more if they turn out to be stuck.
         also_held: fetched works this thread runs itself; they are held (until acked) like the rest.
         """
         keys = [(work.queue, work.payload) for work in (works + also_held if also_held else works)]
@@ -455,9 +456,9 @@ class Manager:
 
         A fetch whose connection dropped after Redis ran it moved jobs into our list, but the reply
         carrying them was lost: no thread here will run or ack them, and no other process recovers
-        them while we are alive. Only one thread fetches at a time (this one), so anything in the list that is not held
-        is such a job. What we hold is read before the list: a job acked in between is then in
-        neither, never in the list alone.
+        them while we are alive. Only one thread fetches at a time (this one), so anything in the
+        list that is not held is such a job. What we hold is read before the list: a job acked in
+        between is then in neither, never in the list alone.
         """
         with self._held_lock:
             held = Counter(self._held)
