@@ -46,23 +46,12 @@ def command(held: HeldConnections, *args: Any) -> Any:
     Those layers (pool checkout, command lookup, response callbacks, instrumentation) cost more CPU
     than the round trip, which the hot paths (push, fetch, ack) pay on every call. Retries and errors
     are redis-py's own: the connection's retry policy, and redis-py exceptions for the caller to
-    translate. Anything else that interrupts the call drops the connection, so no reply is left
-    unread on it for the next command to take as its own.
+    translate (an error reply is raised; the connection stays in step, as its reply was read whole).
     """
-    connection = held.get()
-    packed = [pack(args)] if HIREDIS_AVAILABLE else connection.pack_command(*args)
-
-    def send_and_read() -> Any:
-        connection.send_packed_command(packed)
-        return connection.read_response()
-
-    try:
-        return connection.retry.call_with_retry(send_and_read, lambda _error: connection.disconnect())
-    except ResponseError:
-        raise  # a whole reply was read: the connection is in step
-    except BaseException:
-        connection.disconnect()
-        raise
+    [reply] = commands(held, args, retry=True)
+    if isinstance(reply, Exception):
+        raise reply
+    return reply
 
 
 def commands(
@@ -72,8 +61,9 @@ def commands(
     error reply comes back as its exception instead of being raised, so the replies after it are
     still read. Resent on a dropped connection only when retry is set, by the connection's retry
     policy: a fetch that may have run must not be sent twice, while a push sent twice at worst
-    enqueues a job twice. spin: poll briefly for the reply before sleeping (see spin.py), for a
-    caller that waits on this call."""
+    enqueues a job twice. Anything else that interrupts the call drops the connection, so no reply
+    is left unread on it for the next command to take as its own. spin: poll briefly for the reply
+    before sleeping (see spin.py), for a caller that waits on this call."""
     lease = held.lease()
     connection = lease.connection
     if HIREDIS_AVAILABLE:
