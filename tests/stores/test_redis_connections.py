@@ -110,6 +110,18 @@ def test_a_restarted_server_is_reconnected_by_a_held_connection(
     store.close()
 
 
+def test_replies_larger_than_one_read_arrive_whole(redis_url: str) -> None:
+    store = RedisStore(redis_url)
+    jobs = [payload(n)[:-1] + f',"pad":"{n % 10}' + "x" * 200_000 + '"}' for n in range(30)]
+    store.push([("default", job) for job in jobs])
+
+    taken = store.fetch("box:1:aaa", ["default"], 30)
+
+    assert sorted(w.payload for w in taken) == sorted(jobs)  # 6 MB in one reply
+    assert store.ack("box:1:aaa", taken) == 30
+    store.close()
+
+
 WITHOUT_HIREDIS = """
 import sys
 sys.modules["hiredis"] = None  # as if it were not installed: redis-py falls back to its own parser

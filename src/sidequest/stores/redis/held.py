@@ -8,28 +8,98 @@ works keeps the connection it checked out, as a thread does with redis-rb's conn
 The connection still belongs to the pool: max_connections counts it, the pool's disconnect()
 closes it (the next call reconnects), and it goes back to the pool when its thread ends. A forked
 child takes a new one instead of sharing its parent's socket.
+
+With hiredis, a lease also writes and reads on that connection's socket itself (exchange): redis-py's
+send and read path (health check, per-reply error wrapping, the parser's timeout handling) cost
+about 7 us of CPU per enqueue here, a sixth of it. redis-py still connects, authenticates,
+selects the database and checks the health of a connection idle past health_check_interval.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
+import time
 from typing import Any
 
+from redis import exceptions as redis_errors
+from redis.utils import HIREDIS_AVAILABLE
+
 from sidequest.stores.redis.spin import ReplyWait
+
+if HIREDIS_AVAILABLE:
+    import hiredis
+
+#: What the reader returns while a reply is incomplete (no reply can be this object).
+_PARTIAL = object()
 
 
 class _Lease:
     """A connection checked out of a pool for the life of one thread."""
 
-    __slots__ = ("pool", "pid", "connection", "reply_wait")
+    __slots__ = ("pool", "pid", "connection", "reply_wait", "_sock", "_reader", "_buffer")
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
         self.pid = os.getpid()
         self.connection = pool.get_connection()
         self.reply_wait = ReplyWait()
+        self._sock: socket.socket | None = None
+        self._reader: Any = None
+        self._buffer = bytearray(65536)
+
+    def exchange(self, packed: bytes, count: int, spin: bool) -> list[Any]:
+        """Write packed commands and read their count replies off the socket (needs hiredis).
+
+        An error reply comes back as its exception (redis-py's class for it, e.g. NoScriptError),
+        not raised. A failed write or read raises redis-py's ConnectionError or TimeoutError and
+        leaves the caller to drop the connection, as replies may be left unread on it.
+        """
+        connection = self.connection
+        interval = connection.health_check_interval
+        if connection._sock is None:
+            connection.connect()
+        elif interval and time.monotonic() > connection.next_health_check:
+            connection.check_health()
+        sock = connection._sock
+        if sock is not self._sock:  # a new socket (first use, or a reconnect): a reader with nothing pending
+            self._sock, self._reader = sock, self._new_reader()
+        try:
+            sock.sendall(packed)
+            if spin:
+                self.reply_wait.until_readable(sock)
+            reader, buffer = self._reader, self._buffer
+            replies: list[Any] = []
+            for _ in range(count):
+                reply = reader.gets()
+                while reply is _PARTIAL:
+                    size = sock.recv_into(buffer)
+                    if not size:
+                        raise redis_errors.ConnectionError("Connection closed by server.")
+                    reader.feed(buffer, 0, size)
+                    reply = reader.gets()
+                replies.append(reply)
+        except TimeoutError:  # the socket's timeout (socket.timeout), before the OSError it is
+            raise redis_errors.TimeoutError("Timeout waiting for the reply") from None
+        except OSError as exc:
+            raise redis_errors.ConnectionError(f"Error on the socket: {exc}") from None
+        if interval:
+            connection.next_health_check = time.monotonic() + interval
+        return replies
+
+    def _new_reader(self) -> Any:
+        """A reader that decodes and maps error replies as redis-py's own would for this connection."""
+        encoder = self.connection.encoder
+        options: dict[str, Any] = {
+            "replyError": getattr(self.connection._parser, "parse_error", redis_errors.ResponseError),
+            "notEnoughData": _PARTIAL,
+            "errors": encoder.encoding_errors,
+        }
+        if encoder.decode_responses:
+            options["encoding"] = encoder.encoding
+        return hiredis.Reader(**options)
 
     def __del__(self) -> None:
         # runs when the thread's local storage goes away; a forked child's copy is not ours to return

@@ -6,7 +6,7 @@ again and retries, so callers never see a missing script.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -66,22 +66,27 @@ def commands(
     before sleeping (see spin.py), for a caller that waits on this call."""
     lease = held.lease()
     connection = lease.connection
+    send_and_read: Callable[[], list[Any]]
     if HIREDIS_AVAILABLE:
-        packed = [b"".join(pack(tuple(args)) for args in batch)]
-    else:
-        packed = connection.pack_commands(batch)
+        packed = b"".join([pack(tuple(args)) for args in batch])
 
-    def send_and_read() -> list[Any]:
-        connection.send_packed_command(packed)
-        if spin:
-            lease.reply_wait.until_readable(connection._sock)
-        replies: list[Any] = []
-        for _ in batch:
-            try:
-                replies.append(connection.read_response())
-            except ResponseError as error:
-                replies.append(error)
-        return replies
+        def send_and_read() -> list[Any]:
+            return lease.exchange(packed, len(batch), spin)
+
+    else:
+        packed_list = connection.pack_commands(batch)
+
+        def send_and_read() -> list[Any]:
+            connection.send_packed_command(packed_list)
+            if spin:
+                lease.reply_wait.until_readable(connection._sock)
+            replies: list[Any] = []
+            for _ in batch:
+                try:
+                    replies.append(connection.read_response())
+                except ResponseError as error:
+                    replies.append(error)
+            return replies
 
     try:
         if retry:
