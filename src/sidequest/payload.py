@@ -150,11 +150,13 @@ class Template:
 
     @staticmethod
     def stamps(created_at: float, enqueued_at: float | None) -> str:
-        """The timestamps that close a payload (JSON writes a float as its repr)."""
-        tail = ',"created_at":' + _encode(created_at)
-        if enqueued_at is not None:
-            tail += ',"enqueued_at":' + _encode(enqueued_at)
-        return tail + "}"
+        """The timestamps that close a payload (JSON writes a float as its repr). A job enqueued
+        when it is created has the same time twice, encoded once."""
+        created = _encode(created_at)
+        if enqueued_at is None:
+            return ',"created_at":' + created + "}"
+        enqueued = created if enqueued_at is created_at else _encode(enqueued_at)
+        return ',"created_at":' + created + ',"enqueued_at":' + enqueued + "}"
 
     def render(self, args: list[Any], jid_json: str, stamps: str) -> str:
         """The payload for checked args (see check_args), a jid already in JSON, and stamps()."""
