@@ -90,11 +90,19 @@ def test_timestamps_read_as_float_seconds_or_integer_milliseconds() -> None:
         ("[1, 2]", "JSON list, not an object"),
         ('{"args": []}', 'no "class"'),
         ('{"class": "X", "args": "nope"}', '"args" of X is not a list'),
+        ('{"class": "X", "args": []} {"class": "Y"}', "Extra data"),
+        ('{"class": "X", "args": [NaN]}', "NaN is not a JSON value"),
+        ("", "not valid JSON"),
     ],
 )
 def test_loads_says_why_a_payload_cannot_run(raw: str, reason: str) -> None:
     with pytest.raises(PayloadError, match=reason):
         wire.loads(raw)
+
+
+def test_loads_reads_a_payload_with_whitespace_around_it() -> None:
+    # hand-written or pretty-printed by another tool: still JSON, still the same job
+    assert wire.loads('\n {"class": "X", "args": [1]}\t\n') == {"class": "X", "args": [1]}
 
 
 def test_stamp_enqueued_at_changes_only_that_field() -> None:
