@@ -116,11 +116,8 @@ class HeldConnections:
         self.client = client
         self._local = threading.local()
 
-    def get(self) -> Any:
-        return self.lease().connection
-
     def lease(self) -> _Lease:
-        """This thread's lease: its connection and that connection's reply-polling state."""
+        """This thread's lease: its connection, and the state for talking on it (reply polling, reader)."""
         lease: _Lease | None = getattr(self._local, "lease", None)
         if lease is None or lease.pid != os.getpid():
             lease = self._local.lease = _Lease(self.client.connection_pool)
