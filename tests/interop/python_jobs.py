@@ -56,7 +56,7 @@ class SleepyJob(Job, name="SleepyJob"):
 
 
 class FailJob(Job, name="FailJob"):
-    """Sidekiq 6.4's fixture job (shared/fixtures/sidekiq-6.4/gen/jobs.rb), still failing in Python."""
+    """Sidekiq 6.4's fixture job (tests/interop/fixtures/sidekiq-6.4/gen/jobs.rb), still failing in Python."""
 
     def perform(self, n: int) -> None:
         _write({"runtime": "python", "jid": self.jid, "args": [n]})

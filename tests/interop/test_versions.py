@@ -1,6 +1,6 @@
 """Issue 5, item 6: every Sidekiq version's data is read, and each version setting writes what that version reads.
 
-Sidekiq 6.4 is checked against what real Sidekiq 6.4.1 wrote (shared/fixtures/sidekiq-6.4); 7.x and 8.x
+Sidekiq 6.4 is checked against what real Sidekiq 6.4.1 wrote (tests/interop/fixtures/sidekiq-6.4); 7.x and 8.x
 against fixtures built from the spec (fixtures/sidekiq-7.json, sidekiq-8.json): 8.x payload timestamps
 are integer milliseconds, its process record carries ``concurrency`` as a hash field (8.1.2+) and
 ``capsules`` in info. sidequest reads every form and always writes float seconds.
@@ -28,7 +28,7 @@ from tests.interop.conftest import Interop, wait_for
 
 pytestmark = pytest.mark.slow
 
-SIDEKIQ_64 = Path(__file__).parents[2] / ".." / "shared" / "fixtures" / "sidekiq-6.4"
+SIDEKIQ_64 = Path(__file__).parent / "fixtures" / "sidekiq-6.4"
 SPEC_BUILT = Path(__file__).parent / "fixtures"
 
 

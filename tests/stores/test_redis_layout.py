@@ -1,5 +1,5 @@
 """What the Redis store leaves in Redis: Sidekiq's key names, types and value formats, checked with a
-raw client against real Sidekiq 6.4.1 data (shared/fixtures/sidekiq-6.4), plus the namespace, the wire
+raw client against real Sidekiq 6.4.1 data (tests/interop/fixtures/sidekiq-6.4), plus the namespace, the wire
 versions and how an unreachable server is reported."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sidequest.stores.base import Beat
 from sidequest.stores.redis import RedisStore
 from tests.support.redis_server import RedisServer
 
-FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures" / "sidekiq-6.4"
+FIXTURES = Path(__file__).parents[1] / "interop" / "fixtures" / "sidekiq-6.4"
 
 
 def fixture(name: str) -> Any:

@@ -12,7 +12,7 @@ from sidequest import payload as wire
 from sidequest._time import from_wire, to_datetime
 from sidequest.errors import JobArgumentError, PayloadError
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "sidekiq-6.4"
+FIXTURES = Path(__file__).resolve().parents[1] / "interop" / "fixtures" / "sidekiq-6.4"
 
 
 def fixture(name: str) -> dict:
