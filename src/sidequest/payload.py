@@ -111,12 +111,27 @@ def _check_value(value: object, path: str, job_name: str) -> None:
     )
 
 
-def build(job_name: str, args: Sequence[object], options: Mapping[str, Any], created_at: float) -> Payload:
-    """A new payload in Sidekiq's key order: options, args, class, jid, created_at."""
+#: Fields a payload writes after its options, in this order; never taken from options as such.
+_TAIL = ("args", "class", "jid", "created_at", "enqueued_at")
+
+
+def head(options: Mapping[str, Any]) -> Payload:
+    """The options part of a payload, in Sidekiq's key order: retry, queue, then the rest as given.
+
+    The one place that orders a payload: build() (the dict client middleware sees) and Template (the
+    bytes written without middleware) both start from it, so both paths write the same bytes.
+    """
     payload: Payload = {"retry": options.get("retry", True), "queue": options.get("queue", "default")}
     for key, value in options.items():
-        if key not in payload and key not in ("jid", "class", "args", "created_at", "enqueued_at"):
+        if key not in payload and key not in _TAIL:
             payload[key] = value
+    return payload
+
+
+def build(job_name: str, args: Sequence[object], options: Mapping[str, Any], created_at: float) -> Payload:
+    """A new payload in Sidekiq's key order: options, args, class, jid, created_at (the dict whose
+    dumps() Template.render writes, before enqueued_at)."""
+    payload = head(options)
     payload["args"] = check_args(args, job_name)
     payload["class"] = job_name
     payload["jid"] = options.get("jid") or new_jid()
@@ -137,16 +152,13 @@ class Template:
     writes it, without building a dict per job: the static part is encoded once (and the client keeps
     templates for the options it sees again). Raises TypeError or ValueError at construction when an
     option value is not JSON-native (the caller then takes the dict path, which names the bad value).
-    Options must not hold created_at or enqueued_at.
+    A created_at in options is not used: the caller passes the timestamps to stamps().
     """
 
     def __init__(self, job_name: str, options: Mapping[str, Any]) -> None:
-        head: Payload = {"retry": options.get("retry", True), "queue": options.get("queue", "default")}
-        for key, value in options.items():
-            if key not in head and key not in ("jid", "class", "args"):
-                head[key] = value
-        self.queue: str = head["queue"]
-        self._head = _encode(head)[:-1] + ',"args":'
+        fields = head(options)
+        self.queue: str = fields["queue"]
+        self._head = _encode(fields)[:-1] + ',"args":'
         self._middle = ',"class":' + _encode(job_name) + ',"jid":'
 
     @staticmethod
