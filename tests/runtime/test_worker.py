@@ -16,6 +16,7 @@ import sidequest
 from sidequest import Job, job
 from sidequest.runtime.launcher import Launcher
 from sidequest.stores.memory import MemoryStore
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -31,14 +32,6 @@ def burst() -> Launcher:
     launcher = Launcher(sidequest.get_config(), burst=True)
     assert launcher.run() == 0
     return launcher
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_burst_runs_every_job_then_exits_with_nothing_in_progress(store: MemoryStore) -> None:

@@ -23,8 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SORTED_SETS = ("schedule", "retry", "dead")
-
 #: The class of dead-set entries that wrap a payload which cannot be run; the original is args[0].
 INVALID_PAYLOAD_CLASS = "sidequest.InvalidPayload"
 

@@ -29,8 +29,6 @@ class Keys:
         self.queues = self.prefix + "queues"
         self.processes = self.prefix + "processes"
         self.process_cleanup = self.prefix + "process_cleanup"
-        self.stat_processed = self.prefix + "stat:processed"
-        self.stat_failed = self.prefix + "stat:failed"
         self.dead = self.prefix + "dead"
         #: Queue keys are this plus the queue name (Lua scripts build them from it).
         self.queue_prefix = self.prefix + "queue:"
