@@ -55,8 +55,9 @@ class Client:
         self, job_class: str, args: Sequence[Any], options: Mapping[str, Any], *, at: float | None
     ) -> str | None:
         """Enqueue one job; returns its jid, or None when a client middleware stopped the push."""
-        template = self._checked(job_class, options)
-        if template is not None and self._renders(options):
+        config = self.config
+        template = self._checked(job_class, options, config)
+        if template is not None and self._renders(options, config):
             # the common call, kept short: one enqueue is one round trip, and this is the CPU around it
             stamp = now()
             scheduled = at is not None and at > stamp
@@ -68,11 +69,10 @@ class Client:
             return jid
         return self.push_bulk_jobs(job_class, [args], options, at=at)[0]
 
-    def _checked(self, job_class: str, options: Mapping[str, Any]) -> wire.Template | None:
+    def _checked(self, job_class: str, options: Mapping[str, Any], config: Config) -> wire.Template | None:
         """Check options against sidequest.options and the middleware configured now; returns the
         payload template, or None when an option value is not JSON-native (the dict path then names
         it). Both are kept per distinct job, options (typed: True is not 1) and middleware."""
-        config = self.config
         owned = (config.client_middleware.owned_options(), config.server_middleware.owned_options())
         try:
             key: _Key | None = (job_class, typed_key(options), owned)
@@ -91,13 +91,11 @@ class Client:
                 _templates[key] = template
         return template
 
-    def _renders(self, options: Mapping[str, Any]) -> bool:
+    def _renders(self, options: Mapping[str, Any], config: Config) -> bool:
         """Whether payloads can be rendered from a template: no client middleware may edit them, and
         the client writes both timestamps itself."""
         return (
-            not len(self.config.client_middleware)
-            and "created_at" not in options
-            and "enqueued_at" not in options
+            not len(config.client_middleware) and "created_at" not in options and "enqueued_at" not in options
         )
 
     def push_bulk_jobs(
@@ -119,8 +117,9 @@ class Client:
                 raise JobArgumentError(
                     f"perform_bulk entry {index + 1} of {job_class} is a {type(args).__name__}; each entry must be a list of arguments"
                 )
-        template = self._checked(job_class, options)
-        if template is not None and self._renders(options):
+        config = self.config
+        template = self._checked(job_class, options, config)
+        if template is not None and self._renders(options, config):
             return self._push_rendered(template, job_class, args_list, options, at, batch_size)
         created = now()
         payloads = []
@@ -240,7 +239,7 @@ def _noop() -> None:
     return None
 
 
-_Key = tuple[str, tuple[tuple[str, Any], ...], tuple[frozenset[str], frozenset[str]]]
+_Key = tuple[str, tuple[tuple[Any, ...], ...], tuple[frozenset[str], frozenset[str]]]
 _templates: dict[_Key, wire.Template] = {}
 
 

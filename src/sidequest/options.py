@@ -96,10 +96,18 @@ def check_push(job_class: str, options: Mapping[str, Any], owned: frozenset[str]
     check_override(extra, job_class, owned)
 
 
-def typed_key(options: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+def typed_key(options: Mapping[str, Any]) -> tuple[tuple[Any, ...], ...]:
     """options as a cache key that tells True from 1 and 1.0 from 1 (Python finds them equal, JSON
     does not: "retry":true is 25 retries, "retry":1 is one). TypeError for an unhashable value."""
-    return tuple((name, _typed(value)) for name, value in options.items())
+    return tuple(
+        [
+            (name, _typed(value)) if value.__class__ in _NESTED else (name, value.__class__, value)
+            for name, value in options.items()
+        ]
+    )
+
+
+_NESTED = (list, tuple)
 
 
 def _typed(value: Any) -> Any:
