@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol
 
 from sidequest import client
 from sidequest import options as _options
+from sidequest._bulk import AsyncBulkEnqueue, BulkEnqueue
 from sidequest._time import run_at
 from sidequest.errors import SidequestError
 
@@ -102,14 +103,10 @@ class Enqueuer(Generic[P]):
         at = run_at(when, relative=False, job=self.name)
         return client.get_client().push_job(self.name, args, self.options, at=at)
 
-    def perform_bulk(
+    def push_bulk(
         self, args_list: Iterable[Sequence[Any]], *, batch_size: int = 1000, at: Moment | None = None
     ) -> list[str | None]:
-        """Enqueue many jobs, one store round trip per batch; returns jids aligned with args_list.
-
-        Each entry is the argument list of one job; its count is checked like perform_async's (a type
-        checker cannot check entries against the signature: use perform_async in a loop for that).
-        """
+        """perform_bulk's work: check every entry's argument count, then push them in batches."""
         entries = list(args_list)
         for index, entry in enumerate(entries):
             if isinstance(entry, list | tuple):
@@ -118,6 +115,12 @@ class Enqueuer(Generic[P]):
         return client.get_client().push_bulk_jobs(
             self.name, entries, self.options, at=when, batch_size=batch_size
         )
+
+    @property
+    def perform_bulk(self) -> BulkEnqueue[P]:
+        """``perform_bulk(args_list, batch_size=1000, at=None)``: one job per argument tuple, one store
+        round trip per batch; returns the jids in order. A type checker checks each tuple."""
+        return BulkEnqueue(self)
 
     # Awaitable forms for asyncio code (FastAPI, Starlette, Django's aenqueue): each runs its sync form
     # in a worker thread (asyncio.to_thread), so a store round trip never blocks the event loop. A
@@ -134,12 +137,10 @@ class Enqueuer(Generic[P]):
         """Awaitable perform_at: enqueue to run at when, without blocking the event loop."""
         return await asyncio.to_thread(self.perform_at, when, *args, **kwargs)
 
-    async def aperform_bulk(
-        self, args_list: Iterable[Sequence[Any]], *, batch_size: int = 1000, at: Moment | None = None
-    ) -> list[str | None]:
+    @property
+    def aperform_bulk(self) -> AsyncBulkEnqueue[P]:
         """Awaitable perform_bulk: enqueue many jobs without blocking the event loop."""
-        entries = list(args_list)  # read the iterable here, not in another thread
-        return await asyncio.to_thread(self.perform_bulk, entries, batch_size=batch_size, at=at)
+        return AsyncBulkEnqueue(self)
 
     # Fake-mode helpers: they work once sidequest.testing is imported (see attach_fake_mode).
     @property

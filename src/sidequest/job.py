@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from sidequest import options as _options
 from sidequest import registry
+from sidequest._bulk import AsyncBulkEnqueue, BulkEnqueue
 from sidequest._enqueuer import Delay, Enqueuer, Moment, _fake, _owned_options, attach_fake_mode
 from sidequest.errors import ConfigError, JobArgumentError
 
@@ -266,6 +267,16 @@ class _AwaitAt(_ClassEnqueue):
         return self._bound(owner)  # type: ignore[no-any-return]
 
 
+class _Bulk(_ClassEnqueue):
+    def __get__(self, obj: object, owner: type[_Performs[P]]) -> BulkEnqueue[P]:
+        return self._bound(owner)  # type: ignore[no-any-return]
+
+
+class _AwaitBulk(_ClassEnqueue):
+    def __get__(self, obj: object, owner: type[_Performs[P]]) -> AsyncBulkEnqueue[P]:
+        return self._bound(owner)  # type: ignore[no-any-return]
+
+
 class _Set(_ClassEnqueue):
     def __get__(self, obj: object, owner: type[_Performs[P]]) -> Callable[..., Enqueuer[P]]:
         return self._bound(owner)  # type: ignore[no-any-return]
@@ -350,17 +361,8 @@ class Job(metaclass=JobMeta):
     aperform_in = _AwaitIn()
     aperform_at = _AwaitAt()
 
-    @classmethod
-    def perform_bulk(
-        cls, args_list: Iterable[Sequence[Any]], *, batch_size: int = 1000, at: Moment | None = None
-    ) -> list[str | None]:
-        return cls.enqueuer().perform_bulk(args_list, batch_size=batch_size, at=at)
-
-    @classmethod
-    async def aperform_bulk(
-        cls, args_list: Iterable[Sequence[Any]], *, batch_size: int = 1000, at: Moment | None = None
-    ) -> list[str | None]:
-        return await cls.enqueuer().aperform_bulk(args_list, batch_size=batch_size, at=at)
+    perform_bulk = _Bulk()
+    aperform_bulk = _AwaitBulk()
 
     @classmethod
     def drain(cls) -> int:
