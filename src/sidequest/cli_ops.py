@@ -45,7 +45,12 @@ def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def _store(url: str | None) -> Store:
-    return api.connect(url)
+    """The store --url names; on a subcommand it may be given to the group (`retries --url X show J`)."""
+    return api.connect(url or click.get_current_context().meta.get(_GROUP_URL))
+
+
+#: ctx.meta key under which a group passes its --url to subcommands (meta is shared by the chain).
+_GROUP_URL = "sidequest.url"
 
 
 # ---- output ------------------------------------------------------------------------------------
@@ -232,10 +237,13 @@ def _set_group(name: str, job_set: type[api.JobSet], help_text: str, retry_word:
     """retries / scheduled / dead: list (the default), show, retry, delete, kill, retry-all, delete-all."""
 
     @click.group(name=name, help=help_text, invoke_without_command=True)
+    @url_option
+    @json_option
     @click.pass_context
-    def group(ctx: click.Context) -> None:
+    def group(ctx: click.Context, url: str | None, as_json: bool) -> None:
+        ctx.meta[_GROUP_URL] = url
         if ctx.invoked_subcommand is None:
-            ctx.invoke(list_entries)
+            ctx.invoke(list_entries, url=url, as_json=as_json)
 
     @group.command(name="list")
     @click.option("--page", default=1, show_default=True, help="Page number (newest entries on page 1).")
@@ -423,6 +431,7 @@ def busy(url: str | None, as_json: bool) -> None:
 @_reports_errors
 def processes(ctx: click.Context, url: str | None, as_json: bool) -> None:
     """Live processes with their queues, load, memory and quiet state; quiet or stop them."""
+    ctx.meta[_GROUP_URL] = url
     if ctx.invoked_subcommand is not None:
         return
     listing = api.ProcessSet(_store(url)).list()
