@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,22 +10,8 @@ from click.testing import CliRunner, Result
 
 from sidequest.cli import main
 from sidequest.payload import dumps
-from sidequest.stores import Store, open_store
+from sidequest.stores import Store
 from tests.api.conftest import NOW, beat, failed, job
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shop.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[Store]:
-    opened = open_store(url)
-    yield opened
-    opened.close()
 
 
 def run(*args: str) -> Result:
@@ -50,12 +35,12 @@ def test_stats_in_a_folder_without_a_store_says_so_and_creates_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_stats_shows_counters_queues_and_processes_with_quiet_state(url: str, store: Store) -> None:
-    store.push([("default", job(1)), ("mailers", job(2, queue="mailers"))])
-    store.add_to_set("retry", [(NOW, failed(3))])
-    store.add_counts(1234, 5, NOW)
-    store.beat(beat("box:11:aaa", busy=1))
-    store.beat(beat("box:12:bbb", quiet=True))
+def test_stats_shows_counters_queues_and_processes_with_quiet_state(url: str, url_store: Store) -> None:
+    url_store.push([("default", job(1)), ("mailers", job(2, queue="mailers"))])
+    url_store.add_to_set("retry", [(NOW, failed(3))])
+    url_store.add_counts(1234, 5, NOW)
+    url_store.beat(beat("box:11:aaa", busy=1))
+    url_store.beat(beat("box:12:bbb", quiet=True))
 
     result = run("stats", "--url", url)
 
@@ -69,13 +54,13 @@ def test_stats_shows_counters_queues_and_processes_with_quiet_state(url: str, st
     assert "held by dead" not in result.output
 
 
-def test_stats_shows_jobs_held_by_a_dead_process_instead_of_zeros(url: str, store: Store) -> None:
-    store.push([("default", job(1, "Charge"))])
-    store.beat(beat("box:11:aaa", ttl=0.2))
-    store.fetch("box:11:aaa", ["default"], 1)
+def test_stats_shows_jobs_held_by_a_dead_process_instead_of_zeros(url: str, url_store: Store) -> None:
+    url_store.push([("default", job(1, "Charge"))])
+    url_store.beat(beat("box:11:aaa", ttl=0.2))
+    url_store.fetch("box:11:aaa", ["default"], 1)
     from tests.support.worker import wait_for
 
-    wait_for(lambda: not store.processes(), what="the process's heartbeat to expire")
+    wait_for(lambda: not url_store.processes(), what="the process's heartbeat to expire")
 
     result = run("stats", "--url", url)
 
@@ -85,8 +70,8 @@ def test_stats_shows_jobs_held_by_a_dead_process_instead_of_zeros(url: str, stor
     assert data["stats"]["held_by_dead"] == 1 and data["held_by_dead"][0]["job"]["jid"] == jid(1)
 
 
-def test_queues_pause_resume_and_clear(url: str, store: Store) -> None:
-    store.push([("mailers", job(i, queue="mailers")) for i in range(3)])
+def test_queues_pause_resume_and_clear(url: str, url_store: Store) -> None:
+    url_store.push([("mailers", job(i, queue="mailers")) for i in range(3)])
 
     paused = run("queue", "pause", "mailers", "--url", url)
     listing = run("queues", "--url", url)
@@ -98,18 +83,18 @@ def test_queues_pause_resume_and_clear(url: str, store: Store) -> None:
         listing.output.splitlines()[1].split()[2],
         "paused",
     ]
-    assert store.fetch("box:1:aaa", ["mailers"], 5) == []
+    assert url_store.fetch("box:1:aaa", ["mailers"], 5) == []
     run("queue", "resume", "mailers", "--url", url)
     assert json.loads(run("queues", "--url", url, "--json").output)[0]["paused"] is False
     assert (
         run("queue", "clear", "mailers", "--url", url).output.strip()
         == "queue mailers cleared: 3 job(s) deleted"
     )
-    assert store.queue_names() == []
+    assert url_store.queue_names() == []
 
 
-def test_retries_list_shows_class_args_error_and_age(url: str, store: Store) -> None:
-    store.add_to_set(
+def test_retries_list_shows_class_args_error_and_age(url: str, url_store: Store) -> None:
+    url_store.add_to_set(
         "retry",
         [
             (NOW + 60, failed(1, "Charge", "card declined", args=[42, "eur"])),
@@ -129,8 +114,8 @@ def test_retries_list_shows_class_args_error_and_age(url: str, store: Store) -> 
     assert [e["jid"] for e in json.loads(filtered.output)["items"]] == [jid(1)]
 
 
-def test_show_retry_and_delete_one_retry(url: str, store: Store) -> None:
-    store.add_to_set("retry", [(NOW, failed(1, "Charge", "card declined")), (NOW, failed(2))])
+def test_show_retry_and_delete_one_retry(url: str, url_store: Store) -> None:
+    url_store.add_to_set("retry", [(NOW, failed(1, "Charge", "card declined")), (NOW, failed(2))])
 
     shown = run("retries", "show", jid(1), "--url", url)
     retried = run("retries", "retry", jid(1), "--url", url)
@@ -140,10 +125,10 @@ def test_show_retry_and_delete_one_retry(url: str, store: Store) -> None:
     assert "  shop/jobs.py:12:in `perform'" in shown.output
     assert retried.output.strip() == f"Charge {jid(1)} enqueued"
     assert deleted.output.strip() == f"HardJob {jid(2)} deleted"
-    assert store.set_size("retry") == 0 and store.queue_size("default") == 1
+    assert url_store.set_size("retry") == 0 and url_store.queue_size("default") == 1
 
 
-def test_an_unknown_jid_is_one_line_and_a_failure(url: str, store: Store) -> None:
+def test_an_unknown_jid_is_one_line_and_a_failure(url: str, url_store: Store) -> None:
     result = run("dead", "retry", jid(9), "--url", url)
 
     assert result.exit_code == 1
@@ -153,19 +138,19 @@ def test_an_unknown_jid_is_one_line_and_a_failure(url: str, store: Store) -> Non
     )
 
 
-def test_retry_all_and_delete_all(url: str, store: Store) -> None:
-    store.add_to_set("dead", [(NOW + i, failed(i)) for i in range(30)])
-    store.add_to_set("schedule", [(NOW + i, job(i)) for i in range(4)])
+def test_retry_all_and_delete_all(url: str, url_store: Store) -> None:
+    url_store.add_to_set("dead", [(NOW + i, failed(i)) for i in range(30)])
+    url_store.add_to_set("schedule", [(NOW + i, job(i)) for i in range(4)])
 
     assert run("dead", "retry-all", "--url", url).output.strip() == "30 job(s) enqueued"
     assert run("scheduled", "delete-all", "--yes", "--url", url).output.strip() == "4 job(s) deleted"
 
-    assert store.queue_size("default") == 30 and store.set_size("schedule") == 0
+    assert url_store.queue_size("default") == 30 and url_store.set_size("schedule") == 0
 
 
-def test_busy_lists_running_jobs_with_args(url: str, store: Store) -> None:
+def test_busy_lists_running_jobs_with_args(url: str, url_store: Store) -> None:
     work = dumps({"queue": "default", "payload": job(1, "Report", args=["q3", 2026]), "run_at": int(NOW)})
-    store.beat(beat("box:11:aaa", busy=1, work={"tid1": work}))
+    url_store.beat(beat("box:11:aaa", busy=1, work={"tid1": work}))
 
     result = run("busy", "--url", url)
 
@@ -173,9 +158,9 @@ def test_busy_lists_running_jobs_with_args(url: str, store: Store) -> None:
     assert row[:6] == ["box:11:aaa", "tid1", "default", "Report", '["q3",2026]', jid(1)]
 
 
-def test_processes_lists_and_quiets_them(url: str, store: Store) -> None:
-    store.beat(beat("box:11:aaa"))
-    store.beat(beat("box:12:bbb"))
+def test_processes_lists_and_quiets_them(url: str, url_store: Store) -> None:
+    url_store.beat(beat("box:11:aaa"))
+    url_store.beat(beat("box:12:bbb"))
 
     listing = run("processes", "--url", url)
     quiet = run("processes", "quiet", "box:11:aaa", "--url", url)
@@ -187,5 +172,5 @@ def test_processes_lists_and_quiets_them(url: str, store: Store) -> None:
     assert quiet.output.strip() == "asked box:11:aaa to quiet; it acts at its next heartbeat"
     assert stop_all.output.strip() == "asked 2 process(es) to stop; each acts at its next heartbeat"
     assert neither.exit_code == 2 and "IDENTITY" in neither.output
-    assert store.beat(beat("box:11:aaa")).signals == ["TSTP"]
-    assert store.beat(beat("box:11:aaa")).signals == ["TERM"]
+    assert url_store.beat(beat("box:11:aaa")).signals == ["TSTP"]
+    assert url_store.beat(beat("box:11:aaa")).signals == ["TERM"]

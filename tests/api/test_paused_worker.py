@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sidequest import api, enqueue
-from sidequest.config import get_config
-from sidequest.stores import Store, open_store
+from sidequest.stores import Store
 from tests.support.worker import Worker, ledger, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'worker.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[Store]:
-    opened = open_store(url)
-    get_config().use_store(opened)
-    yield opened
-    opened.close()
-
-
 def test_a_paused_queues_jobs_wait_for_a_running_worker_and_run_after_resume(
-    url: str, store: Store, tmp_path: Path
+    url: str, url_store: Store, tmp_path: Path
 ) -> None:
-    mailers = api.Queue("mailers", store)
+    mailers = api.Queue("mailers", url_store)
     mailers.pause()
     for n in range(3):
         enqueue("tests.record", [f"mail-{n}"], queue="mailers")
