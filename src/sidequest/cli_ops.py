@@ -135,13 +135,18 @@ def _utc(when: datetime | None) -> str:
 def stats(url: str | None, as_json: bool) -> None:
     """Counters, queues and live processes of a store (and jobs held by dead processes)."""
     store = _store(url)
-    record = api.Stats(store).read()
+    stats_api = api.Stats(store)
+    record = stats_api.read()
+    info = stats_api.store_info()
     queues = [queue.summary() for queue in api.Queue.all(store)]
     processes = api.ProcessSet(store).list()
     held = api.HeldByDead(store).list(limit=20) if record.held_by_dead else []
     if as_json:
-        _print_json({"stats": record, "queues": queues, "processes": processes, "held_by_dead": held})
+        _print_json(
+            {"store": info, "stats": record, "queues": queues, "processes": processes, "held_by_dead": held}
+        )
         return
+    click.echo(f"store: {info.get('path') or info.get('url') or info['store']}")
     counters = [
         ("processed", record.processed),
         ("failed", record.failed),

@@ -46,6 +46,11 @@ def test_stats_shows_counters_queues_and_processes_with_quiet_state(url: str, ur
 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
+    assert (
+        lines[0] == f"store: {url.removeprefix('sqlite:///')}"
+        if url.startswith("sqlite")
+        else lines[0] == f"store: {url}"
+    )
     assert "processed  1,234" in lines
     assert "enqueued       2" in lines and "retries        1" in lines
     assert any(line.split()[:2] == ["mailers", "1"] for line in lines)
