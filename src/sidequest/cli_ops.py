@@ -200,7 +200,7 @@ def queues(url: str | None, as_json: bool) -> None:
 
 @click.group()
 def queue() -> None:
-    """Pause, resume or clear one queue."""
+    """List, pause, resume or clear one queue."""
 
 
 def _queue_action(name: str, help_text: str, act: Callable[[api.Queue], str]) -> None:
@@ -235,6 +235,29 @@ def _clear(target: api.Queue) -> str:
 _queue_action("pause", "Stop workers taking this queue's jobs (pushes still land) until resumed.", _pause)
 _queue_action("resume", "Let workers take this queue's jobs again.", _resume)
 _queue_action("clear", "Delete every job of this queue.", _clear)
+
+
+@queue.command(name="jobs")
+@click.argument("queue_name", metavar="NAME")
+@click.option("--page", default=1, show_default=True, help="Page number (newest jobs on page 1).")
+@click.option("--per-page", default=25, show_default=True, help="Jobs per page.")
+@url_option
+@json_option
+@_reports_errors
+def queue_jobs(queue_name: str, page: int, per_page: int, url: str | None, as_json: bool) -> None:
+    """List a queue's jobs, newest first: jid, class, args and how long each has waited."""
+    listing = api.Queue(queue_name, _store(url)).page(page, per_page)
+    if as_json:
+        _print_json(listing)
+        return
+    if not listing.items:
+        click.echo(
+            f"queue {queue_name}: " + ("empty" if listing.total == 0 else f"page {page} is past the end")
+        )
+        return
+    rows = [(j.jid, j.display_class, _short(j.args), _ago(j.enqueued_at)) for j in listing.items]
+    click.echo(_table(["jid", "class", "args", "enqueued"], rows))
+    click.echo(f"page {listing.page} of {listing.pages} ({listing.total:,} in {queue_name})")
 
 
 # ---- sorted sets -------------------------------------------------------------------------------

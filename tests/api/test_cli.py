@@ -179,3 +179,15 @@ def test_processes_lists_and_quiets_them(url: str, url_store: Store) -> None:
     assert neither.exit_code == 2 and "IDENTITY" in neither.output
     assert url_store.beat(beat("box:11:aaa")).signals == ["TSTP"]
     assert url_store.beat(beat("box:11:aaa")).signals == ["TERM"]
+
+
+def test_a_queues_jobs_are_listed_newest_first(url: str, url_store: Store) -> None:
+    url_store.push([("mailers", job(i, "Mailer", queue="mailers", args=[f"user-{i}"])) for i in range(3)])
+
+    result = run("queue", "jobs", "mailers", "--per-page", "2", "--url", url)
+
+    header, newest, older, footer = result.output.splitlines()
+    assert header.split() == ["jid", "class", "args", "enqueued"]
+    assert newest.split()[:3] == [jid(2), "Mailer", '["user-2"]'] and newest.endswith("ago")
+    assert older.split()[:3] == [jid(1), "Mailer", '["user-1"]']
+    assert footer == "page 1 of 2 (3 in mailers)"
