@@ -274,7 +274,7 @@ def _set_group(name: str, job_set: type[api.JobSet], help_text: str, retry_word:
         if entry.backtrace:
             click.echo("backtrace:")
             for line in entry.backtrace:
-                click.echo(f"  {line}")
+                click.echo(f"  {out.cell(line)}")
 
     def _one(
         action: str, help_line: str, act: Callable[[api.JobSet, api.SortedEntry], bool], done: str
@@ -288,8 +288,9 @@ def _set_group(name: str, job_set: type[api.JobSet], help_text: str, retry_word:
             target = job_set(_store(url))
             entry = target.get(jid)
             moved = act(target, entry)
+            name = out.cell(entry.display_class)
             message = (
-                f"{entry.display_class} {entry.jid} {done}" if moved else f"{entry.jid} was already gone"
+                f"{name} {out.cell(entry.jid)} {done}" if moved else f"{out.cell(entry.jid)} was already gone"
             )
             if as_json:
                 out.print_json({"jid": entry.jid, "action": action, "done": moved})

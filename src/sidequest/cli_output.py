@@ -50,6 +50,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Seq
 
 
 def cell(value: object) -> str:
+    """value as one line of plain text: job data cannot break a table or send terminal escapes."""
     if isinstance(value, bool):
         return "yes" if value else ""
     if isinstance(value, int):

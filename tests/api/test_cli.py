@@ -191,3 +191,21 @@ def test_a_queues_jobs_are_listed_newest_first(url: str, url_store: Store) -> No
     assert newest.split()[:3] == [jid(2), "Mailer", '["user-2"]'] and newest.endswith("ago")
     assert older.split()[:3] == [jid(1), "Mailer", '["user-1"]']
     assert footer == "page 1 of 2 (3 in mailers)"
+
+
+def test_hostile_job_data_cannot_break_lines_or_send_terminal_escapes(url: str, url_store: Store) -> None:
+    hostile = "\x1b]0;pwned\x07\x1b[2J\nfake line\r"
+    url_store.add_to_set(
+        "dead", [(NOW, failed(1, "Evil\x1b[31m", hostile, args=[hostile], backtrace=[hostile]))]
+    )
+
+    outputs = [
+        run("dead", "--url", url).output,
+        run("dead", "show", jid(1), "--url", url).output,
+        run("dead", "retry", jid(1), "--url", url).output,
+    ]
+
+    for output in outputs:
+        assert "\x1b" not in output and "\x07" not in output and "\r" not in output
+        assert "\nfake line" not in output
+    assert "fake line" in outputs[0]  # shown, on the job's own line
