@@ -414,7 +414,7 @@ def _signal_command(action: str, help_text: str) -> None:
         else:
             assert identity is not None
             process = target.quiet(identity) if action == "quiet" else target.stop(identity)
-            click.echo(f"asked {process.identity} to {action}; it acts at its next heartbeat")
+            click.echo(f"asked {out.cell(process.identity)} to {action}; it acts at its next heartbeat")
 
 
 _signal_command("quiet", "Stop a process taking new jobs (it finishes running ones).")
