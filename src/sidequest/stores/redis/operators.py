@@ -15,7 +15,7 @@ import redis
 
 from sidequest.payload import queue_of, stamp_enqueued_at
 from sidequest.stores import redact
-from sidequest.stores.base import JobCounts, Work, minute_of
+from sidequest.stores.base import HISTOGRAM_BUCKETS, JobCounts, Work, minute_of
 from sidequest.stores.redis.connection import Connection
 from sidequest.stores.redis.keys import METRICS_TTL, Keys
 from sidequest.stores.redis.scripts import Scripts
@@ -60,6 +60,18 @@ class Operators:
                 pipe.hincrby(key, f"{job_class}|f", counts.failures)
             if counts.ms:
                 pipe.hincrby(key, f"{job_class}|ms", round(counts.ms))
+            increments = [
+                part
+                for index, count in enumerate(counts.buckets)
+                if count
+                for part in ("INCRBY", "u16", f"#{index}", count)
+            ]
+            if increments:
+                histogram = self.keys.metrics_histogram(job_class, minute_of(now))
+                # Sidekiq's Histogram#persist: saturating u16 counters, one per bucket
+                queued: Any = pipe  # redis-py leaves execute_command untyped
+                queued.execute_command("BITFIELD", histogram, "OVERFLOW", "SAT", *increments)
+                pipe.expire(histogram, METRICS_TTL)
         pipe.expire(key, METRICS_TTL)
 
     @_translated
@@ -92,6 +104,20 @@ class Operators:
             if by_class:
                 out[minute] = by_class
         return out
+
+    @_translated
+    def job_histogram(self, job_class: str, now: float, minutes: int) -> dict[int, list[int]]:
+        last = minute_of(now)
+        wanted = [last - 60 * offset for offset in range(minutes - 1, -1, -1)]
+        reads = [part for index in range(HISTOGRAM_BUCKETS) for part in ("GET", "u16", f"#{index}")]
+        pipe = self._redis.pipeline(transaction=False)
+        for minute in wanted:
+            pipe.execute_command("BITFIELD_RO", self.keys.metrics_histogram(job_class, minute), *reads)
+        return {
+            minute: [int(n) for n in counts]
+            for minute, counts in zip(wanted, pipe.execute(), strict=True)
+            if any(counts)
+        }
 
     # ---- operator methods ------------------------------------------------------------------------
     @_translated
