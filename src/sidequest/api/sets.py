@@ -40,11 +40,11 @@ class JobSet:
     def size(self) -> int:
         return self.store.set_size(self.name)
 
-    def page(self, page: int = 1, per_page: int = 25) -> Page[SortedEntry]:
-        """Entries newest first (highest score first)."""
+    def page(self, page: int = 1, per_page: int = 25, *, oldest_first: bool = False) -> Page[SortedEntry]:
+        """Entries newest (highest score) first, or lowest score first with oldest_first."""
         _check_paging(page, per_page)
         start = (page - 1) * per_page
-        entries = self.store.set_range(self.name, start, start + per_page - 1, reverse=True)
+        entries = self.store.set_range(self.name, start, start + per_page - 1, reverse=not oldest_first)
         return Page([self._entry(score, raw) for score, raw in entries], page, per_page, self.size())
 
     def __iter__(self) -> Iterator[SortedEntry]:
