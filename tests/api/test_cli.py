@@ -83,7 +83,7 @@ def test_queues_pause_resume_and_clear(url: str, url_store: Store) -> None:
 
     assert paused.output.strip() == "queue mailers paused: workers take none of its 3 job(s) until resumed"
     name, size, latency, state = listing.output.splitlines()[1].split()
-    assert (name, size, state) == ("mailers", "3", "paused") and latency.endswith("s")
+    assert (name, size, state) == ("mailers", "3", "paused") and latency[0].isdigit()
     assert url_store.fetch("box:1:aaa", ["mailers"], 5) == []
     run("queue", "resume", "mailers", "--url", url)
     assert json.loads(run("queues", "--url", url, "--json").output)[0]["paused"] is False
