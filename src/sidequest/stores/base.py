@@ -12,6 +12,10 @@ Reliable fetch: ``fetch`` moves jobs into an in-progress list owned by the fetch
 (identity). They stay there until ``ack`` (finished, retried or dead) or ``requeue`` (shutdown). If the
 owner's heartbeat record (written by ``beat``) is gone, ``recover`` pushes its in-progress jobs back to
 their queues. A process must ``beat`` before its first ``fetch`` so it is never mistaken for dead.
+
+Operator methods (listing, moving and deleting jobs, pausing queues, metrics) serve sidequest.api,
+their one caller; the dashboard and the CLI go through it. A paused queue is skipped inside fetch's
+own atomic step, so pausing needs no worker to be told.
 """
 
 from __future__ import annotations
