@@ -277,6 +277,19 @@ class Store(ABC):
     @abstractmethod
     def reset_counters(self) -> None: ...
 
+    # ---- records: small values by key, kept for a while -----------------------------------------
+    @abstractmethod
+    def put_record(self, key: str, value: str, ttl: float) -> None:
+        """Keep value under key for ttl seconds, replacing any earlier value. Atomic.
+
+        For integrations that keep a little state per job, such as the Django Tasks backend's task
+        results. The job path (push, fetch, ack, retry) never reads or writes records.
+        """
+
+    @abstractmethod
+    def get_record(self, key: str) -> str | None:
+        """The value kept under key, or None when it was never stored or its ttl has passed."""
+
     # ---- lifecycle -------------------------------------------------------------------------------
     def ping(self) -> float:
         """Round-trip time to the store in seconds (0 for in-process stores)."""

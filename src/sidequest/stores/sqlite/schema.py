@@ -61,8 +61,16 @@ def _count_dead_v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE set_sizes (name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID")
 
 
+def _records_v3(conn: sqlite3.Connection) -> None:
+    """Records with an expiry (Store.put_record), for integrations such as the Django Tasks backend."""
+    conn.execute(
+        "CREATE TABLE records (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID"
+    )
+    conn.execute("CREATE INDEX records_expiry ON records (expires_at)")
+
+
 #: MIGRATIONS[n] turns a version-n file into version n + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _count_dead_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _count_dead_v2, _records_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
