@@ -20,8 +20,25 @@ from sidequest.config import Settings, get_config
 class Command(BaseCommand):  # type: ignore[misc]
     help = "Run a sidequest worker for this project's Django tasks and sidequest jobs (flags of `sidequest worker`)."
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("worker_args", nargs=argparse.REMAINDER, help="flags of `sidequest worker`")
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        """Django's parser would reject sidequest's flags (and read -v as its own verbosity): every
+        argument is handed to `sidequest worker` as given, also through call_command()."""
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+
+        def parse_args(args: list[str] | None = None, namespace: Any = None) -> argparse.Namespace:
+            return argparse.Namespace(
+                worker_args=list(args or []),
+                verbosity=1,
+                settings=None,
+                pythonpath=None,
+                traceback=False,
+                no_color=False,
+                force_color=False,
+                skip_checks=True,
+            )
+
+        parser.parse_args = parse_args
+        return parser
 
     def run_from_argv(self, argv: list[str]) -> None:
         # manage.py has already applied --settings / --pythonpath; the rest are sidequest's flags
