@@ -221,10 +221,21 @@ class _NotNative(Exception):
 _templates: dict[tuple[str, tuple[tuple[str, Any], ...]], wire.Template] = {}
 
 
+def _typed(value: Any) -> Any:
+    """value as a cache key that tells True from 1 and 1.0 from 1 (Python finds them equal, JSON does
+    not: "retry":true is 25 retries, "retry":1 is one)."""
+    if type(value) is tuple:
+        return (tuple, tuple(_typed(item) for item in value))
+    return (type(value), value)
+
+
 def _template(job_class: str, options: Mapping[str, Any]) -> wire.Template:
     """The payload template for job_class and options, kept for options seen before (when hashable)."""
     try:
-        key: tuple[str, tuple[tuple[str, Any], ...]] | None = (job_class, tuple(options.items()))
+        key: tuple[str, tuple[tuple[str, Any], ...]] | None = (
+            job_class,
+            tuple((name, _typed(value)) for name, value in options.items()),
+        )
         template = _templates.get(key)  # type: ignore[arg-type]
     except TypeError:  # an unhashable option value (a list or dict): build it each time
         key, template = None, None

@@ -6,6 +6,7 @@ default options. Enqueuing builds a payload and hands it to the client; nothing 
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import functools
 import inspect
@@ -167,6 +168,32 @@ class Enqueuer:
         return client.get_client().push_bulk_jobs(
             self.name, list(args_list), self.options, at=when, batch_size=batch_size
         )
+
+    # Awaitable forms for asyncio code (FastAPI, Starlette, Django's aenqueue): each runs its sync form
+    # in a worker thread (asyncio.to_thread), so a store round trip never blocks the event loop. A
+    # thread hand-off rather than an async store client: one code path writes every payload.
+    async def aperform_async(self, *args: Any) -> str | None:
+        """Awaitable perform_async: enqueue now without blocking the event loop; returns the jid."""
+        return await asyncio.to_thread(self.perform_async, *args)
+
+    async def aperform_in(self, delay: float | int | timedelta, *args: Any) -> str | None:
+        """Awaitable perform_in: enqueue to run after delay, without blocking the event loop."""
+        return await asyncio.to_thread(self.perform_in, delay, *args)
+
+    async def aperform_at(self, when: float | int | datetime, *args: Any) -> str | None:
+        """Awaitable perform_at: enqueue to run at when, without blocking the event loop."""
+        return await asyncio.to_thread(self.perform_at, when, *args)
+
+    async def aperform_bulk(
+        self,
+        args_list: Iterable[Sequence[Any]],
+        *,
+        batch_size: int = 1000,
+        at: float | datetime | None = None,
+    ) -> list[str | None]:
+        """Awaitable perform_bulk: enqueue many jobs without blocking the event loop."""
+        entries = list(args_list)  # read the iterable here, not in another thread
+        return await asyncio.to_thread(self.perform_bulk, entries, batch_size=batch_size, at=at)
 
     # Testing helpers (fake mode): see sidequest.testing.
     @property
@@ -335,8 +362,28 @@ class Job(metaclass=JobMeta):
         return cls.enqueuer().perform_at(when, *args)
 
     @classmethod
-    def perform_bulk(cls, args_list: Iterable[Sequence[Any]], *, batch_size: int = 1000) -> list[str | None]:
-        return cls.enqueuer().perform_bulk(args_list, batch_size=batch_size)
+    def perform_bulk(
+        cls, args_list: Iterable[Sequence[Any]], *, batch_size: int = 1000, at: float | datetime | None = None
+    ) -> list[str | None]:
+        return cls.enqueuer().perform_bulk(args_list, batch_size=batch_size, at=at)
+
+    @classmethod
+    async def aperform_async(cls, *args: Any) -> str | None:
+        return await cls.enqueuer().aperform_async(*args)
+
+    @classmethod
+    async def aperform_in(cls, delay: float | int | timedelta, *args: Any) -> str | None:
+        return await cls.enqueuer().aperform_in(delay, *args)
+
+    @classmethod
+    async def aperform_at(cls, when: float | int | datetime, *args: Any) -> str | None:
+        return await cls.enqueuer().aperform_at(when, *args)
+
+    @classmethod
+    async def aperform_bulk(
+        cls, args_list: Iterable[Sequence[Any]], *, batch_size: int = 1000, at: float | datetime | None = None
+    ) -> list[str | None]:
+        return await cls.enqueuer().aperform_bulk(args_list, batch_size=batch_size, at=at)
 
     @classmethod
     def drain(cls) -> int:
