@@ -1,0 +1,97 @@
+"""Running the example apps as real processes: a web server, a worker, and requests to them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support.worker import wait_for
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+BIN = Path(sys.executable).parent
+
+
+def copy_example(name: str, tmp_path: Path) -> Path:
+    """A private copy of an example, so its database and outbox live in the test's directory."""
+    target = tmp_path / name
+    shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("__pycache__", "*.db*", "outbox"))
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def environment(store_url: str, outbox: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OUTBOX": str(outbox), "SIDEQUEST_URL": store_url}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    for var in ("REDIS_URL", "SIDEQUEST_REDIS_URL", "DJANGO_SETTINGS_MODULE", "FLASK_APP"):
+        env.pop(var, None)
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def process(
+    command: list[str], cwd: Path, env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A subprocess that is stopped with TERM at the end (and killed if it will not stop)."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def post(url: str) -> bytes:
+    request = urllib.request.Request(url, data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return bytes(response.read())
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return bytes(response.read())
+
+
+def wait_until_serving(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    wait_for(up, timeout=60, what=f"a server on port {port}")
+
+
+def wait_for_file(path: Path, *logs: Path) -> str:
+    try:
+        wait_for(path.exists, timeout=60, what=f"{path.name} to be written")
+    except AssertionError:
+        raise AssertionError("\n".join(log.read_text() for log in logs if log.exists())) from None
+    wait_for(lambda: path.read_text().endswith("\n"), timeout=10, what=f"{path.name} to be complete")
+    return path.read_text()
+
+
+__all__ = ["urllib"]
