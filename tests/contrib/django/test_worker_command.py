@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from django.core.management import call_command
 from django.db.backends.signals import connection_created
@@ -49,3 +50,15 @@ def test_each_job_gets_a_fresh_database_connection_as_a_request_would(use_store:
         connection_created.disconnect(count)
     # then the connection of the first job (CONN_MAX_AGE 0) was closed after it, as after a request
     assert len(opened) == 2
+
+
+def test_plain_sidequest_jobs_of_installed_apps_run_too(use_store: str, tmp_path: Path) -> None:
+    # given a @sidequest.job from an app's jobs.py, enqueued the sidequest way
+    from .app.jobs import touch
+
+    target = tmp_path / "touched.txt"
+    touch.perform_async(str(target))
+    # when the Django worker command runs
+    call_command("sidequest_worker", "--burst")
+    # then it found the job (jobs.py of every installed app is imported) and ran it
+    assert target.read_text() == "touched\n"
