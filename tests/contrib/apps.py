@@ -94,4 +94,21 @@ def wait_for_file(path: Path, *logs: Path) -> str:
     return path.read_text()
 
 
-__all__ = ["urllib"]
+
+
+
+def run_example_tests(name: str, tmp_path: Path) -> str:
+    """Run an example's own test files with pytest, in a private copy; returns pytest's output."""
+    app_dir = copy_example(name, tmp_path)
+    env = environment(f"sqlite:///{tmp_path / 'unused.db'}", tmp_path / "outbox")
+    finished = subprocess.run(
+        [str(BIN / "pytest"), "-q", "-p", "no:cacheprovider", "--rootdir", str(app_dir), "-c", os.devnull],
+        cwd=app_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = finished.stdout + finished.stderr
+    assert finished.returncode == 0, output
+    return output

@@ -16,6 +16,7 @@ from tests.contrib.apps import (
     free_port,
     post,
     process,
+    run_example_tests,
     wait_for_file,
     wait_until_serving,
 )
@@ -73,3 +74,7 @@ def test_the_lifespan_runs_a_worker_inside_the_app_and_stops_it_on_shutdown(
     # and on TERM the lifespan ended (the worker stopped) and uvicorn exited by that signal, as it does
     assert "Application shutdown complete." in web_log.read_text()
     assert web.returncode in (0, -signal.SIGTERM), web_log.read_text()
+
+
+def test_the_examples_own_tests_pass(tmp_path: Path) -> None:
+    assert "2 passed" in run_example_tests("fastapi", tmp_path)

@@ -14,6 +14,7 @@ from tests.contrib.apps import (
     free_port,
     post,
     process,
+    run_example_tests,
     wait_for_file,
     wait_until_serving,
 )
@@ -50,3 +51,7 @@ def test_a_request_enqueues_a_job_that_the_worker_runs_in_the_app_context(
         assert wait_for_file(outbox / "ada.txt", worker_log, web_log) == "Hello, ada!\n"
     # and the worker stopped cleanly on TERM
     assert worker.returncode == 0, worker_log.read_text()
+
+
+def test_the_examples_own_tests_pass(tmp_path: Path) -> None:
+    assert "1 passed" in run_example_tests("flask", tmp_path)
