@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 
 from fastapi import FastAPI
-from jobs import write_greeting
 
+from jobs import write_greeting
 from sidequest.contrib.fastapi import worker_lifespan
 
 in_process = os.environ.get("SIDEQUEST_IN_PROCESS") == "1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from flask import Flask
-from jobs import write_greeting
 
+from jobs import write_greeting
 from sidequest.contrib.flask import Sidequest
 
 
