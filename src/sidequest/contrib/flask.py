@@ -73,11 +73,15 @@ def sidequest_cli() -> None:
     """sidequest: background jobs."""
 
 
-@sidequest_cli.command("worker", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@sidequest_cli.command(
+    "worker",
+    # every argument, --help included, goes to `sidequest worker`
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+)
 @click.argument("worker_args", nargs=-1, type=click.UNPROCESSED)
 @with_appcontext
 def worker_command(worker_args: tuple[str, ...]) -> None:
-    """Run a worker with this app loaded (flags of `sidequest worker`)."""
+    """Run a worker with this app loaded (flags of `sidequest worker`; --help lists them)."""
     from sidequest.cli import worker
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]

@@ -45,9 +45,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def use_store(sqlite_url: str) -> Iterator[str]:
-    """sidequest configured on a fresh SQLite store (the autouse config fixture resets it after)."""
+def use_store(store_url: str) -> Iterator[str]:
+    """sidequest configured on a fresh store, SQLite and Redis in turn (the autouse config fixture
+    resets it after)."""
     import sidequest
 
-    sidequest.configure(url=sqlite_url, heartbeat_interval=0.5, process_ttl=5, poll_interval=0.1)
-    yield sqlite_url
+    sidequest.configure(url=store_url, heartbeat_interval=0.5, process_ttl=5, poll_interval=0.1)
+    yield store_url
