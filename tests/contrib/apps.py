@@ -94,9 +94,6 @@ def wait_for_file(path: Path, *logs: Path) -> str:
     return path.read_text()
 
 
-
-
-
 def run_example_tests(name: str, tmp_path: Path) -> str:
     """Run an example's own test files with pytest, in a private copy; returns pytest's output."""
     app_dir = copy_example(name, tmp_path)

@@ -22,7 +22,9 @@ def test_each_snippet_appears_verbatim_in_its_example(guide: str) -> None:
     for found in snippets:
         source = ROOT / found["path"]
         assert found["path"].startswith("examples/") and source.is_file(), found["path"]
-        assert found["code"] in source.read_text(), f"{guide}: snippet from {found['path']} is not in that file"
+        assert found["code"] in source.read_text(), (
+            f"{guide}: snippet from {found['path']} is not in that file"
+        )
 
 
 @pytest.mark.parametrize("guide", GUIDES)
@@ -31,9 +33,5 @@ def test_every_python_ini_or_container_snippet_comes_from_an_example(guide: str)
     text = (ROOT / guide).read_text()
     taken = {match.start("code") for match in SNIPPET.finditer(text)}
     openings = [m for m in FENCE.finditer(text) if m.group(1)]  # opening fences carry a language
-    loose = [
-        m.group(1)
-        for m in openings
-        if m.group(1) != "sh" and m.end() + 1 not in taken
-    ]
+    loose = [m.group(1) for m in openings if m.group(1) != "sh" and m.end() + 1 not in taken]
     assert loose == [], f"{guide} has {loose} snippets not taken from an example"

@@ -62,7 +62,12 @@ def test_the_examples_own_tests_pass(tmp_path: Path, command: list[str]) -> None
     app_dir = copy_example("django", tmp_path)
     env = environment(f"sqlite:///{tmp_path / 'unused.db'}", tmp_path / "outbox")
     finished = subprocess.run(
-        [str(BIN / command[0]), *command[1:]], cwd=app_dir, env=env, capture_output=True, text=True, timeout=120
+        [str(BIN / command[0]), *command[1:]],
+        cwd=app_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
     output = finished.stdout + finished.stderr
