@@ -185,5 +185,8 @@ def stats(url: str | None) -> None:
         )
 
 
+main.add_command(importlib.import_module("sidequest.web.cli").web)  # `sidequest web`: the dashboard
+
+
 if __name__ == "__main__":
     main()
