@@ -118,6 +118,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     else:
         url = f"sqlite:///{tmp_path / 'web.db'}"
     get_config().update(url=url)  # sidequest.enqueue / perform_async in the test go to the same store
+    get_config().store  # noqa: B018 - opening it creates the SQLite file the dashboard will show
     return url
 
 

@@ -8,9 +8,11 @@ point, the CSRF token).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -193,7 +195,16 @@ def create_app(
         *pages.routes(),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
+    owned = not isinstance(config_or_store, (Store, Config))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owned:  # a store opened here from a URL is closed here; a given one belongs to the caller
+            dashboard.store.close()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=routes,
         middleware=[Middleware(SecurityHeaders), Middleware(Gate, auth=auth, read_only=read_only, csrf=csrf)],
     )

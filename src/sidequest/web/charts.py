@@ -43,7 +43,10 @@ def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, u
     step = max(1, len(labels) // 8)
     for i, label in enumerate(labels):
         if i % step == 0 or i == len(labels) - 1:
-            parts.append(f'<text x="{x(i):.1f}" y="{HEIGHT - 6}" text-anchor="middle">{escape(label)}</text>')
+            anchor = "end" if i == len(labels) - 1 and i > 0 else "middle"
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{HEIGHT - 6}" text-anchor="{anchor}">{escape(label)}</text>'
+            )
     for s in series:
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(s.values))
         parts.append(
@@ -86,8 +89,8 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str, uni
 
 def _open(title: str) -> str:
     return (
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">'
+        f"<title>{escape(title)}</title>"
     )
 
 

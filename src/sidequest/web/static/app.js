@@ -27,6 +27,17 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
+  // The smallest 1, 2 or 5 x 10^n at or above value, so the grid lines fall on round numbers.
+  function niceTop(value) {
+    var magnitude = 1;
+    while (magnitude * 10 <= value) { magnitude *= 10; }
+    var factors = [1, 2, 5, 10];
+    for (var i = 0; i < factors.length; i++) {
+      if (value <= factors[i] * magnitude) { return factors[i] * magnitude; }
+    }
+    return 10 * magnitude;
+  }
+
   function formatNumber(n) {
     return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
   }
@@ -68,7 +79,7 @@
 
   function draw() {
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
-    var top = Math.max.apply(null, [1].concat(processed, failed));
+    var top = niceTop(Math.max.apply(null, [4].concat(processed, failed)));
     for (var g = 0; g <= 4; g++) {
       var y = height - g * (height - 10) / 4;
       var grid = document.createElementNS(NS, "line");
@@ -78,7 +89,7 @@
       svg.appendChild(grid);
       var label = document.createElementNS(NS, "text");
       label.setAttribute("x", "4"); label.setAttribute("y", String(y - 3));
-      label.textContent = formatNumber(Math.round(top * g / 4));
+      label.textContent = formatNumber(Math.round(top * g / 4 * 10) / 10);
       if (g > 0) { svg.appendChild(label); }
     }
     svg.appendChild(line("processed", processed, top));
