@@ -41,6 +41,8 @@ async def queue(request: Request) -> Response:
             return back(request, "queues", done)
         else:
             done = ""
+        if field(form, "from") == "queues":  # pressed on the list of queues: back to that list
+            return back(request, "queues", done)
         return back(request, "queue", done, name=name)
     summary = target.summary()
     page = page_of(request, summary.size, board.page_size)
