@@ -20,6 +20,7 @@ from sidequest.errors import PayloadError, StoreError
 from sidequest.logging import _context as log_context
 from sidequest.runtime import retry
 from sidequest.runtime.execute import CoroutineRunner, run_job
+from sidequest.runtime.metrics import JobMetrics
 from sidequest.stores.base import Store, Work
 
 logger = logging.getLogger("sidequest")
@@ -44,6 +45,8 @@ class Processor:
         self.identity = ""
         self.beat_ok_at = time.monotonic()
         self._ttl = config.settings.process_ttl
+        #: per-class runs, failures and time, taken by each heartbeat
+        self.metrics = JobMetrics()
 
     def process(self, work: Work) -> bool:
         """Run work; returns True when the job failed (for the failed counter).
@@ -65,23 +68,31 @@ class Processor:
                 "jid": job.get("jid", ""),
             }
         )
+        metric_class = job.get("wrapped") or job["class"]  # Sidekiq's metrics name
         try:
             if not logger.isEnabledFor(logging.INFO):
+                started = time.perf_counter()
                 try:
                     run_job(job, self.config, run_coroutine=self.run_coroutine)
                 except Exception as exc:
+                    self.metrics.record(metric_class, time.perf_counter() - started, failed=True)
                     self._failed(work, job, exc)
                     return True
+                self.metrics.record(metric_class, time.perf_counter() - started, failed=False)
                 return False
             started = time.perf_counter()
             logger.info("start")
             try:
                 run_job(job, self.config, run_coroutine=self.run_coroutine)
             except Exception as exc:
-                logger.info("fail", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
+                elapsed = time.perf_counter() - started
+                self.metrics.record(metric_class, elapsed, failed=True)
+                logger.info("fail", extra={"sidequest": {"elapsed": f"{elapsed:.3f}"}})
                 self._failed(work, job, exc)
                 return True
-            logger.info("done", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
+            elapsed = time.perf_counter() - started
+            self.metrics.record(metric_class, elapsed, failed=False)
+            logger.info("done", extra={"sidequest": {"elapsed": f"{elapsed:.3f}"}})
             return False
         finally:
             log_context.reset(token)

@@ -19,11 +19,19 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 SORTED_SETS = ("schedule", "retry", "dead")
+#: Per-minute job metrics are kept this many seconds (Sidekiq 7's 8 hours).
+METRICS_RETENTION = 8 * 3600
+
+
+def minute_of(epoch: float) -> int:
+    """The epoch second starting the UTC minute that holds epoch (metrics are counted per minute)."""
+    return int(epoch // 60) * 60
+
 
 #: The class of dead-set entries that wrap a payload which cannot be run; the original is args[0].
 INVALID_PAYLOAD_CLASS = "sidequest.InvalidPayload"
@@ -66,6 +74,23 @@ class Work:
 
 
 @dataclass(slots=True)
+class JobCounts:
+    """Executions, failures and run time of one job class (Sidekiq 7's metrics: "p", "f", "ms").
+
+    executions counts every run, failures included; ms sums the wall time of successful runs only.
+    """
+
+    executions: int = 0
+    failures: int = 0
+    ms: float = 0.0
+
+    def add(self, other: JobCounts) -> None:
+        self.executions += other.executions
+        self.failures += other.failures
+        self.ms += other.ms
+
+
+@dataclass(slots=True)
 class Beat:
     """One heartbeat: the process record, its running jobs, and counters to add to the stats."""
 
@@ -81,6 +106,8 @@ class Beat:
     ttl: float
     processed: int = 0
     failed: int = 0
+    #: per job class, counted since the last beat; the store adds them to the minute of ``beat``
+    metrics: dict[str, JobCounts] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -240,7 +267,8 @@ class Store(ABC):
     # ---- processes -------------------------------------------------------------------------------
     @abstractmethod
     def beat(self, beat: Beat) -> BeatResult:
-        """Write the process record and its running jobs with a TTL, add the counters, pop signals.
+        """Write the process record and its running jobs with a TTL, add the counters and per-class
+        metrics (as add_metrics at beat.beat), pop signals.
 
         Atomicity: the record and work map are replaced together. Counters are added once: if this
         raises, the caller keeps the counts and adds them to the next beat.
@@ -276,6 +304,60 @@ class Store(ABC):
 
     @abstractmethod
     def reset_counters(self) -> None: ...
+
+    # ---- operator methods (read and steered by sidequest.api only) -------------------------------
+    @abstractmethod
+    def pause_queue(self, queue: str) -> None:
+        """Stop every fetch from taking jobs of queue until resume_queue; pushes still land.
+
+        Atomicity: fetch checks the paused state in the same atomic step as the move, so no job of a
+        paused queue is handed out after this returns (a job fetched before it may still run).
+        """
+
+    @abstractmethod
+    def resume_queue(self, queue: str) -> None:
+        """Let fetches take jobs of queue again."""
+
+    @abstractmethod
+    def paused_queues(self) -> list[str]:
+        """Names of paused queues, sorted."""
+
+    @abstractmethod
+    def set_enqueue(self, name: str, entries: Sequence[tuple[str, str]], now: float) -> int:
+        """For each (stored, replacement): remove stored from set name and, only if it was there,
+        push replacement to the end of its queue (payload.queue_of) with enqueued_at = now.
+
+        Retry now and add to queue. Atomicity: per entry, the removal and the push are one step, so
+        two operators retrying the same entry enqueue it once and a failure never loses it.
+        Returns how many entries moved.
+        """
+
+    @abstractmethod
+    def set_kill(self, name: str, payloads: Sequence[str], now: float, max_jobs: int, max_age: float) -> int:
+        """Move entries of set name to "dead" at score now (trimmed as kill trims); returns how many moved.
+
+        Atomicity: per entry, the removal and the insertion into "dead" are one step.
+        """
+
+    @abstractmethod
+    def held_by_dead(self, limit: int = 100) -> tuple[int, list[tuple[str, Work]]]:
+        """Jobs in progress for processes whose heartbeat record is gone, waiting for recover().
+
+        Returns (how many there are, up to limit of them as (owner identity, work)).
+        """
+
+    @abstractmethod
+    def add_metrics(self, metrics: Mapping[str, JobCounts], now: float) -> None:
+        """Add per-class counts to the UTC minute of now; minutes older than METRICS_RETENTION go."""
+
+    @abstractmethod
+    def job_metrics(self, now: float, minutes: int) -> dict[int, dict[str, JobCounts]]:
+        """Per-class counts of the last minutes UTC minutes up to now's, keyed by the minute's epoch
+        second (minutes with no counts are left out)."""
+
+    def info(self) -> dict[str, str]:
+        """What an operator wants to know about the store itself (kind, version, size), as text."""
+        return {"store": type(self).__name__}
 
     # ---- records: small values by key, kept for a while -----------------------------------------
     @abstractmethod

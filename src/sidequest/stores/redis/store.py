@@ -14,23 +14,41 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis
 
 from sidequest._time import utc_day
 from sidequest.errors import ConfigError, StoreUnavailable
-from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work
+from sidequest.payload import queue_of, stamp_enqueued_at
+from sidequest.stores import redact
+from sidequest.stores.base import (
+    Beat,
+    BeatResult,
+    Counters,
+    JobCounts,
+    ProcessRecord,
+    Store,
+    Work,
+    minute_of,
+)
 from sidequest.stores.redis import processes as process_hash
 from sidequest.stores.redis.connection import MAX_BLOCK, Connection
 from sidequest.stores.redis.held import HeldConnections
-from sidequest.stores.redis.keys import CLEANUP_INTERVAL, SIGNAL_TTL, STATS_TTL, Keys
+from sidequest.stores.redis.keys import CLEANUP_INTERVAL, METRICS_TTL, SIGNAL_TTL, STATS_TTL, Keys
 from sidequest.stores.redis.scripts import Scripts
 from sidequest.stores.redis.scripts import commands as send_commands
 from sidequest.stores.redis.scripts import run as run_script
 
 P = ParamSpec("P")
+
+
+def _taken(flat: Sequence[str]) -> list[Work]:
+    """Works from the fetch script's flat {queue, payload, ...} reply."""
+    return [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
 R = TypeVar("R")
 
 
@@ -107,34 +125,48 @@ class RedisStore(Store):
                 time.sleep(timeout)  # nothing to wait on; don't let a worker loop spin
             return []
         # when about to block, register every queue first: a job BLMOVEd below is then never unregistered
-        taken = self._fetch_now(identity, names, limit, register_all=timeout > 0)
+        taken, paused = self._fetch_now(identity, names, limit, register_all=timeout > 0)
         if taken or timeout <= 0:
             return taken
         deadline = time.monotonic() + timeout
+        # paused queues are not waited on; a resume is seen by the next fetch call (within timeout)
+        waiting = [name for name in names if name not in paused]
+        if not waiting:
+            time.sleep(timeout)
+            return []
         # BLMOVE watches one list, so several queues take turns with short waits, keeping their order
-        turn = min(timeout, MAX_BLOCK) if len(names) == 1 else max(0.01, min(timeout, 0.2) / len(names))
+        turn = min(timeout, MAX_BLOCK) if len(waiting) == 1 else max(0.01, min(timeout, 0.2) / len(waiting))
         while True:
-            for name in names:
+            for name in waiting:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return []
-                taken = self._wait_and_fetch(identity, names, name, limit, max(0.01, min(turn, remaining)))
+                taken, paused = self._wait_and_fetch(
+                    identity, names, name, limit, max(0.01, min(turn, remaining))
+                )
                 if taken:
                     return taken
+                if name in paused:  # paused while we waited: stop waiting on it
+                    waiting.remove(name)
+                    if not waiting:
+                        time.sleep(max(0.0, deadline - time.monotonic()))
+                        return []
+                    break
 
     def _wait_and_fetch(
         self, identity: str, names: Sequence[str], name: str, limit: int, wait: float
-    ) -> list[Work]:
+    ) -> tuple[list[Work], set[str]]:
         """BLMOVE one job from name, then the fetch script for up to limit - 1 more, in one round trip.
 
         Redis runs the pipelined script as soon as the BLMOVE returns, so a woken fetch costs no
         extra round trip (the latency of an idle worker). The script also registers every queue
         again: a recovery that ran while we waited may have dropped the registration (our heartbeat
-        lapsed), and the job must stay findable.
+        lapsed), and the job must stay findable. BLMOVE cannot check the paused set, so a job it
+        took from a queue paused while we waited goes straight back to the front of its queue.
         """
         keys, args = self._fetch_arguments(identity, names, limit - 1, register_all=True)
         # a wait of 0 would mean "forever" to Redis; the caller passes at least 10 ms
-        job, flat = send_commands(
+        job, reply = send_commands(
             self._blocking_held,
             ("BLMOVE", self.keys.queue(name), self.keys.in_progress(identity, name), "RIGHT", "LEFT", wait),
             ("EVALSHA", self._scripts.fetch.sha, len(keys), *keys, *args),
@@ -142,21 +174,27 @@ class RedisStore(Store):
         if isinstance(job, Exception):
             raise job
         taken = [] if job is None else [Work(name, job)]
-        if isinstance(flat, Exception):  # NOSCRIPT after a server restart: run it the slow way
-            return taken + self._fetch_now(identity, names, limit - len(taken), register_all=True)
-        return taken + [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        if isinstance(reply, Exception):  # NOSCRIPT after a server restart: run it the slow way
+            more, paused = self._fetch_now(identity, names, limit - len(taken), register_all=True)
+        else:
+            more, paused = _taken(reply[0]), set(reply[1])
+        if taken and name in paused:
+            self.requeue(identity, taken)
+            taken = []
+        return taken + more, paused
 
     def _fetch_now(
         self, identity: str, names: Sequence[str], limit: int, *, register_all: bool
-    ) -> list[Work]:
+    ) -> tuple[list[Work], set[str]]:
+        """Jobs taken by the fetch script, and which of names are paused."""
         keys, args = self._fetch_arguments(identity, names, limit, register_all=register_all)
-        flat = run_script(self._blocking_held, self._scripts.fetch, keys, args)
-        return [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        flat, paused = run_script(self._blocking_held, self._scripts.fetch, keys, args)
+        return _taken(flat), set(paused)
 
     def _fetch_arguments(
         self, identity: str, names: Sequence[str], limit: int, *, register_all: bool
     ) -> tuple[list[str], list[str | int]]:
-        keys = [self.keys.in_progress_registry, self.keys.in_progress_queues(identity)]
+        keys = [self.keys.in_progress_registry, self.keys.in_progress_queues(identity), self.keys.paused]
         for name in names:
             keys += [self.keys.queue(name), self.keys.in_progress(identity, name)]
         return keys, [identity, limit, "1" if register_all else "0", *names]
@@ -324,6 +362,7 @@ class RedisStore(Store):
         # one MULTI like Sidekiq 6's heartbeat: counters, running jobs and the record land together
         pipe = self._redis.pipeline(transaction=True)
         self._queue_counts(pipe, beat.processed, beat.failed, beat.beat)
+        self._queue_metrics(pipe, beat.metrics, beat.beat)
         for work_key in keys.work_keys(identity):
             pipe.unlink(work_key)
             if beat.work:
@@ -432,6 +471,141 @@ class RedisStore(Store):
     def reset_counters(self) -> None:
         # Sidekiq's Stats#reset writes zeros rather than deleting
         self._redis.mset({self.keys.stat_processed: 0, self.keys.stat_failed: 0})
+
+    # ---- job metrics -----------------------------------------------------------------------------
+    def _queue_metrics(
+        self, pipe: redis.client.Pipeline, metrics: Mapping[str, JobCounts], now: float
+    ) -> None:
+        """Sidekiq 7's metrics flush: HINCRBY "<class>|p", "|f", "|ms" on the minute's hash, 8 h TTL."""
+        if not metrics:
+            return
+        key = self.keys.metrics_minute(minute_of(now))
+        for job_class, counts in metrics.items():
+            if counts.executions:
+                pipe.hincrby(key, f"{job_class}|p", counts.executions)
+            if counts.failures:
+                pipe.hincrby(key, f"{job_class}|f", counts.failures)
+            if counts.ms:
+                pipe.hincrby(key, f"{job_class}|ms", round(counts.ms))
+        pipe.expire(key, METRICS_TTL)
+
+    @_translate_errors
+    def add_metrics(self, metrics: Mapping[str, JobCounts], now: float) -> None:
+        if metrics:
+            pipe = self._redis.pipeline(transaction=True)
+            self._queue_metrics(pipe, metrics, now)
+            pipe.execute()
+
+    @_translate_errors
+    def job_metrics(self, now: float, minutes: int) -> dict[int, dict[str, JobCounts]]:
+        last = minute_of(now)
+        wanted = [last - 60 * offset for offset in range(minutes - 1, -1, -1)]
+        pipe = self._redis.pipeline(transaction=False)
+        for minute in wanted:
+            pipe.hgetall(self.keys.metrics_minute(minute))
+        out: dict[int, dict[str, JobCounts]] = {}
+        for minute, fields in zip(wanted, pipe.execute(), strict=True):
+            by_class: dict[str, JobCounts] = {}
+            for field_name, value in fields.items():
+                job_class, _, kind = field_name.rpartition("|")
+                counts = by_class.setdefault(job_class, JobCounts())
+                amount = int(value or 0)
+                if kind == "p":
+                    counts.executions = amount
+                elif kind == "f":
+                    counts.failures = amount
+                elif kind == "ms":
+                    counts.ms = float(amount)
+            if by_class:
+                out[minute] = by_class
+        return out
+
+    # ---- operator methods ------------------------------------------------------------------------
+    @_translate_errors
+    def pause_queue(self, queue: str) -> None:
+        self._redis.sadd(self.keys.paused, queue)
+
+    @_translate_errors
+    def resume_queue(self, queue: str) -> None:
+        self._redis.srem(self.keys.paused, queue)
+
+    @_translate_errors
+    def paused_queues(self) -> list[str]:
+        return sorted(self._redis.smembers(self.keys.paused))
+
+    @_translate_errors
+    def set_enqueue(self, name: str, entries: Sequence[tuple[str, str]], now: float) -> int:
+        if not entries:
+            return 0
+        keys = [self.keys.sorted_set(name), self.keys.queues]
+        args: list[str] = []
+        for stored, replacement in entries:
+            queue = queue_of(replacement, "default")
+            keys.append(self.keys.queue(queue))
+            args += [stored, stamp_enqueued_at(replacement, now), queue]
+        return int(self._scripts.enqueue_from_set(keys=keys, args=args))
+
+    @_translate_errors
+    def set_kill(self, name: str, payloads: Sequence[str], now: float, max_jobs: int, max_age: float) -> int:
+        if not payloads:
+            return 0
+        keys = [self.keys.sorted_set(name), self.keys.dead]
+        trim = -max_jobs if max_jobs > 0 else -1
+        args = [repr(float(now)), repr(float(now) - max_age), str(trim), *payloads]
+        return int(self._scripts.kill_from_set(keys=keys, args=args))
+
+    @_translate_errors
+    def held_by_dead(self, limit: int = 100) -> tuple[int, list[tuple[str, Work]]]:
+        identities = sorted(self._redis.smembers(self.keys.in_progress_registry))
+        if not identities:
+            return 0, []
+        pipe = self._redis.pipeline(transaction=False)
+        for identity in identities:
+            pipe.exists(self.keys.process(identity))
+            pipe.smembers(self.keys.in_progress_queues(identity))
+        replies = pipe.execute()
+        lists = [
+            (identity, name)
+            for i, identity in enumerate(identities)
+            if not replies[2 * i]
+            for name in sorted(replies[2 * i + 1])
+        ]
+        if not lists:
+            return 0, []
+        pipe = self._redis.pipeline(transaction=False)
+        for identity, name in lists:
+            pipe.llen(self.keys.in_progress(identity, name))
+        sizes = [int(size) for size in pipe.execute()]
+        held: list[tuple[str, Work]] = []
+        pipe = self._redis.pipeline(transaction=False)
+        wanted = limit
+        reads: list[tuple[str, str]] = []
+        for (identity, name), size in zip(lists, sizes, strict=True):
+            if wanted <= 0:
+                break
+            if size:
+                # the oldest (first fetched) are at the tail
+                pipe.lrange(self.keys.in_progress(identity, name), -min(size, wanted), -1)
+                reads.append((identity, name))
+                wanted -= min(size, wanted)
+        if reads:
+            for (identity, name), jobs in zip(reads, pipe.execute(), strict=True):
+                held += [(identity, Work(name, job)) for job in reversed(jobs)]
+        return sum(sizes), held
+
+    @_translate_errors
+    def info(self) -> dict[str, str]:
+        server = self._redis.info()
+        names = (
+            "redis_version",
+            "uptime_in_days",
+            "connected_clients",
+            "used_memory_human",
+            "used_memory_peak_human",
+        )
+        out = {"store": "redis", "url": redact(self.url)}
+        out.update({name: str(server.get(name, "")) for name in names})
+        return out
 
     # ---- lifecycle -------------------------------------------------------------------------------
     @_translate_errors

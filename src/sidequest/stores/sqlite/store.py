@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from sidequest.errors import StoreError, StoreUnavailable
+from sidequest.errors import StoreError, StoreNotFound, StoreUnavailable
 from sidequest.stores.base import Store, Work
 from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
 from sidequest.stores.sqlite.processes import Processes, expire_processes
@@ -37,10 +37,22 @@ class SQLiteStore(SortedSets, Processes, Store):
     StoreUnavailable.
     """
 
-    def __init__(self, url: str, synchronous: str | None = None, busy_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        synchronous: str | None = None,
+        busy_timeout: float | None = None,
+        *,
+        create: bool = True,
+    ) -> None:
         self.url = url
         options = parse_url(url, synchronous, busy_timeout)
         self.path = options.path
+        if not create and not os.path.exists(options.path):
+            raise StoreNotFound(
+                f"no store at {os.path.abspath(options.path)}; run this where the store is, or pass --url "
+                "sqlite:///path/to/sidequest.db (a worker creates the file when it starts)"
+            )
         self._db = Database(options)
         self._bell_of = (os.getpid(), bell_for(options.path))
 
@@ -88,7 +100,10 @@ class SQLiteStore(SortedSets, Processes, Store):
 
     def _any_ready(self, names: list[str]) -> bool:
         marks = ",".join("?" * len(names))
-        sql = f"SELECT 1 FROM jobs WHERE queue IN ({marks}) AND owner IS NULL LIMIT 1"
+        sql = (
+            f"SELECT 1 FROM jobs WHERE queue IN ({marks}) AND owner IS NULL"
+            " AND queue NOT IN (SELECT name FROM paused_queues) LIMIT 1"
+        )
         return self._db.retry(
             lambda: self._db.connection().execute(sql, names).fetchone() is not None,
             "look for jobs",
@@ -220,6 +235,56 @@ class SQLiteStore(SortedSets, Processes, Store):
 
         self._db.write("clear a queue", run)
 
+    # ---- operator methods ------------------------------------------------------------------------
+    def pause_queue(self, queue: str) -> None:
+        self._db.write(
+            "pause a queue",
+            lambda conn: conn.execute("INSERT OR IGNORE INTO paused_queues (name) VALUES (?)", (queue,)),
+        )
+
+    def resume_queue(self, queue: str) -> None:
+        self._db.write(
+            "resume a queue", lambda conn: conn.execute("DELETE FROM paused_queues WHERE name = ?", (queue,))
+        )
+        self._bell.ring()
+
+    def paused_queues(self) -> list[str]:
+        rows = self._db.read_all("list paused queues", "SELECT name FROM paused_queues ORDER BY name", ())
+        return [str(name) for (name,) in rows]
+
+    def held_by_dead(self, limit: int = 100) -> tuple[int, list[tuple[str, Work]]]:
+        def run(conn: sqlite3.Connection) -> tuple[int, list[tuple[str, Work]]]:
+            now = time.time()
+            count = int(
+                conn.execute(f"SELECT count(*) FROM jobs WHERE {_HELD_BY_DEAD}", (now,)).fetchone()[0]
+            )
+            rows = conn.execute(
+                f"SELECT owner, queue, payload FROM jobs WHERE {_HELD_BY_DEAD} ORDER BY owner, claimed, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            return count, [(str(owner), Work(str(queue), str(payload))) for owner, queue, payload in rows]
+
+        return self._db.read("list jobs held by dead processes", run)
+
+    def info(self) -> dict[str, str]:
+        def run(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            return (
+                int(conn.execute("PRAGMA page_count").fetchone()[0]),
+                int(conn.execute("PRAGMA page_size").fetchone()[0]),
+                int(conn.execute("PRAGMA freelist_count").fetchone()[0]),
+            )
+
+        pages, page_size, free = self._db.read("read the file's size", run)
+        return {
+            "store": "sqlite",
+            "path": os.path.abspath(self.path),
+            "size_bytes": str(pages * page_size),
+            "page_count": str(pages),
+            "page_size": str(page_size),
+            "free_pages": str(free),
+            "sqlite_version": sqlite3.sqlite_version,
+        }
+
     # ---- records -------------------------------------------------------------------------------
     def put_record(self, key: str, value: str, ttl: float) -> None:
         now = time.time()
@@ -275,6 +340,7 @@ _ACK_ONE = (
     " RETURNING queue, payload"
 )
 _COUNT_PENDING = "SELECT count(*) FROM jobs WHERE queue = ? AND owner IS NULL"
+_HELD_BY_DEAD = "owner IS NOT NULL AND owner NOT IN (SELECT identity FROM processes WHERE expires_at > ?)"
 _PUT_RECORD = "INSERT OR REPLACE INTO records (key, value, expires_at) VALUES (?, ?, ?)"
 _GET_RECORD = "SELECT value FROM records WHERE key = ? AND expires_at > ?"
 # each write forgets a few expired records, so the table stays near its live size without a sweeper
@@ -284,11 +350,19 @@ _FORGET_EXPIRED_RECORDS = "DELETE FROM records WHERE key IN (SELECT key FROM rec
 def _claim(conn: sqlite3.Connection, identity: str, names: list[str], limit: int) -> list[Work]:
     """Give identity up to limit pending jobs, draining each queue in order before the next."""
     taken: list[Work] = []
+    # Checked in the claim's own transaction, so no job of a queue paused before it is handed out.
+    marks = ",".join("?" * len(names))
+    paused = {
+        str(name)
+        for (name,) in conn.execute(f"SELECT name FROM paused_queues WHERE name IN ({marks})", names)
+    }
     # Numbering each statement's claim keeps in_progress in fetch order, as a Redis list would.
     claimed = int(
         conn.execute("SELECT coalesce(max(claimed), 0) FROM jobs WHERE owner = ?", (identity,)).fetchone()[0]
     )
     for queue in names:
+        if queue in paused:
+            continue
         claimed += 1
         rows = conn.execute(
             "UPDATE jobs SET owner = ?, claimed = ? WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND owner IS NULL"
