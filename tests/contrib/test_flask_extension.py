@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from flask import Flask, current_app
+from flask import Flask, current_app, session
 from flask.testing import FlaskCliRunner
 
+from sidequest import enqueue as sidequest_enqueue
 from sidequest import job, registry, testing
 from sidequest.config import get_config
 from sidequest.contrib.flask import Sidequest
@@ -66,3 +68,37 @@ def test_the_worker_command_is_added_to_flask_cli() -> None:
 
 def teardown_module() -> None:
     registry.unregister("tests.contrib.flask.app_name")
+
+
+def dashboard_app(tmp_path: Path) -> Flask:
+    import sidequest
+
+    sidequest.configure(url=f"sqlite:///{tmp_path / 'sidequest.db'}")
+    app = make_app()
+    app.secret_key = "tests-only"
+
+    @app.post("/login")
+    def login() -> str:
+        session["admin"] = True
+        return "ok"
+
+    extension = Sidequest(app)
+    extension.mount_dashboard("/sidequest", auth=lambda: session.get("admin") is True)
+    return app
+
+
+def test_the_dashboard_is_served_under_a_prefix_to_whom_auth_lets_in(tmp_path: Path) -> None:
+    # given an app with the dashboard mounted behind a session check, and a job queued
+    app = dashboard_app(tmp_path)
+    sidequest_enqueue("SomeJob", queue="mailers")
+    client = app.test_client()
+    # when a visitor without the session opens it, they are refused
+    assert client.get("/sidequest/").status_code == 403
+    # when they log in, the dashboard shows the queue, with its links under the prefix
+    client.post("/login")
+    page = client.get("/sidequest/queues")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "mailers" in text and "/sidequest/static/" in text
+    # and the app's own routes are untouched
+    assert client.post("/login").get_data(as_text=True) == "ok"

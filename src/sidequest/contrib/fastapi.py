@@ -12,12 +12,16 @@
 
 Inside your own lifespan, ``async with InProcessWorker(): yield``. In production run
 ``sidequest worker -r app.jobs`` instead and leave the lifespan out (or switch it with a setting).
-Nothing here imports FastAPI: Starlette apps use it the same way.
+The lifespan imports nothing of FastAPI: Starlette apps use it the same way.
+
+The dashboard, behind the app's own auth dependency (it needs the ``web`` extra):
+
+    mount_dashboard(app, "/sidequest", dependencies=[Depends(require_admin)])
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -42,4 +46,44 @@ def worker_lifespan_with(**settings: Any) -> Callable[[Any], AbstractAsyncContex
     return lifespan
 
 
-__all__ = ["InProcessWorker", "worker_lifespan", "worker_lifespan_with"]
+def mount_dashboard(app: Any, path: str = "/sidequest", *, dependencies: Sequence[Any] = (), **options: Any) -> Any:
+    """Serve sidequest's dashboard under path on a FastAPI app, behind the app's own dependencies.
+
+    A Mount would skip FastAPI's dependencies, so the dashboard is served by two routes (path and
+    everything under it) whose dependencies run first: an auth dependency that raises
+    HTTPException(401/403) keeps the request from ever reaching the dashboard. options go to
+    ``sidequest.web.create_app`` (read_only, secret_key, ...). Returns the dashboard ASGI app.
+    """
+    from starlette.responses import Response
+    from starlette.types import Receive, Scope, Send
+
+    from sidequest.web import create_app
+
+    prefix = "/" + path.strip("/")
+    from sidequest.config import get_config
+
+    dashboard = create_app(options.pop("config_or_store", None) or get_config(), prefix=prefix, **options)
+
+    class Forward(Response):
+        """Hands the request, body unread, to the dashboard (FastAPI only ran the dependencies)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            # the dashboard routes (and builds its URLs) with its own router, not the app's
+            own = {k: v for k, v in scope.items() if k not in ("router", "route", "endpoint", "path_params")}
+            await dashboard(own, receive, send)
+
+    async def serve_dashboard() -> Response:
+        return Forward()
+
+    methods = ["GET", "HEAD", "POST"]
+    for route in (prefix, prefix + "/{path:path}"):
+        app.add_api_route(
+            route, serve_dashboard, methods=methods, dependencies=list(dependencies), include_in_schema=False
+        )
+    return dashboard
+
+
+__all__ = ["InProcessWorker", "mount_dashboard", "worker_lifespan", "worker_lifespan_with"]

@@ -11,6 +11,10 @@ worker, and its flags win over both.
 ``flask sidequest worker [flags of sidequest worker]`` runs the worker with the app loaded, so the
 jobs imported by the app are registered and each job sees ``current_app`` (Flask-SQLAlchemy sessions,
 app.config, extensions), as a request would.
+
+``sidequest_ext.mount_dashboard("/sidequest", auth=is_admin)`` serves the dashboard (an ASGI app, run
+through a2wsgi) under a prefix of the app; auth is called inside a request context of the app, so it
+can read ``flask.session`` or Flask-Login's ``current_user``. Needs the ``web`` extra.
 """
 
 from __future__ import annotations
@@ -57,6 +61,36 @@ class Sidequest:
             config.update(**settings)
         config.server_middleware.add(AppContext, app)
         app.cli.add_command(sidequest_cli)
+
+    def mount_dashboard(
+        self, prefix: str = "/sidequest", *, auth: Callable[[], Any] | None = None, **options: Any
+    ) -> None:
+        """Serve sidequest's dashboard under prefix. auth() runs in the app's request context and
+        returns True (let in), False (403) or a response to send instead (e.g. a redirect to login).
+        options go to ``sidequest.web.create_app`` (read_only, secret_key, ...)."""
+        from a2wsgi import ASGIMiddleware
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+        from werkzeug.wrappers import Response
+
+        from sidequest.web import create_app
+
+        app = self.app
+        if app is None:
+            raise RuntimeError("call init_app(app) before mount_dashboard()")
+        asgi: Any = create_app(options.pop("config_or_store", None) or get_config(), **options)
+        dashboard: Any = ASGIMiddleware(asgi)
+
+        def guarded(environ: dict[str, Any], start_response: Any) -> Any:
+            if auth is not None:
+                with app.request_context(environ):
+                    verdict = auth()
+                    if verdict is not True:
+                        refusal = verdict if verdict is not False else Response("Forbidden", status=403)
+                        return app.make_response(refusal)(environ, start_response)
+            return dashboard(environ, start_response)
+
+        mounted: Any = DispatcherMiddleware(app.wsgi_app, {"/" + prefix.strip("/"): guarded})
+        app.wsgi_app = mounted  # type: ignore[method-assign]
 
 
 def settings_from_app_config(app_config: Any) -> dict[str, Any]:

@@ -20,6 +20,9 @@ if not settings.configured:
     settings.configure(
         INSTALLED_APPS=[
             *(["django_tasks"] if BACKPORT else []),
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "django.contrib.sessions",
             "sidequest.contrib.django",
             "tests.contrib.django.app",
         ],
@@ -33,6 +36,9 @@ if not settings.configured:
             }
         },
         USE_TZ=True,
+        SECRET_KEY="tests-only",
+        ROOT_URLCONF="tests.contrib.django.app.urls",
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
     )
     django.setup()
 
@@ -52,3 +58,11 @@ def use_store(store_url: str) -> Iterator[str]:
 
     sidequest.configure(url=store_url, heartbeat_interval=0.5, process_ttl=5, poll_interval=0.1)
     yield store_url
+
+
+@pytest.fixture(scope="session")
+def django_tables() -> None:
+    """The auth and session tables, created once in the test database."""
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
