@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import http.cookiejar
 import os
 import shutil
 import signal
@@ -23,7 +25,11 @@ BIN = Path(sys.executable).parent
 def copy_example(name: str, tmp_path: Path) -> Path:
     """A private copy of an example, so its database and outbox live in the test's directory."""
     target = tmp_path / name
-    shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("__pycache__", "*.db*", "outbox"))
+    shutil.copytree(
+        EXAMPLES / name,
+        target,
+        ignore=shutil.ignore_patterns("__pycache__", "*.db*", "db.sqlite3", "outbox", ".pytest_cache"),
+    )
     return target
 
 
@@ -109,3 +115,36 @@ def run_example_tests(name: str, tmp_path: Path) -> str:
     output = finished.stdout + finished.stderr
     assert finished.returncode == 0, output
     return output
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def fetch(
+    url: str,
+    *,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    cookies: http.cookiejar.CookieJar | None = None,
+) -> tuple[int, dict[str, str], str]:
+    """(status, headers with lower-case names, body) of one request; redirects are not followed and
+    error statuses are returned, not raised."""
+    opener = urllib.request.build_opener(
+        _NoRedirect, urllib.request.HTTPCookieProcessor(cookies if cookies is not None else None)
+    )
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with opener.open(request, timeout=10) as response:
+            return (
+                response.status,
+                {k.lower(): v for k, v in response.headers.items()},
+                response.read().decode(),
+            )
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read().decode()
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}

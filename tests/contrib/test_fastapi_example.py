@@ -11,8 +11,10 @@ import pytest
 
 from tests.contrib.apps import (
     BIN,
+    basic_auth,
     copy_example,
     environment,
+    fetch,
     free_port,
     post,
     process,
@@ -39,7 +41,7 @@ def test_a_request_enqueues_a_job_that_a_worker_process_runs(tmp_path: Path, sto
     # given the example app under uvicorn and a `sidequest worker` for its jobs module
     app_dir = copy_example("fastapi", tmp_path)
     outbox = tmp_path / "outbox"
-    env = environment(store_url, outbox)
+    env = environment(store_url, outbox, DASHBOARD_PASSWORD="s3cret")
     port = free_port()
     web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
     worker_command = [str(BIN / "sidequest"), "worker", "-r", "jobs", "-c", "2"]
@@ -53,6 +55,12 @@ def test_a_request_enqueues_a_job_that_a_worker_process_runs(tmp_path: Path, sto
         # then the worker wrote it
         assert len(reply["jid"]) == 24
         assert wait_for_file(outbox / "ada.txt", worker_log, web_log) == "Hello, ada!\n"
+        # and the dashboard at /sidequest answers only behind the app's auth dependency
+        dashboard = f"http://127.0.0.1:{port}/sidequest/"
+        assert fetch(dashboard)[0] == 401
+        assert fetch(dashboard, headers=basic_auth("admin", "wrong"))[0] == 401
+        status, _, page = fetch(dashboard + "queues", headers=basic_auth("admin", "s3cret"))
+        assert status == 200 and "/sidequest/static/" in page
     assert worker.returncode == 0, worker_log.read_text()
 
 

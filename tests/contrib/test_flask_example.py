@@ -9,8 +9,10 @@ import pytest
 
 from tests.contrib.apps import (
     BIN,
+    basic_auth,
     copy_example,
     environment,
+    fetch,
     free_port,
     post,
     process,
@@ -35,7 +37,7 @@ def test_a_request_enqueues_a_job_that_the_worker_runs_in_the_app_context(
     # given the example app served by `flask run` and its worker, on one store
     app_dir = copy_example("flask", tmp_path)
     outbox = tmp_path / "outbox"
-    env = environment(store_url, outbox)
+    env = environment(store_url, outbox, DASHBOARD_PASSWORD="s3cret")
     port = free_port()
     web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
     flask = [str(BIN / "flask"), "--app", "app"]
@@ -49,6 +51,11 @@ def test_a_request_enqueues_a_job_that_the_worker_runs_in_the_app_context(
         # then the worker wrote it, reading OUTBOX from app.config (so it ran in the app context)
         assert len(reply["jid"]) == 24
         assert wait_for_file(outbox / "ada.txt", worker_log, web_log) == "Hello, ada!\n"
+        # and the dashboard under /sidequest answers only to the app's auth check
+        dashboard = f"http://127.0.0.1:{port}/sidequest/"
+        assert fetch(dashboard)[0] == 401
+        status, _, page = fetch(dashboard + "queues", headers=basic_auth("admin", "s3cret"))
+        assert status == 200 and "/sidequest/static/" in page
     # and the worker stopped cleanly on TERM
     assert worker.returncode == 0, worker_log.read_text()
 

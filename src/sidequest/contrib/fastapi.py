@@ -46,7 +46,9 @@ def worker_lifespan_with(**settings: Any) -> Callable[[Any], AbstractAsyncContex
     return lifespan
 
 
-def mount_dashboard(app: Any, path: str = "/sidequest", *, dependencies: Sequence[Any] = (), **options: Any) -> Any:
+def mount_dashboard(
+    app: Any, path: str = "/sidequest", *, dependencies: Sequence[Any] = (), **options: Any
+) -> Any:
     """Serve sidequest's dashboard under path on a FastAPI app, behind the app's own dependencies.
 
     A Mount would skip FastAPI's dependencies, so the dashboard is served by two routes (path and
