@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SORTED_SETS = ("schedule", "retry", "dead")
 #: Per-minute job metrics are kept this many seconds (Sidekiq 7's 8 hours).
 METRICS_RETENTION = 8 * 3600
 

@@ -31,7 +31,7 @@ from sidequest.testing._loop import run_coroutine
 from sidequest.testing.clock import Moment, clock, epoch_seconds
 
 #: A job as tests name it: the @job function, a Job class, an Enqueuer from .set(), or the job's name.
-JobRef: TypeAlias = str | Enqueuer | type[Job]
+JobRef: TypeAlias = str | Enqueuer[Any] | type[Job]
 
 DEFAULT_MAX_ROUNDS = 100
 

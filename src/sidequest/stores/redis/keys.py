@@ -32,8 +32,6 @@ class Keys:
         self.queues = self.prefix + "queues"
         self.processes = self.prefix + "processes"
         self.process_cleanup = self.prefix + "process_cleanup"
-        self.stat_processed = self.prefix + "stat:processed"
-        self.stat_failed = self.prefix + "stat:failed"
         self.dead = self.prefix + "dead"
         #: SET of paused queue names; Sidekiq Pro's key, so a Pro UI sharing the Redis agrees.
         self.paused = self.prefix + "paused"

@@ -453,7 +453,7 @@ class RedisStore(Store):
 
     @_translate_errors
     def counters(self) -> Counters:
-        processed, failed = self._redis.mget([self.keys.stat_processed, self.keys.stat_failed])
+        processed, failed = self._redis.mget([self.keys.stat("processed"), self.keys.stat("failed")])
         return Counters(int(processed or 0), int(failed or 0))
 
     @_translate_errors
@@ -470,7 +470,7 @@ class RedisStore(Store):
     @_translate_errors
     def reset_counters(self) -> None:
         # Sidekiq's Stats#reset writes zeros rather than deleting
-        self._redis.mset({self.keys.stat_processed: 0, self.keys.stat_failed: 0})
+        self._redis.mset({self.keys.stat("processed"): 0, self.keys.stat("failed"): 0})
 
     # ---- job metrics -----------------------------------------------------------------------------
     def _queue_metrics(
