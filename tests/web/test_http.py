@@ -235,6 +235,18 @@ def test_the_dashboard_mounts_under_a_prefix_and_its_links_and_forms_stay_there(
         assert client.get("/queues").status_code == 404
 
 
+def test_behind_a_proxy_that_strips_its_prefix_links_keep_it(store_url: str) -> None:
+    # given the dashboard served with root_path /jobs (uvicorn --root-path, as `sidequest web --root-path`)
+    sidequest.enqueue("Hard", [1], queue="mailers")
+    with TestClient(create_app(store_url), root_path="/jobs") as client:
+        # when the proxy passes on /queues
+        page = client.get("/queues")
+        # then the page links back through the proxy's prefix
+        assert page.status_code == 200
+        targets = re.findall(r'(?:href|src|action)="(/[^"]*)"', page.text)
+        assert targets and all(target.startswith("/jobs/") for target in targets), targets
+
+
 def test_stats_answers_json_for_probes(client: TestClient) -> None:
     # given two jobs waiting and one scheduled
     sidequest.enqueue("Hard", [1])
