@@ -7,18 +7,16 @@ of showing an empty new store.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import click
 
 from sidequest import api
-from sidequest._time import now
+from sidequest import cli_output as out
 from sidequest.errors import SidequestError
 from sidequest.stores import Store
 
@@ -53,80 +51,6 @@ def _store(url: str | None) -> Store:
 _GROUP_URL = "sidequest.url"
 
 
-# ---- output ------------------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    """value as JSON-ready data: records become objects, times ISO 8601 UTC."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        data = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        if isinstance(value, api.SortedEntry):
-            data["key"] = value.key
-        if isinstance(value, api.ProcessInfo):
-            data["name"] = value.name
-        return data
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _print_json(value: Any) -> None:
-    click.echo(json.dumps(_plain(value), indent=2, ensure_ascii=False))
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[int] = ()) -> str:
-    """Columns padded to their widest cell; numeric columns right-aligned."""
-    cells = [[str(c) for c in headers]] + [[_cell(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = []
-    for row in cells:
-        parts = [
-            row[i].rjust(widths[i]) if i in numeric else row[i].ljust(widths[i]) for i in range(len(headers))
-        ]
-        lines.append("  ".join(parts).rstrip())
-    return "\n".join(lines)
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if isinstance(value, int):
-        return f"{value:,}"
-    text = str(value)
-    # one line per row: control characters from job data must not break the table
-    return "".join(ch if ch.isprintable() else " " for ch in text)
-
-
-def _ago(when: datetime | None, reference: float | None = None) -> str:
-    """ "3m ago"-style age of a time (or "in 3m" for a future one)."""
-    if when is None:
-        return "-"
-    seconds = (reference if reference is not None else now()) - when.timestamp()
-    text = _duration(abs(seconds))
-    return f"{text} ago" if seconds >= 0 else f"in {text}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"
-    return f"{seconds // 86400:.0f}d{seconds % 86400 // 3600:.0f}h"
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _utc(when: datetime | None) -> str:
-    return "-" if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 # ---- stats and queues ----------------------------------------------------------------------------
 @click.command()
 @url_option
@@ -135,13 +59,18 @@ def _utc(when: datetime | None) -> str:
 def stats(url: str | None, as_json: bool) -> None:
     """Counters, queues and live processes of a store (and jobs held by dead processes)."""
     store = _store(url)
-    record = api.Stats(store).read()
+    stats_api = api.Stats(store)
+    record = stats_api.read()
+    info = stats_api.store_info()
     queues = [queue.summary() for queue in api.Queue.all(store)]
     processes = api.ProcessSet(store).list()
     held = api.HeldByDead(store).list(limit=20) if record.held_by_dead else []
     if as_json:
-        _print_json({"stats": record, "queues": queues, "processes": processes, "held_by_dead": held})
+        out.print_json(
+            {"store": info, "stats": record, "queues": queues, "processes": processes, "held_by_dead": held}
+        )
         return
+    click.echo(f"store: {info.get('path') or info.get('url') or info['store']}")
     counters = [
         ("processed", record.processed),
         ("failed", record.failed),
@@ -152,15 +81,15 @@ def stats(url: str | None, as_json: bool) -> None:
         ("processes", record.processes),
         ("busy", record.busy),
     ]
-    click.echo(_table(["counter", "value"], counters, numeric=[1]))
-    click.echo(f"default queue latency: {_duration(record.default_latency)}")
+    click.echo(out.table(["counter", "value"], counters, numeric=[1]))
+    click.echo(f"default queue latency: {out.duration(record.default_latency)}")
     if record.held_by_dead:
         click.echo(
             f"held by dead processes: {record.held_by_dead:,} job(s), waiting for recovery "
             "(a live worker pushes them back to their queues once the dead process's heartbeat has expired)"
         )
         click.echo(
-            _table(
+            out.table(
                 ["process", "queue", "class", "jid"],
                 [(h.identity, h.queue, h.job.display_class, h.job.jid) for h in held],
             )
@@ -174,8 +103,8 @@ def stats(url: str | None, as_json: bool) -> None:
 
 
 def _queue_table(queues: Sequence[api.QueueSummary]) -> str:
-    rows = [(q.name, q.size, _duration(q.latency), "paused" if q.paused else "") for q in queues]
-    return _table(["queue", "size", "latency", "state"], rows, numeric=[1, 2])
+    rows = [(q.name, q.size, out.duration(q.latency), "paused" if q.paused else "") for q in queues]
+    return out.table(["queue", "size", "latency", "state"], rows, numeric=[1, 2])
 
 
 @click.command()
@@ -186,7 +115,7 @@ def queues(url: str | None, as_json: bool) -> None:
     """Every queue with its size, latency and paused state."""
     summaries = [queue.summary() for queue in api.Queue.all(_store(url))]
     if as_json:
-        _print_json(summaries)
+        out.print_json(summaries)
     elif summaries:
         click.echo(_queue_table(summaries))
     else:
@@ -195,7 +124,7 @@ def queues(url: str | None, as_json: bool) -> None:
 
 @click.group()
 def queue() -> None:
-    """Pause, resume or clear one queue."""
+    """List, pause, resume or clear one queue."""
 
 
 def _queue_action(name: str, help_text: str, act: Callable[[api.Queue], str]) -> None:
@@ -208,7 +137,7 @@ def _queue_action(name: str, help_text: str, act: Callable[[api.Queue], str]) ->
         target = api.Queue(queue_name, _store(url))
         message = act(target)
         if as_json:
-            _print_json({"queue": queue_name, "result": message, "summary": target.summary()})
+            out.print_json({"queue": queue_name, "result": message, "summary": target.summary()})
         else:
             click.echo(message)
 
@@ -230,6 +159,29 @@ def _clear(target: api.Queue) -> str:
 _queue_action("pause", "Stop workers taking this queue's jobs (pushes still land) until resumed.", _pause)
 _queue_action("resume", "Let workers take this queue's jobs again.", _resume)
 _queue_action("clear", "Delete every job of this queue.", _clear)
+
+
+@queue.command(name="jobs")
+@click.argument("queue_name", metavar="NAME")
+@click.option("--page", default=1, show_default=True, help="Page number (newest jobs on page 1).")
+@click.option("--per-page", default=25, show_default=True, help="Jobs per page.")
+@url_option
+@json_option
+@_reports_errors
+def queue_jobs(queue_name: str, page: int, per_page: int, url: str | None, as_json: bool) -> None:
+    """List a queue's jobs, newest first: jid, class, args and how long each has waited."""
+    listing = api.Queue(queue_name, _store(url)).page(page, per_page)
+    if as_json:
+        out.print_json(listing)
+        return
+    if not listing.items:
+        click.echo(
+            f"queue {queue_name}: " + ("empty" if listing.total == 0 else f"page {page} is past the end")
+        )
+        return
+    rows = [(j.jid, j.display_class, out.short(j.args), out.ago(j.enqueued_at)) for j in listing.items]
+    click.echo(out.table(["jid", "class", "args", "enqueued"], rows))
+    click.echo(f"page {listing.page} of {listing.pages} ({listing.total:,} in {queue_name})")
 
 
 # ---- sorted sets -------------------------------------------------------------------------------
@@ -270,7 +222,7 @@ def _set_group(name: str, job_set: type[api.JobSet], help_text: str, retry_word:
         else:
             listing = target.page(page, per_page)
         if as_json:
-            _print_json(listing)
+            out.print_json(listing)
             return
         if not listing.items:
             click.echo(f"{name}: none" if listing.total == 0 else f"{name}: page {page} is past the end")
@@ -280,14 +232,14 @@ def _set_group(name: str, job_set: type[api.JobSet], help_text: str, retry_word:
             (
                 e.jid,
                 e.display_class,
-                _short(e.args, 40),
-                _short(f"{e.error_class}: {e.error_message}", 50) if e.error_class else "",
-                _ago(e.at),
-                _ago(e.created_at),
+                out.short(e.args, 40),
+                out.short(f"{e.error_class}: {e.error_message}", 50) if e.error_class else "",
+                out.ago(e.at),
+                out.ago(e.created_at),
             )
             for e in listing.items
         ]
-        click.echo(_table(["jid", "class", "args", "error", when, "age"], rows))
+        click.echo(out.table(["jid", "class", "args", "error", when, "age"], rows))
         click.echo(f"page {listing.page} of {listing.pages} ({listing.total:,} in {name})")
 
     @group.command()
@@ -299,7 +251,7 @@ def _set_group(name: str, job_set: type[api.JobSet], help_text: str, retry_word:
         """Everything about one entry: args, error, backtrace, retry count, times."""
         entry = job_set(_store(url)).get(jid)
         if as_json:
-            _print_json(entry)
+            out.print_json(entry)
             return
         rows: list[tuple[str, object]] = [
             ("jid", entry.jid),
@@ -309,20 +261,20 @@ def _set_group(name: str, job_set: type[api.JobSet], help_text: str, retry_word:
             ("args", json.dumps(entry.args, ensure_ascii=False)),
             (
                 {"retry": "next retry", "schedule": "runs at", "dead": "died at"}[entry.set_name],
-                _utc(entry.at),
+                out.utc(entry.at),
             ),
-            ("created at", _utc(entry.created_at)),
-            ("enqueued at", _utc(entry.enqueued_at)),
+            ("created at", out.utc(entry.created_at)),
+            ("enqueued at", out.utc(entry.enqueued_at)),
             ("retry count", "-" if entry.retry_count is None else entry.retry_count),
-            ("failed at", _utc(entry.failed_at)),
-            ("retried at", _utc(entry.retried_at)),
+            ("failed at", out.utc(entry.failed_at)),
+            ("retried at", out.utc(entry.retried_at)),
             ("error", f"{entry.error_class}: {entry.error_message}" if entry.error_class else "-"),
         ]
-        click.echo(_table(["field", "value"], rows))
+        click.echo(out.table(["field", "value"], rows))
         if entry.backtrace:
             click.echo("backtrace:")
             for line in entry.backtrace:
-                click.echo(f"  {line}")
+                click.echo(f"  {out.cell(line)}")
 
     def _one(
         action: str, help_line: str, act: Callable[[api.JobSet, api.SortedEntry], bool], done: str
@@ -336,11 +288,12 @@ def _set_group(name: str, job_set: type[api.JobSet], help_text: str, retry_word:
             target = job_set(_store(url))
             entry = target.get(jid)
             moved = act(target, entry)
+            name = out.cell(entry.display_class)
             message = (
-                f"{entry.display_class} {entry.jid} {done}" if moved else f"{entry.jid} was already gone"
+                f"{name} {out.cell(entry.jid)} {done}" if moved else f"{out.cell(entry.jid)} was already gone"
             )
             if as_json:
-                _print_json({"jid": entry.jid, "action": action, "done": moved})
+                out.print_json({"jid": entry.jid, "action": action, "done": moved})
             else:
                 click.echo(message)
             if not moved:
@@ -359,7 +312,7 @@ def _set_group(name: str, job_set: type[api.JobSet], help_text: str, retry_word:
                 click.confirm(f"{action} {size:,} job(s) in {name}?", abort=True)
             count = act(target)
             if as_json:
-                _print_json({"action": action, "count": count})
+                out.print_json({"action": action, "count": count})
             else:
                 click.echo(f"{count:,} job(s) {done}")
 
@@ -387,13 +340,13 @@ def _process_table(processes: Sequence[api.ProcessInfo]) -> str:
             ",".join(f"{q}:{w}" if w else q for q, w in p.weights.items()) or ",".join(p.queues),
             f"{p.busy}/{p.concurrency}",
             f"{p.rss_kb / 1024:.0f} MB",
-            _ago(p.beat),
-            _ago(p.started_at),
+            out.ago(p.beat),
+            out.ago(p.started_at),
             "quiet" if p.quiet else "",
         )
         for p in processes
     ]
-    return _table(["process", "tag", "queues", "busy", "rss", "beat", "started", "state"], rows)
+    return out.table(["process", "tag", "queues", "busy", "rss", "beat", "started", "state"], rows)
 
 
 @click.command()
@@ -404,7 +357,7 @@ def busy(url: str | None, as_json: bool) -> None:
     """Jobs running now: process, thread, queue, class, args and run time."""
     running = api.WorkSet(_store(url)).list()
     if as_json:
-        _print_json(running)
+        out.print_json(running)
         return
     if not running:
         click.echo("no jobs running")
@@ -415,13 +368,13 @@ def busy(url: str | None, as_json: bool) -> None:
             r.thread,
             r.queue,
             r.job.display_class,
-            _short(r.job.args),
+            out.short(r.job.args),
             r.job.jid,
-            _ago(r.started_at),
+            out.ago(r.started_at),
         )
         for r in running
     ]
-    click.echo(_table(["process", "thread", "queue", "class", "args", "jid", "started"], rows))
+    click.echo(out.table(["process", "thread", "queue", "class", "args", "jid", "started"], rows))
 
 
 @click.group(invoke_without_command=True)
@@ -436,7 +389,7 @@ def processes(ctx: click.Context, url: str | None, as_json: bool) -> None:
         return
     listing = api.ProcessSet(_store(url)).list()
     if as_json:
-        _print_json(listing)
+        out.print_json(listing)
     elif listing:
         click.echo(_process_table(listing))
     else:
@@ -461,7 +414,7 @@ def _signal_command(action: str, help_text: str) -> None:
         else:
             assert identity is not None
             process = target.quiet(identity) if action == "quiet" else target.stop(identity)
-            click.echo(f"asked {process.identity} to {action}; it acts at its next heartbeat")
+            click.echo(f"asked {out.cell(process.identity)} to {action}; it acts at its next heartbeat")
 
 
 _signal_command("quiet", "Stop a process taking new jobs (it finishes running ones).")

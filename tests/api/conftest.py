@@ -59,7 +59,9 @@ def failed(n: int | str, job_class: str = "HardJob", message: str = "boom", **ex
         error_message=message,
         failed_at=NOW,
         retry_count=extra.pop("retry_count", 2),
-        error_backtrace=encode_backtrace(["shop/jobs.py:12:in `perform'", "sidequest/runtime/execute.py:30"]),
+        error_backtrace=encode_backtrace(
+            extra.pop("backtrace", ["shop/jobs.py:12:in `perform'", "sidequest/runtime/execute.py:30"])
+        ),
         **extra,
     )
 

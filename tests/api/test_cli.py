@@ -46,6 +46,11 @@ def test_stats_shows_counters_queues_and_processes_with_quiet_state(url: str, ur
 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
+    assert (
+        lines[0] == f"store: {url.removeprefix('sqlite:///')}"
+        if url.startswith("sqlite")
+        else lines[0] == f"store: {url}"
+    )
     assert "processed  1,234" in lines
     assert "enqueued       2" in lines and "retries        1" in lines
     assert any(line.split()[:2] == ["mailers", "1"] for line in lines)
@@ -77,12 +82,8 @@ def test_queues_pause_resume_and_clear(url: str, url_store: Store) -> None:
     listing = run("queues", "--url", url)
 
     assert paused.output.strip() == "queue mailers paused: workers take none of its 3 job(s) until resumed"
-    assert listing.output.splitlines()[1].split() == [
-        "mailers",
-        "3",
-        listing.output.splitlines()[1].split()[2],
-        "paused",
-    ]
+    name, size, latency, state = listing.output.splitlines()[1].split()
+    assert (name, size, state) == ("mailers", "3", "paused") and latency[0].isdigit()
     assert url_store.fetch("box:1:aaa", ["mailers"], 5) == []
     run("queue", "resume", "mailers", "--url", url)
     assert json.loads(run("queues", "--url", url, "--json").output)[0]["paused"] is False
@@ -174,3 +175,33 @@ def test_processes_lists_and_quiets_them(url: str, url_store: Store) -> None:
     assert neither.exit_code == 2 and "IDENTITY" in neither.output
     assert url_store.beat(beat("box:11:aaa")).signals == ["TSTP"]
     assert url_store.beat(beat("box:11:aaa")).signals == ["TERM"]
+
+
+def test_a_queues_jobs_are_listed_newest_first(url: str, url_store: Store) -> None:
+    url_store.push([("mailers", job(i, "Mailer", queue="mailers", args=[f"user-{i}"])) for i in range(3)])
+
+    result = run("queue", "jobs", "mailers", "--per-page", "2", "--url", url)
+
+    header, newest, older, footer = result.output.splitlines()
+    assert header.split() == ["jid", "class", "args", "enqueued"]
+    assert newest.split()[:3] == [jid(2), "Mailer", '["user-2"]'] and newest.endswith("ago")
+    assert older.split()[:3] == [jid(1), "Mailer", '["user-1"]']
+    assert footer == "page 1 of 2 (3 in mailers)"
+
+
+def test_hostile_job_data_cannot_break_lines_or_send_terminal_escapes(url: str, url_store: Store) -> None:
+    hostile = "\x1b]0;pwned\x07\x1b[2J\nfake line\r"
+    url_store.add_to_set(
+        "dead", [(NOW, failed(1, "Evil\x1b[31m", hostile, args=[hostile], backtrace=[hostile]))]
+    )
+
+    outputs = [
+        run("dead", "--url", url).output,
+        run("dead", "show", jid(1), "--url", url).output,
+        run("dead", "retry", jid(1), "--url", url).output,
+    ]
+
+    for output in outputs:
+        assert "\x1b" not in output and "\x07" not in output and "\r" not in output
+        assert "\nfake line" not in output
+    assert "fake line" in outputs[0]  # shown, on the job's own line

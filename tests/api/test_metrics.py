@@ -44,3 +44,16 @@ def test_one_class_and_a_class_that_did_not_run(store: Store) -> None:
 def test_metrics_refuse_a_period_longer_than_they_are_kept(store: Store) -> None:
     with pytest.raises(ConfigError, match="1 to 480 minutes, got 600"):
         api.Metrics(store).top_jobs(600)
+
+
+def test_one_class_comes_with_its_run_time_histogram(store: Store) -> None:
+    fast, slow = [0] * 26, [0] * 26
+    fast[0], slow[12] = 5, 1  # under 20 ms; 1.7 to 2.5 s
+    store.add_metrics({"Charge": JobCounts(5, 0, 50.0, fast)}, NOW - 60)
+    store.add_metrics({"Charge": JobCounts(1, 0, 2000.0, slow)}, NOW)
+
+    charge = api.Metrics(store).for_job("Charge", until=NOW)
+
+    assert charge.histogram[0] == 5 and charge.histogram[12] == 1 and sum(charge.histogram) == 6
+    assert api.metrics.BUCKET_BOUNDS_MS[11:13] == (1700, 2500)  # bucket 12 is [1700, 2500)
+    assert api.Metrics(store).top_jobs(until=NOW)[0].histogram == []  # only for_job reads histograms

@@ -45,3 +45,17 @@ def test_a_paused_queues_jobs_wait_for_a_running_worker_and_run_after_resume(
     finally:
         worker.signal(signal.SIGTERM)
         assert worker.wait() == 0, worker.output()
+
+
+def test_a_burst_worker_leaves_a_paused_queues_jobs_and_exits(
+    url: str, url_store: Store, tmp_path: Path
+) -> None:
+    api.Queue("mailers", url_store).pause()
+    enqueue("tests.record", ["mail"], queue="mailers")
+    enqueue("tests.record", ["other"])
+
+    worker = Worker(url, tmp_path, "-q", "mailers", "-q", "default", "--burst")
+
+    assert worker.wait() == 0, worker.output()
+    assert ledger(tmp_path) == ["other"]
+    assert api.Queue("mailers", url_store).size() == 1

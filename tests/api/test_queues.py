@@ -34,6 +34,15 @@ def test_a_queue_pages_newest_first(store: Store) -> None:
     assert [j.args[0] for j in queue] == [6, 5, 4, 3, 2, 1, 0]
 
 
+def test_a_queue_pages_oldest_first_when_asked(store: Store) -> None:
+    store.push([("default", job(i, args=[i])) for i in range(7)])
+    queue = api.Queue("default", store)
+
+    pages = [queue.page(n, per_page=3, oldest_first=True) for n in (1, 2, 3, 4)]
+
+    assert [[j.args[0] for j in p.items] for p in pages] == [[0, 1, 2], [3, 4, 5], [6], []]
+
+
 def test_paging_refuses_page_zero(store: Store) -> None:
     with pytest.raises(ConfigError, match="page=0"):
         api.Queue("default", store).page(0)

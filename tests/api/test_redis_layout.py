@@ -43,3 +43,18 @@ def test_a_paused_queue_is_in_sidekiq_pros_paused_set(redis_url: str, raw: redis
     store.resume_queue("mailers")
     assert raw.exists("paused") == 0
     store.close()
+
+
+@pytest.mark.parametrize(("version", "key"), [("7", "HardJob-28-01:2"), ("8", "HardJob-28-1:2")])
+def test_histograms_use_sidekiqs_bitfield_key(
+    redis_url: str, raw: redis.Redis, version: str, key: str
+) -> None:
+    store = RedisStore(redis_url, sidekiq_version=version)
+    buckets = [0] * 26
+    buckets[0], buckets[25] = 2, 1
+
+    store.add_metrics({"HardJob": JobCounts(3, 0, 400_010.0, buckets)}, NOW)
+
+    assert raw.execute_command("BITFIELD_RO", key, "GET", "u16", "#0", "GET", "u16", "#25") == [2, 1]
+    assert 0 < raw.ttl(key) <= 8 * 3600
+    store.close()

@@ -28,6 +28,14 @@ def test_a_set_pages_newest_first_and_walks_past_one_page(store: Store) -> None:
     assert len(walked) == 230 and walked[0] == jid(229) and walked[-1] == jid(0)
 
 
+def test_a_set_pages_oldest_first_when_asked(store: Store) -> None:
+    store.add_to_set("schedule", [(NOW + i, job(i)) for i in range(5)])
+
+    first = api.ScheduledSet(store).page(1, per_page=2, oldest_first=True)
+
+    assert [e.jid for e in first.items] == [jid(0), jid(1)]
+
+
 def test_entries_carry_score_key_and_decoded_error(store: Store) -> None:
     store.add_to_set("retry", [(NOW + 60, failed(1, "Charge", "card declined", args=[42]))])
 

@@ -27,3 +27,5 @@ def test_a_worker_counts_runs_failures_and_time_per_class(url: str, url_store: S
     assert (top["tests.not_registered"].executions, top["tests.not_registered"].failures) == (1, 1)
     assert top["tests.sleepy"].total_ms >= 250  # a sleep never ends early
     assert top["tests.not_registered"].total_ms == 0  # only successful runs count time, as in Sidekiq
+    assert sum(api.Metrics(url_store).for_job("tests.record", 10).histogram) == 4
+    assert sum(api.Metrics(url_store).for_job("tests.not_registered", 10).histogram) == 0

@@ -846,3 +846,22 @@ def test_a_store_describes_itself(store: Store) -> None:
     info = store.info()
 
     assert info["store"] in ("memory", "sqlite", "redis")
+
+
+def test_job_histograms_add_up_per_bucket_and_minute(store: Store) -> None:
+    minute = minute_of(NOW)
+    one, two = [0] * 26, [0] * 26
+    one[0], one[7], two[7], two[25] = 3, 1, 2, 1
+    store.add_metrics(
+        {"Charge": JobCounts(4, 0, 900.0, one), "Mail": JobCounts(1, 0, 5.0, [1] + [0] * 25)}, NOW
+    )
+    store.beat(beat_for("box:1:aaa", beat=NOW + 1, metrics={"Charge": JobCounts(3, 0, 400_000.0, two)}))
+    store.add_metrics({"Charge": JobCounts(1, 0, 10.0, [1] + [0] * 25)}, NOW + 60)
+
+    histogram = store.job_histogram("Charge", NOW + 60, 5)
+
+    expected = [0] * 26
+    expected[0], expected[7], expected[25] = 3, 3, 1
+    assert histogram == {minute: expected, minute + 60: [1] + [0] * 25}
+    assert store.job_histogram("Charge", NOW - 3600, 5) == {}
+    assert store.job_metrics(NOW, 1)[minute]["Charge"] == JobCounts(7, 0, 400_900.0)  # buckets not read here

@@ -26,6 +26,13 @@ HOSTILE_SCRIPT = "<script>document.title='pwned'</script>"
 HOSTILE_ATTR = '"><img src=x onerror="document.title=\'pwned\'">'
 
 
+#: True once the live graph's processed line has a point above its baseline (y = 200).
+RISEN = (
+    "() => Array.from(document.querySelectorAll('#live-graph polyline.processed')).some("
+    "l => l.getAttribute('points').split(' ').some(p => Number(p.split(',')[1]) < 200))"
+)
+
+
 def console_errors(page: Any) -> list[str]:
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -55,14 +62,18 @@ def test_every_page_loads_and_shows_the_stores_jobs(
     # given a failed job waiting for a retry, a dead one, a scheduled one, jobs waiting in a queue
     # no worker takes, and a worker running a long job
     sidequest.enqueue("web.echo_error", ["card declined for order 1042"], backtrace=True)
+    for order, reason in ((1043, "gateway timeout"), (1051, "insufficient funds")):
+        sidequest.enqueue("web.echo_error", [f"{reason} for order {order}"])
+    for n in range(25):
+        sidequest.enqueue("web.record", [f"receipt {n}"], queue="mailers" if n % 2 else "default")
     sidequest.enqueue("web.doomed", ["order 977"], retry=0)
     sidequest.enqueue("web.record", ["next week"], at=time.time() + 7 * 86400)
     for n in range(3):
         sidequest.enqueue("web.record", [f"report {n}"], queue="reports")
-    release = tmp_path / "release"
-    sidequest.enqueue("web.hold", [str(release)])
-    worker = start_worker("-q", "default", "-g", "web-test")
-    wait_for(lambda: api.RetrySet().size() == 1 and api.DeadSet().size() == 1, what="the failures to land")
+    release = tmp_path / "release-report-42"
+    sidequest.enqueue("web.hold", [release.name])
+    worker = start_worker("-q", "default", "-q", "mailers", "-g", "web-test")
+    wait_for(lambda: api.RetrySet().size() == 3 and api.DeadSet().size() == 1, what="the failures to land")
     wait_for(lambda: len(api.WorkSet().list()) == 1, what="the long job to show as running")
     wait_for(lambda: api.Metrics().top_jobs(), what="the worker's metrics to arrive with a heartbeat")
     errors = console_errors(page)
@@ -70,10 +81,10 @@ def test_every_page_loads_and_shows_the_stores_jobs(
     # when the operator opens every page
     expectations = {
         "/": ["Dashboard", "History", "SQLite" if store_url.startswith("sqlite") else "Redis"],
-        "/busy": ["web-test", "web.hold", str(release), "Quiet"],
+        "/busy": ["web-test", "web.hold", release.name, "Quiet"],
         "/queues": ["reports", "default"],
         "/queues/reports": ["report 0", "report 2", "web.record"],
-        "/retries": ["web.echo_error", "card declined for order 1042"],
+        "/retries": ["web.echo_error", "card declined for order 1042", "insufficient funds for order 1051"],
         "/scheduled": ["web.record", "next week"],
         "/morgue": ["web.doomed", "order 977 cannot succeed"],
         "/metrics": ["web.echo_error"],
@@ -91,18 +102,27 @@ def test_every_page_loads_and_shows_the_stores_jobs(
         # then each shows its data, with no script error and nothing the CSP had to block
         missing = [text for text in texts if text not in body]
         assert not missing, f"{path} lacks {missing}:\n{body[:1500]}"
+        if path == "/":  # let the live graph draw a few jobs before the screenshot
+            page.wait_for_function("() => Number(document.getElementById('live-graph').dataset.polls) >= 1")
+            for n in range(12):
+                sidequest.enqueue("web.record", [f"live {n}"])
+            page.wait_for_function(RISEN, timeout=20_000)
         if path in shots:
             snap(page, shots[path])
-    retry = api.RetrySet().page().items[0]
+    retry = next(entry for entry in api.RetrySet() if "1042" in entry.args[0])
     page.goto(f"{served.base}/retries/{retry.key}")
     detail = page.inner_text("#job-info")
     assert "card declined for order 1042" in detail and "ValueError" in detail and "web_jobs.py" in detail
+    # (the screenshot shows a job without a backtrace: a backtrace holds this machine's paths)
+    plain = next(entry for entry in api.RetrySet() if "1051" in entry.args[0])
+    page.goto(f"{served.base}/retries/{plain.key}")
+    assert "insufficient funds for order 1051" in page.inner_text("#job-info")
     snap(page, "retry-detail")
     assert not errors, errors
 
     # and the summary bar counts what the store holds, with separators and relative times
     page.goto(served.base + "/")
-    assert page.inner_text("#summary-retries") == "1" and page.inner_text("#summary-dead") == "1"
+    assert page.inner_text("#summary-retries") == "3" and page.inner_text("#summary-dead") == "1"
     page.goto(served.base + "/busy")
     started = page.locator("#running time").first
     assert re.search(r"(ago|just now)$", started.inner_text())
@@ -234,11 +254,7 @@ def test_the_live_graph_moves_as_jobs_are_processed(served: Served, start_worker
     wait_for(lambda: len(worker.ledger()) == 20, what="the jobs to run")
 
     # then the processed line rises above the baseline, and the summary bar counts them
-    page.wait_for_function(
-        "() => Array.from(document.querySelectorAll('#live-graph polyline.processed')).some("
-        "l => l.getAttribute('points').split(' ').some(p => Number(p.split(',')[1]) < 200))",
-        timeout=20_000,
-    )
+    page.wait_for_function(RISEN, timeout=20_000)
     assert page.get_attribute("#live-graph polyline.processed", "points") != flat
     page.wait_for_function(
         "() => document.getElementById('summary-processed').textContent === '20'", timeout=20_000

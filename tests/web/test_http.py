@@ -7,6 +7,7 @@ the Content-Security-Policy header, escaping of hostile job data, and mounting u
 from __future__ import annotations
 
 import base64
+import html
 import re
 import time
 from collections.abc import Iterator
@@ -28,8 +29,8 @@ HOSTILE_SCRIPT = "<script>document.title='pwned'</script>"
 HOSTILE_ATTR = '"><img src=x onerror="document.title=1">'
 
 
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+def csrf_of(text: str) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', text)
     assert match, "the page has no CSRF field"
     return match.group(1)
 
@@ -193,15 +194,15 @@ def test_hostile_job_data_is_shown_as_text_on_every_page(
         "/retries?substr=%3Cscript%3E",
     ]
     for path in paths:
-        html = client.get(path).text
+        text = client.get(path).text
         # then the markup is there as escaped text, never as a tag or a broken-out attribute
-        assert "&lt;script&gt;" in html, path
-        assert "<script>document" not in html and "<img src=x" not in html, path
-        assert 'onerror="document' not in html, path
+        assert "&lt;script&gt;" in text, path
+        assert "<script>document" not in text and "<img src=x" not in text, path
+        assert 'onerror="document' not in text, path
     # and a hostile search is echoed in the search box as text
-    html = client.get("/morgue", params={"substr": HOSTILE_ATTR, "class": HOSTILE_SCRIPT}).text
-    assert 'value="&#34;&gt;&lt;img src=x' in html and "<img src=x" not in html
-    assert 'value="&lt;script&gt;' in html and "<script>document" not in html
+    text = client.get("/morgue", params={"substr": HOSTILE_ATTR, "class": HOSTILE_SCRIPT}).text
+    assert 'value="&#34;&gt;&lt;img src=x' in text and "<img src=x" not in text
+    assert 'value="&lt;script&gt;' in text and "<script>document" not in text
 
 
 def test_the_dashboard_mounts_under_a_prefix_and_its_links_and_forms_stay_there(store_url: str) -> None:
@@ -235,6 +236,18 @@ def test_the_dashboard_mounts_under_a_prefix_and_its_links_and_forms_stay_there(
         assert client.get("/queues").status_code == 404
 
 
+def test_behind_a_proxy_that_strips_its_prefix_links_keep_it(store_url: str) -> None:
+    # given the dashboard served with root_path /jobs (uvicorn --root-path, as `sidequest web --root-path`)
+    sidequest.enqueue("Hard", [1], queue="mailers")
+    with TestClient(create_app(store_url), root_path="/jobs") as client:
+        # when the proxy passes on /queues
+        page = client.get("/queues")
+        # then the page links back through the proxy's prefix
+        assert page.status_code == 200
+        targets = re.findall(r'(?:href|src|action)="(/[^"]*)"', page.text)
+        assert targets and all(target.startswith("/jobs/") for target in targets), targets
+
+
 def test_stats_answers_json_for_probes(client: TestClient) -> None:
     # given two jobs waiting and one scheduled
     sidequest.enqueue("Hard", [1])
@@ -263,3 +276,61 @@ def test_sidequest_web_refuses_to_show_a_store_that_does_not_exist(tmp_path: Pat
     # then it says so and creates nothing
     assert result.exit_code != 0 and "nope.db" in result.output
     assert not missing.exists()
+
+
+def rows(html: str, table: str = "entries") -> list[str]:
+    """The body rows of a list table, as text (tags stripped)."""
+    body = html.split(f'id="{table}"', 1)[1].split("</tbody>", 1)[0]
+    return [
+        re.sub(r"<[^>]+>", " ", row) for row in re.findall(r'<tr data-jid="[^"]*">(.*?)</tr>', body, re.S)
+    ]
+
+
+def test_sets_page_25_at_a_time_in_sidekiqs_order_and_search_by_class_or_text(client: TestClient) -> None:
+    # given 55 scheduled report jobs an hour apart and 5 scheduled mails
+    now = time.time()
+    for n in range(55):
+        sidequest.enqueue("Report", [f"report-{n:02d}"], at=now + 3600 * (n + 1))
+    for n in range(5):
+        sidequest.enqueue("Mail", [f"mail-{n}"], at=now + 60 * (n + 1))
+
+    # when the operator opens Scheduled
+    first = rows(client.get("/scheduled").text)
+    # then 25 rows show, the next to run first (Sidekiq's order), with links to three pages
+    assert len(first) == 25 and "mail-0" in first[0] and "report-19" in first[-1]
+    assert 'href="/scheduled?direction=asc&amp;page=3"' in client.get("/scheduled").text
+
+    # when the operator asks for page 3, 50 a page, or the latest first
+    assert len(rows(client.get("/scheduled?page=3").text)) == 10
+    assert len(rows(client.get("/scheduled?count=50").text)) == 50
+    assert "report-54" in rows(client.get("/scheduled?direction=desc").text)[0]
+
+    # when the operator searches by class, by text, or both
+    by_class = rows(client.get("/scheduled", params={"class": "Mail"}).text)
+    by_text = rows(client.get("/scheduled", params={"substr": "report-3"}).text)
+    both = rows(client.get("/scheduled", params={"class": "Report", "substr": "mail"}).text)
+    # then only the matching jobs show
+    assert len(by_class) == 5 and all("Mail" in row for row in by_class)
+    assert len(by_text) == 10 and all("report-3" in row for row in by_text)
+    assert both == []
+
+
+def test_a_queue_pages_its_jobs_and_deletes_one(client: TestClient) -> None:
+    # given 30 jobs in a queue
+    jids = [sidequest.enqueue("Hard", [n], queue="mailers") for n in range(30)]
+    # when the operator opens the queue: newest first, 25 a page, 5 on page 2
+    page = client.get("/queues/mailers")
+    assert len(rows(page.text, "jobs")) == 25 and "[29]" in rows(page.text, "jobs")[0]
+    assert len(rows(client.get("/queues/mailers?page=2").text, "jobs")) == 5
+    assert "[0]" in rows(client.get("/queues/mailers?direction=asc").text, "jobs")[0]
+
+    # when the operator presses Delete on the newest job
+    form = re.search(r'action="/queues/mailers/delete">.*?name="job" value="([^"]*)"', page.text, re.S)
+    assert form
+    raw = html.unescape(form.group(1))
+    response = client.post(
+        "/queues/mailers/delete", data={"job": raw, "csrf": csrf_of(page.text)}, follow_redirects=True
+    )
+    # then that job is gone and the page says so
+    assert f"Deleted job {jids[29]}" in response.text
+    assert api.Queue("mailers").size() == 29 and api.Queue("mailers").find_job(jids[29]) is None

@@ -46,8 +46,9 @@ def doomed(tag: str) -> None:
 
 @job(name="web.hold")
 def hold(release: str) -> None:
-    """Runs until the file release exists, so the Busy page has something to show."""
+    """Runs until a file named release appears beside the ledger, so the Busy page has something to show."""
     _write(f"holding {release}")
+    path = Path(os.environ["SIDEQUEST_TEST_LEDGER"]).parent / release
     deadline = time.monotonic() + 120
-    while not os.path.exists(release) and time.monotonic() < deadline:
+    while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.05)

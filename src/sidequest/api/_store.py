@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sidequest.config import get_config
 from sidequest.stores import Store, open_store
 
 
@@ -11,8 +12,6 @@ def connect(url: str | None = None) -> Store:
     Looking never creates: an SQLite file that is not there raises StoreNotFound ("no store at
     /abs/path/sidequest.db"), where a worker would create it.
     """
-    from sidequest.config import get_config
-
     settings = get_config().settings
     return open_store(
         url or settings.store_url,
@@ -26,6 +25,4 @@ def resolve(store: Store | None) -> Store:
     """store, or the configured store (the one the client pushes to)."""
     if store is not None:
         return store
-    from sidequest.config import get_config
-
     return get_config().store

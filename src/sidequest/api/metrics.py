@@ -6,6 +6,7 @@ in as heartbeats arrive (every few seconds), and minutes are kept 8 hours.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sidequest._time import now
@@ -13,10 +14,19 @@ from sidequest.api._store import resolve
 from sidequest.api.records import ClassMetrics, MinuteCounts
 from sidequest.errors import ConfigError
 from sidequest.stores import Store
-from sidequest.stores.base import METRICS_RETENTION, JobCounts, minute_of
+from sidequest.stores.base import (
+    HISTOGRAM_BOUNDS_MS,
+    HISTOGRAM_BUCKETS,
+    METRICS_RETENTION,
+    JobCounts,
+    add_buckets,
+    minute_of,
+)
 
 #: The longest period a query covers: what the store keeps.
 MAX_MINUTES = METRICS_RETENTION // 60
+#: Upper bounds in ms of ClassMetrics.histogram's buckets (the last bucket has none), Sidekiq 7's.
+BUCKET_BOUNDS_MS = HISTOGRAM_BOUNDS_MS
 
 
 class Metrics:
@@ -38,14 +48,22 @@ class Metrics:
         return sorted(result, key=lambda m: (-m.total_ms, -m.executions, m.job_class))
 
     def for_job(self, job_class: str, minutes: int = 60, *, until: float | None = None) -> ClassMetrics:
-        """One class's minutes (zeros when it did not run)."""
-        for metrics in self.top_jobs(minutes, class_filter=job_class, until=until):
-            if metrics.job_class == job_class:
-                return metrics
+        """One class's minutes (zeros when it did not run) and its execution-time histogram."""
         end = now() if until is None else until
-        last = minute_of(end)
-        span = [last - 60 * offset for offset in range(minutes - 1, -1, -1)]
-        return _class_metrics(job_class, span, {})
+        found = [
+            m for m in self.top_jobs(minutes, class_filter=job_class, until=end) if m.job_class == job_class
+        ]
+        if found:
+            metrics = found[0]
+        else:
+            last = minute_of(end)
+            metrics = _class_metrics(
+                job_class, [last - 60 * offset for offset in range(minutes - 1, -1, -1)], {}
+            )
+        histogram = [0] * HISTOGRAM_BUCKETS
+        for buckets in self.store.job_histogram(job_class, end, minutes).values():
+            histogram = add_buckets(histogram, buckets)
+        return replace(metrics, histogram=histogram)
 
 
 def _class_metrics(name: str, span: list[int], by_minute: dict[int, dict[str, JobCounts]]) -> ClassMetrics:

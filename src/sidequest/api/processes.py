@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from sidequest._time import to_datetime
@@ -113,7 +114,6 @@ def _info(record: ProcessRecord) -> ProcessInfo:
         [str(q) for q in info.get("queues", [])] if isinstance(info.get("queues"), list) else list(weights)
     )
     started = to_datetime(info.get("started_at"))
-    beat = to_datetime(record.beat)
     return ProcessInfo(
         identity=record.identity,
         hostname=str(info.get("hostname", "")),
@@ -125,7 +125,7 @@ def _info(record: ProcessRecord) -> ProcessInfo:
         concurrency=record.concurrency,
         busy=record.busy,
         rss_kb=record.rss_kb,
-        beat=beat if beat is not None else to_datetime(0.0),  # type: ignore[arg-type]
+        beat=datetime.fromtimestamp(record.beat, UTC),
         started_at=started,
         quiet=record.quiet,
         version=str(info.get("version") or ""),

@@ -51,11 +51,15 @@ class Queue:
     def summary(self) -> QueueSummary:
         return QueueSummary(self.name, self.size(), self.latency(), self.paused())
 
-    def page(self, page: int = 1, per_page: int = 25) -> Page[JobRecord]:
-        """Jobs newest first; page 1 holds the per_page most recently pushed."""
+    def page(self, page: int = 1, per_page: int = 25, *, oldest_first: bool = False) -> Page[JobRecord]:
+        """Jobs newest first (page 1 holds the per_page most recently pushed), or with oldest_first
+        the next to run first (Sidekiq's direction=asc)."""
         _check_paging(page, per_page)
         start = (page - 1) * per_page
-        raws = self.store.queue_range(self.name, start, start + per_page - 1)
+        if oldest_first:  # counted from the far end of the list: -1 is the next job out
+            raws = self.store.queue_range(self.name, -start - per_page, -start - 1)[::-1]
+        else:
+            raws = self.store.queue_range(self.name, start, start + per_page - 1)
         return Page([JobRecord.from_raw(raw, self.name) for raw in raws], page, per_page, self.size())
 
     def __iter__(self) -> Iterator[JobRecord]:

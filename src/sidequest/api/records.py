@@ -242,6 +242,9 @@ class ClassMetrics:
     total_ms: float
     #: oldest minute first; minutes without runs are included with zeros
     minutes: list[MinuteCounts]
+    #: successful runs per execution-time bucket over the period (HISTOGRAM_BOUNDS_MS); filled by
+    #: Metrics.for_job only
+    histogram: list[int] = field(default_factory=list)
 
     @property
     def successes(self) -> int:

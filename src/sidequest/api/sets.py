@@ -16,6 +16,7 @@ from sidequest._time import now
 from sidequest.api._store import resolve
 from sidequest.api.queues import _check_paging
 from sidequest.api.records import Page, SortedEntry
+from sidequest.config import get_config
 from sidequest.errors import JobNotFound
 from sidequest.payload import dumps, loads
 from sidequest.stores import Store
@@ -39,11 +40,11 @@ class JobSet:
     def size(self) -> int:
         return self.store.set_size(self.name)
 
-    def page(self, page: int = 1, per_page: int = 25) -> Page[SortedEntry]:
-        """Entries newest first (highest score first)."""
+    def page(self, page: int = 1, per_page: int = 25, *, oldest_first: bool = False) -> Page[SortedEntry]:
+        """Entries newest (highest score) first, or lowest score first with oldest_first."""
         _check_paging(page, per_page)
         start = (page - 1) * per_page
-        entries = self.store.set_range(self.name, start, start + per_page - 1, reverse=True)
+        entries = self.store.set_range(self.name, start, start + per_page - 1, reverse=not oldest_first)
         return Page([self._entry(score, raw) for score, raw in entries], page, per_page, self.size())
 
     def __iter__(self) -> Iterator[SortedEntry]:
@@ -125,15 +126,8 @@ class JobSet:
         return self.store.set_enqueue(self.name, [(entry.raw, _for_retry(entry.raw))], now()) == 1
 
     def kill(self, ref: SortedEntry | str) -> bool:
-        """Move the entry to the dead set now; False when it was already gone."""
-        from sidequest.config import get_config
-
-        settings = get_config().settings
-        entry = self.get(ref)
-        moved = self.store.set_kill(
-            self.name, [entry.raw], now(), settings.dead_max_jobs, settings.dead_timeout
-        )
-        return moved == 1
+        """Move the entry to the dead set now (trimmed as the worker trims it); False when it was already gone."""
+        return self._kill([self.get(ref).raw]) == 1
 
     # ---- actions on the whole set ---------------------------------------------------------------
     def retry_all(self) -> int:
@@ -146,20 +140,18 @@ class JobSet:
         return self._each_batch(lambda raws: self.store.set_enqueue(self.name, [(r, r) for r in raws], now()))
 
     def kill_all(self) -> int:
-        from sidequest.config import get_config
-
-        settings = get_config().settings
-        return self._each_batch(
-            lambda raws: self.store.set_kill(
-                self.name, raws, now(), settings.dead_max_jobs, settings.dead_timeout
-            )
-        )
+        return self._each_batch(self._kill)
 
     def delete_all(self) -> int:
         """Empty the set; returns how many entries it held."""
         size = self.size()
         self.store.set_clear(self.name)
         return size
+
+    def _kill(self, raws: Sequence[str]) -> int:
+        # the configured dead set limits, as the worker's kills use them
+        settings = get_config().settings
+        return self.store.set_kill(self.name, raws, now(), settings.dead_max_jobs, settings.dead_timeout)
 
     def _each_batch(self, act: _Act) -> int:
         """Act on the set's entries oldest first, a page at a time, at most as many as it holds now

@@ -6,6 +6,7 @@ from sidequest._time import now
 from sidequest.api._store import resolve
 from sidequest.api.queues import Queue
 from sidequest.api.records import DayCounts, StatsRecord
+from sidequest.errors import ConfigError
 from sidequest.stores import Store
 
 #: Sidekiq's Stats::History accepts 1 to 1825 days (five years, the daily keys' lifetime).
@@ -46,8 +47,6 @@ class Stats:
     def history(self, days: int = 30, *, until: float | None = None) -> list[DayCounts]:
         """Processed and failed per UTC day for the days up to until (default now), newest first."""
         if not 1 <= days <= MAX_HISTORY_DAYS:
-            from sidequest.errors import ConfigError
-
             raise ConfigError(f"history covers 1 to {MAX_HISTORY_DAYS} days, got {days}")
         counts = self.store.history(days, now() if until is None else until)
         return [DayCounts(day, processed, failed) for day, (processed, failed) in counts.items()]

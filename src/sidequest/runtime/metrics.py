@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from sidequest.stores.base import JobCounts
+from sidequest.stores.base import HISTOGRAM_BUCKETS, JobCounts, bucket_of
 
 
 class JobMetrics:
@@ -17,7 +17,7 @@ class JobMetrics:
         self._counts: dict[str, JobCounts] = {}
 
     def record(self, job_class: str, seconds: float, failed: bool) -> None:
-        """One run of job_class; its time counts only when it succeeded, as in Sidekiq."""
+        """One run of job_class; its time (total and histogram) counts only when it succeeded, as in Sidekiq."""
         with self._lock:
             counts = self._counts.get(job_class)
             if counts is None:
@@ -26,7 +26,11 @@ class JobMetrics:
             if failed:
                 counts.failures += 1
             else:
-                counts.ms += seconds * 1000.0
+                ms = seconds * 1000.0
+                counts.ms += ms
+                if not counts.buckets:
+                    counts.buckets = [0] * HISTOGRAM_BUCKETS
+                counts.buckets[bucket_of(ms)] += 1
 
     def take(self) -> dict[str, JobCounts]:
         """The counts since the last take, which start again from zero."""

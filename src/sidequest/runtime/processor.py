@@ -68,34 +68,33 @@ class Processor:
                 "jid": job.get("jid", ""),
             }
         )
-        metric_class = job.get("wrapped") or job["class"]  # Sidekiq's metrics name
         try:
             if not logger.isEnabledFor(logging.INFO):
                 started = time.perf_counter()
                 try:
                     run_job(job, self.config, run_coroutine=self.run_coroutine)
                 except Exception as exc:
-                    self.metrics.record(metric_class, time.perf_counter() - started, failed=True)
                     self._failed(work, job, exc)
                     return True
-                self.metrics.record(metric_class, time.perf_counter() - started, failed=False)
+                self._succeeded(job, started)
                 return False
             started = time.perf_counter()
             logger.info("start")
             try:
                 run_job(job, self.config, run_coroutine=self.run_coroutine)
             except Exception as exc:
-                elapsed = time.perf_counter() - started
-                self.metrics.record(metric_class, elapsed, failed=True)
-                logger.info("fail", extra={"sidequest": {"elapsed": f"{elapsed:.3f}"}})
+                logger.info("fail", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
                 self._failed(work, job, exc)
                 return True
-            elapsed = time.perf_counter() - started
-            self.metrics.record(metric_class, elapsed, failed=False)
-            logger.info("done", extra={"sidequest": {"elapsed": f"{elapsed:.3f}"}})
+            self._succeeded(job, started)
+            logger.info("done", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
             return False
         finally:
             log_context.reset(token)
+
+    def _succeeded(self, job: dict[str, Any], started: float) -> None:
+        """Count a successful run and its time for the heartbeat's metrics (Sidekiq's metrics name)."""
+        self.metrics.record(job.get("wrapped") or job["class"], time.perf_counter() - started, failed=False)
 
     def _still_ours(self, work: Work) -> bool:
         """No heartbeat found our record alive for a whole TTL (frozen, starved or cut off), so another
@@ -112,6 +111,7 @@ class Processor:
 
     def _failed(self, work: Work, job: dict[str, Any], exc: Exception) -> None:
         """Report, then record the failure where Sidekiq would: retry set, dead set, or nowhere."""
+        self.metrics.record(job.get("wrapped") or job["class"], 0.0, failed=True)  # Sidekiq's metrics name
         self.config.handle_error(exc, {"context": "Job raised exception", "job": job, "queue": work.queue})
         definition = registry.find(job["class"])
         settings = self.config.settings

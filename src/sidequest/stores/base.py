@@ -12,10 +12,15 @@ Reliable fetch: ``fetch`` moves jobs into an in-progress list owned by the fetch
 (identity). They stay there until ``ack`` (finished, retried or dead) or ``requeue`` (shutdown). If the
 owner's heartbeat record (written by ``beat``) is gone, ``recover`` pushes its in-progress jobs back to
 their queues. A process must ``beat`` before its first ``fetch`` so it is never mistaken for dead.
+
+Operator methods (listing, moving and deleting jobs, pausing queues, metrics) serve sidequest.api,
+their one caller; the dashboard and the CLI go through it. A paused queue is skipped inside fetch's
+own atomic step, so pausing needs no worker to be told.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -77,16 +82,44 @@ class JobCounts:
     """Executions, failures and run time of one job class (Sidekiq 7's metrics: "p", "f", "ms").
 
     executions counts every run, failures included; ms sums the wall time of successful runs only.
+    buckets, when not empty, counts successful runs per HISTOGRAM_BOUNDS_MS bucket (Sidekiq 7's
+    execution-time histogram); job_metrics leaves it empty, job_histogram reads it.
     """
 
     executions: int = 0
     failures: int = 0
     ms: float = 0.0
+    buckets: list[int] = field(default_factory=list)
 
     def add(self, other: JobCounts) -> None:
         self.executions += other.executions
         self.failures += other.failures
         self.ms += other.ms
+        if other.buckets:
+            self.buckets = add_buckets(self.buckets, other.buckets)
+
+
+#: Upper bounds (ms, exclusive) of Sidekiq 7's execution-time histogram buckets; a 26th bucket holds
+#: everything slower.
+HISTOGRAM_BOUNDS_MS = (
+    20, 30, 45, 65, 100, 150, 225, 335, 500, 750, 1100, 1700, 2500, 3800, 5750, 8500, 13000, 20000,
+    30000, 45000, 65000, 100000, 150000, 225000, 335000,
+)  # fmt: skip
+HISTOGRAM_BUCKETS = len(HISTOGRAM_BOUNDS_MS) + 1
+
+
+def bucket_of(ms: float) -> int:
+    """The histogram bucket of a run of ms milliseconds (the first bound it is below, as Sidekiq)."""
+    return bisect.bisect_right(HISTOGRAM_BOUNDS_MS, ms)
+
+
+def add_buckets(left: Sequence[int], right: Sequence[int]) -> list[int]:
+    """Two histograms summed bucket by bucket (either may be empty)."""
+    if not left:
+        return list(right)
+    if not right:
+        return list(left)
+    return [a + b for a, b in zip(left, right, strict=True)]
 
 
 @dataclass(slots=True)
@@ -352,7 +385,12 @@ class Store(ABC):
     @abstractmethod
     def job_metrics(self, now: float, minutes: int) -> dict[int, dict[str, JobCounts]]:
         """Per-class counts of the last minutes UTC minutes up to now's, keyed by the minute's epoch
-        second (minutes with no counts are left out)."""
+        second (minutes with no counts are left out; buckets are not read)."""
+
+    @abstractmethod
+    def job_histogram(self, job_class: str, now: float, minutes: int) -> dict[int, list[int]]:
+        """job_class's execution-time histogram (HISTOGRAM_BUCKETS counts) per minute, for the last
+        minutes UTC minutes up to now's (minutes without successful runs are left out)."""
 
     def info(self) -> dict[str, str]:
         """What an operator wants to know about the store itself (kind, version, size), as text."""

@@ -408,6 +408,16 @@ class MemoryStore(Store):
                 if first <= minute <= last
             }
 
+    def job_histogram(self, job_class: str, now: float, minutes: int) -> dict[int, list[int]]:
+        last = minute_of(now)
+        first = last - 60 * (minutes - 1)
+        with self._lock:
+            return {
+                minute: list(by_class[job_class].buckets)
+                for minute, by_class in sorted(self._metrics.items())
+                if first <= minute <= last and job_class in by_class and by_class[job_class].buckets
+            }
+
     def info(self) -> dict[str, str]:
         return {"store": "memory", "note": "in-process; nothing survives the process"}
 

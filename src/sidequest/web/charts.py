@@ -28,7 +28,7 @@ class Series:
 def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, unit: str = "") -> Markup:
     """Lines over evenly spaced points, oldest on the left; labels thinned to about eight."""
     count = max(len(labels), 2)
-    top = _nice_top(max([1.0, *(v for s in series for v in s.values)]))
+    top = _nice_top(max([4.0, *(v for s in series for v in s.values)]))
     plot_w = WIDTH - LEFT - 8
     plot_h = HEIGHT - BOTTOM - 8
 
@@ -110,11 +110,17 @@ def _grid(top: float, y: object, unit: str) -> list[str]:
 
 
 def _nice_top(value: float) -> float:
-    """The smallest 1/2/5 x 10^n at or above value, so grid lines fall on round numbers."""
+    """Four grid steps of 1/2/5 x 10^n that reach value, so grid lines fall on round numbers."""
+    return 4 * _nice_step(value / 4)
+
+
+def _nice_step(value: float) -> float:
     magnitude = 1.0
     while magnitude * 10 <= value:
         magnitude *= 10
-    for factor in (1, 2, 5, 10):
+    while magnitude > value and magnitude > 0.001:
+        magnitude /= 10
+    for factor in (1, 2, 2.5, 5, 10):
         if value <= factor * magnitude:
             return factor * magnitude
     return 10 * magnitude

@@ -41,6 +41,13 @@ class Page:
             query["count"] = str(self.count)
         return f"{self.path}?{urlencode(query)}"
 
+    def relink(self, **changes: str) -> str:
+        """This list from page 1 with some query parameters changed (the order, say)."""
+        query = {**self.keep, **changes}
+        if self.count != PAGE_SIZES[0]:
+            query["count"] = str(self.count)
+        return f"{self.path}?{urlencode(query)}"
+
     def window(self) -> list[int | None]:
         """Page numbers to show: first, last and two either side of the current one; None marks a gap."""
         wanted = {1, self.pages, *range(self.number - 2, self.number + 3)}

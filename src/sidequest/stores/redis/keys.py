@@ -102,3 +102,13 @@ class Keys:
         if self.sidekiq_version == "8":
             return f"{self.prefix}j|{t.tm_year % 100:02d}{t.tm_mon:02d}{t.tm_mday:02d}|{t.tm_hour}:{t.tm_min:02d}"
         return f"{self.prefix}j|{t.tm_year:04d}{t.tm_mon:02d}{t.tm_mday:02d}|{t.tm_hour}:{t.tm_min}"
+
+    def metrics_histogram(self, job_class: str, minute: int) -> str:
+        """job_class's execution-time histogram (a BITFIELD of u16 buckets) for the UTC minute at minute.
+
+        Sidekiq 7's ``<class>-DD-HH:M`` (day and hour padded, minute not); Sidekiq 8's ``<class>-D-H:M``.
+        """
+        t = time.gmtime(minute)
+        if self.sidekiq_version == "8":
+            return f"{self.prefix}{job_class}-{t.tm_mday}-{t.tm_hour}:{t.tm_min}"
+        return f"{self.prefix}{job_class}-{t.tm_mday:02d}-{t.tm_hour:02d}:{t.tm_min}"

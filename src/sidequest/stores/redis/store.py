@@ -14,29 +14,26 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis
 
 from sidequest._time import utc_day
 from sidequest.errors import ConfigError, StoreUnavailable
-from sidequest.payload import queue_of, stamp_enqueued_at
-from sidequest.stores import redact
 from sidequest.stores.base import (
     Beat,
     BeatResult,
     Counters,
-    JobCounts,
     ProcessRecord,
     Store,
     Work,
-    minute_of,
 )
 from sidequest.stores.redis import processes as process_hash
 from sidequest.stores.redis.connection import MAX_BLOCK, Connection
 from sidequest.stores.redis.held import HeldConnections
-from sidequest.stores.redis.keys import CLEANUP_INTERVAL, METRICS_TTL, SIGNAL_TTL, STATS_TTL, Keys
+from sidequest.stores.redis.keys import CLEANUP_INTERVAL, SIGNAL_TTL, STATS_TTL, Keys
+from sidequest.stores.redis.operators import Operators
 from sidequest.stores.redis.scripts import Scripts
 from sidequest.stores.redis.scripts import commands as send_commands
 from sidequest.stores.redis.scripts import run as run_script
@@ -67,7 +64,7 @@ def _translate_errors(
     return wrapper
 
 
-class RedisStore(Store):
+class RedisStore(Operators, Store):
     """A Store on one Redis database, shareable by every thread of a process (redis-py pools connections).
 
     sidekiq_version ("6", "7" or "8") picks the wire details peers expect: "6" also writes the
@@ -471,141 +468,6 @@ class RedisStore(Store):
     def reset_counters(self) -> None:
         # Sidekiq's Stats#reset writes zeros rather than deleting
         self._redis.mset({self.keys.stat("processed"): 0, self.keys.stat("failed"): 0})
-
-    # ---- job metrics -----------------------------------------------------------------------------
-    def _queue_metrics(
-        self, pipe: redis.client.Pipeline, metrics: Mapping[str, JobCounts], now: float
-    ) -> None:
-        """Sidekiq 7's metrics flush: HINCRBY "<class>|p", "|f", "|ms" on the minute's hash, 8 h TTL."""
-        if not metrics:
-            return
-        key = self.keys.metrics_minute(minute_of(now))
-        for job_class, counts in metrics.items():
-            if counts.executions:
-                pipe.hincrby(key, f"{job_class}|p", counts.executions)
-            if counts.failures:
-                pipe.hincrby(key, f"{job_class}|f", counts.failures)
-            if counts.ms:
-                pipe.hincrby(key, f"{job_class}|ms", round(counts.ms))
-        pipe.expire(key, METRICS_TTL)
-
-    @_translate_errors
-    def add_metrics(self, metrics: Mapping[str, JobCounts], now: float) -> None:
-        if metrics:
-            pipe = self._redis.pipeline(transaction=True)
-            self._queue_metrics(pipe, metrics, now)
-            pipe.execute()
-
-    @_translate_errors
-    def job_metrics(self, now: float, minutes: int) -> dict[int, dict[str, JobCounts]]:
-        last = minute_of(now)
-        wanted = [last - 60 * offset for offset in range(minutes - 1, -1, -1)]
-        pipe = self._redis.pipeline(transaction=False)
-        for minute in wanted:
-            pipe.hgetall(self.keys.metrics_minute(minute))
-        out: dict[int, dict[str, JobCounts]] = {}
-        for minute, fields in zip(wanted, pipe.execute(), strict=True):
-            by_class: dict[str, JobCounts] = {}
-            for field_name, value in fields.items():
-                job_class, _, kind = field_name.rpartition("|")
-                counts = by_class.setdefault(job_class, JobCounts())
-                amount = int(value or 0)
-                if kind == "p":
-                    counts.executions = amount
-                elif kind == "f":
-                    counts.failures = amount
-                elif kind == "ms":
-                    counts.ms = float(amount)
-            if by_class:
-                out[minute] = by_class
-        return out
-
-    # ---- operator methods ------------------------------------------------------------------------
-    @_translate_errors
-    def pause_queue(self, queue: str) -> None:
-        self._redis.sadd(self.keys.paused, queue)
-
-    @_translate_errors
-    def resume_queue(self, queue: str) -> None:
-        self._redis.srem(self.keys.paused, queue)
-
-    @_translate_errors
-    def paused_queues(self) -> list[str]:
-        return sorted(self._redis.smembers(self.keys.paused))
-
-    @_translate_errors
-    def set_enqueue(self, name: str, entries: Sequence[tuple[str, str]], now: float) -> int:
-        if not entries:
-            return 0
-        keys = [self.keys.sorted_set(name), self.keys.queues]
-        args: list[str] = []
-        for stored, replacement in entries:
-            queue = queue_of(replacement, "default")
-            keys.append(self.keys.queue(queue))
-            args += [stored, stamp_enqueued_at(replacement, now), queue]
-        return int(self._scripts.enqueue_from_set(keys=keys, args=args))
-
-    @_translate_errors
-    def set_kill(self, name: str, payloads: Sequence[str], now: float, max_jobs: int, max_age: float) -> int:
-        if not payloads:
-            return 0
-        keys = [self.keys.sorted_set(name), self.keys.dead]
-        trim = -max_jobs if max_jobs > 0 else -1
-        args = [repr(float(now)), repr(float(now) - max_age), str(trim), *payloads]
-        return int(self._scripts.kill_from_set(keys=keys, args=args))
-
-    @_translate_errors
-    def held_by_dead(self, limit: int = 100) -> tuple[int, list[tuple[str, Work]]]:
-        identities = sorted(self._redis.smembers(self.keys.in_progress_registry))
-        if not identities:
-            return 0, []
-        pipe = self._redis.pipeline(transaction=False)
-        for identity in identities:
-            pipe.exists(self.keys.process(identity))
-            pipe.smembers(self.keys.in_progress_queues(identity))
-        replies = pipe.execute()
-        lists = [
-            (identity, name)
-            for i, identity in enumerate(identities)
-            if not replies[2 * i]
-            for name in sorted(replies[2 * i + 1])
-        ]
-        if not lists:
-            return 0, []
-        pipe = self._redis.pipeline(transaction=False)
-        for identity, name in lists:
-            pipe.llen(self.keys.in_progress(identity, name))
-        sizes = [int(size) for size in pipe.execute()]
-        held: list[tuple[str, Work]] = []
-        pipe = self._redis.pipeline(transaction=False)
-        wanted = limit
-        reads: list[tuple[str, str]] = []
-        for (identity, name), size in zip(lists, sizes, strict=True):
-            if wanted <= 0:
-                break
-            if size:
-                # the oldest (first fetched) are at the tail
-                pipe.lrange(self.keys.in_progress(identity, name), -min(size, wanted), -1)
-                reads.append((identity, name))
-                wanted -= min(size, wanted)
-        if reads:
-            for (identity, name), jobs in zip(reads, pipe.execute(), strict=True):
-                held += [(identity, Work(name, job)) for job in reversed(jobs)]
-        return sum(sizes), held
-
-    @_translate_errors
-    def info(self) -> dict[str, str]:
-        server = self._redis.info()
-        names = (
-            "redis_version",
-            "uptime_in_days",
-            "connected_clients",
-            "used_memory_human",
-            "used_memory_peak_human",
-        )
-        out = {"store": "redis", "url": redact(self.url)}
-        out.update({name: str(server.get(name, "")) for name in names})
-        return out
 
     # ---- lifecycle -------------------------------------------------------------------------------
     @_translate_errors

@@ -20,6 +20,7 @@ from sidequest.stores.base import (
     Counters,
     JobCounts,
     ProcessRecord,
+    add_buckets,
     minute_of,
 )
 from sidequest.stores.sqlite.database import CHUNK, Database
@@ -175,6 +176,16 @@ class Processes:
             )
         return out
 
+    def job_histogram(self, job_class: str, now: float, minutes: int) -> dict[int, list[int]]:
+        last = minute_of(now)
+        rows = self._db.read_all(
+            "read a job's histogram",
+            "SELECT minute, buckets FROM job_metrics WHERE class = ? AND minute BETWEEN ? AND ?"
+            " AND buckets IS NOT NULL ORDER BY minute",
+            (job_class, last - 60 * (minutes - 1), last),
+        )
+        return {int(minute): [int(n) for n in json.loads(buckets)] for minute, buckets in rows}
+
 
 def _add_metrics(conn: sqlite3.Connection, metrics: Mapping[str, JobCounts], now: float) -> None:
     minute = minute_of(now)
@@ -184,7 +195,18 @@ def _add_metrics(conn: sqlite3.Connection, metrics: Mapping[str, JobCounts], now
         " failures = failures + excluded.failures, ms = ms + excluded.ms",
         [(minute, name, c.executions, c.failures, c.ms) for name, c in metrics.items()],
     )
+    for name, counts in metrics.items():
+        if counts.buckets:  # histograms add bucket by bucket: read, add, write, in this transaction
+            row = conn.execute(_BUCKETS, (minute, name)).fetchone()
+            merged = add_buckets(json.loads(row[0]) if row and row[0] else [], counts.buckets)
+            conn.execute(
+                "UPDATE job_metrics SET buckets = ? WHERE minute = ? AND class = ?",
+                (json.dumps(merged), minute, name),
+            )
     conn.execute("DELETE FROM job_metrics WHERE minute <= ?", (now - METRICS_RETENTION,))
+
+
+_BUCKETS = "SELECT buckets FROM job_metrics WHERE minute = ? AND class = ?"
 
 
 def expire_processes(conn: sqlite3.Connection, now: float) -> None:

@@ -68,10 +68,11 @@ def _operators_v3(conn: sqlite3.Connection) -> None:
     the file.
     """
     conn.execute("CREATE TABLE paused_queues (name TEXT PRIMARY KEY) WITHOUT ROWID")
-    # minute is the epoch second starting a UTC minute; ms sums successful runs only (Sidekiq 7's metrics)
+    # minute is the epoch second starting a UTC minute; ms sums successful runs only and buckets is
+    # their execution-time histogram as a JSON array, or NULL (Sidekiq 7's metrics)
     conn.execute(
         "CREATE TABLE job_metrics (minute INTEGER NOT NULL, class TEXT NOT NULL, executions INTEGER NOT NULL,"
-        " failures INTEGER NOT NULL, ms REAL NOT NULL, PRIMARY KEY (minute, class)) WITHOUT ROWID"
+        " failures INTEGER NOT NULL, ms REAL NOT NULL, buckets TEXT, PRIMARY KEY (minute, class)) WITHOUT ROWID"
     )
 
 

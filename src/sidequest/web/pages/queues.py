@@ -45,10 +45,18 @@ async def queue(request: Request) -> Response:
             return back(request, "queues", done)
         return back(request, "queue", done, name=name)
     summary = target.summary()
-    page = page_of(request, summary.size, board.page_size)
-    jobs = target.page(page.number, page.count).items
+    ascending = request.query_params.get("direction") == "asc"  # Sidekiq: newest first unless asc
+    page = page_of(request, summary.size, board.page_size, {"direction": "asc"} if ascending else {})
+    jobs = target.page(page.number, page.count, oldest_first=ascending).items
     return board.render(
-        request, "queue.html", tab="queues", title=f"Queue {name}", queue=summary, jobs=jobs, page=page
+        request,
+        "queue.html",
+        tab="queues",
+        title=f"Queue {name}",
+        queue=summary,
+        jobs=jobs,
+        page=page,
+        ascending=ascending,
     )
 
 

@@ -33,6 +33,8 @@ class Kind:
     empty: str
     actions: tuple[Action, ...]
     all_actions: tuple[Action, ...]
+    #: Sidekiq's order: the next retry or run first; the most recent death first
+    soonest_first: bool = True
 
 
 RETRIES = Kind(
@@ -69,6 +71,7 @@ DEAD = Kind(
     "No dead jobs.",
     (("retry", "Retry now", "primary"), ("add_to_queue", "Add to queue", ""), ("delete", "Delete", "danger")),
     (("retry", "Retry all", ""), ("delete", "Delete all", "danger")),
+    soonest_first=False,
 )
 
 #: What each action does to one entry, and the past tense the page reports.
@@ -105,12 +108,15 @@ def listing(kind: Kind) -> Callable[[Request], object]:
             entries = found[page.start : page.stop + 1]
             truncated = len(found) >= api.sets.SEARCH_LIMIT
         else:
-            page = page_of(request, job_set.size(), board.page_size)
-            entries = job_set.page(page.number, page.count).items
+            ascending = _ascending(request, kind.soonest_first)
+            keep = {"direction": "asc" if ascending else "desc"}
+            page = page_of(request, job_set.size(), board.page_size, keep)
+            entries = job_set.page(page.number, page.count, oldest_first=ascending).items
             truncated = False
         return board.render(
             request,
             "sorted_set.html",
+            ascending=not searching and _ascending(request, kind.soonest_first),
             tab=kind.route,
             title=kind.title,
             kind=kind,
@@ -154,6 +160,12 @@ def every(kind: Kind) -> Callable[[Request], object]:
         return back(request, kind.route, f"{count:,} jobs {past}.")
 
     return handler
+
+
+def _ascending(request: Request, default: bool) -> bool:
+    """Lowest score first? ?direction=asc|desc, as Sidekiq's pages take it."""
+    direction = request.query_params.get("direction")
+    return default if direction not in ("asc", "desc") else direction == "asc"
 
 
 def _act(request: Request, kind: Kind, job_set: api.JobSet, keys: list[str]) -> Response:

@@ -27,11 +27,12 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
-  // The smallest 1, 2 or 5 x 10^n at or above value, so the grid lines fall on round numbers.
+  // The smallest 1, 2 or 5 x 10^n at or above value: four such steps make the grid's round numbers.
   function niceTop(value) {
     var magnitude = 1;
     while (magnitude * 10 <= value) { magnitude *= 10; }
-    var factors = [1, 2, 5, 10];
+    while (magnitude > value && magnitude > 0.01) { magnitude /= 10; }
+    var factors = [1, 2, 2.5, 5, 10];
     for (var i = 0; i < factors.length; i++) {
       if (value <= factors[i] * magnitude) { return factors[i] * magnitude; }
     }
@@ -79,7 +80,7 @@
 
   function draw() {
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
-    var top = niceTop(Math.max.apply(null, [4].concat(processed, failed)));
+    var top = 4 * niceTop(Math.max.apply(null, [4].concat(processed, failed)) / 4);
     for (var g = 0; g <= 4; g++) {
       var y = height - g * (height - 10) / 4;
       var grid = document.createElementNS(NS, "line");
@@ -113,6 +114,11 @@
           if (processed.length > maxPoints) { processed.shift(); failed.shift(); }
           setText("live-processed", formatNumber(processed[processed.length - 1]));
           setText("live-failed", formatNumber(failed[failed.length - 1]));
+        }
+        if (!last) {
+          // The first poll has no delta yet: start both lines at 0 so the next point draws a segment.
+          processed.push(0);
+          failed.push(0);
         }
         last = now;
         polls += 1;
