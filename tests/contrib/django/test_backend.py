@@ -231,3 +231,25 @@ def test_fake_mode_keeps_tasks_in_memory_and_drains_them() -> None:
         assert testing.drain_all() == 1
         assert tasks.add.get_result(result.id).return_value == 42
         testing.clear_all()
+
+
+def test_a_task_outside_the_installed_apps_is_refused_at_enqueue(use_store: str) -> None:
+    from .outside import stray
+
+    with pytest.raises(InvalidTask, match="not in an installed app"):
+        stray.enqueue()
+    assert queued() == []
+
+
+def test_sidequest_settings_apply_once_so_later_backends_keep_the_workers_flags() -> None:
+    from sidequest.contrib.django.settings import apply_settings
+
+    with override_settings(SIDEQUEST={"concurrency": 7}):
+        # given SIDEQUEST applied at start-up, then a command-line flag changing the same setting
+        apply_settings()
+        assert get_config().settings.concurrency == 7
+        get_config().update(concurrency=3)
+        # when a worker thread creates its own backend instance (task backends are per thread)
+        SidequestBackend("default", {})
+        # then the flag's value stands
+        assert get_config().settings.concurrency == 3

@@ -8,8 +8,7 @@ write, so only Django tasks pay for them. In a testing mode (fake or inline) the
 process instead, so tests need no store.
 
 Task functions are found by import path, as every Django Tasks backend does. Only modules of
-installed apps (or modules already imported) are imported: a path in a stored record never makes
-the worker import arbitrary code.
+installed apps are imported: a path in a stored record never makes the worker import arbitrary code.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import importlib
 import json
 import os
 import socket
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,12 +86,13 @@ def new_record(
 
 def import_task(path: str) -> Task:
     """The Task object at path (``module.function``), importing its module only if it belongs to an
-    installed app (or is imported already)."""
+    installed app. The same rule holds at enqueue and in the worker, so a task the worker would
+    refuse is refused at enqueue."""
     module_name, _, name = path.rpartition(".")
-    if module_name not in sys.modules and not _in_installed_app(module_name):
+    if not _in_installed_app(module_name):
         raise TaskImportError(
-            f"task {path} is not in an installed app, so it is not imported: add its app to "
-            "INSTALLED_APPS (or import its module at start-up)"
+            f"task {path} is not in an installed app, so a worker would not import it: define it in "
+            "an app listed in INSTALLED_APPS (e.g. its tasks.py)"
         )
     try:
         found = getattr(importlib.import_module(module_name), name)

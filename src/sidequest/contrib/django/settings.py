@@ -8,21 +8,30 @@ over both.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
-from sidequest.config import get_config, settings_from_env
+from sidequest.config import Config, get_config, settings_from_env
+
+#: The configuration SIDEQUEST was applied to: once per process (per Config), so a backend created
+#: later (task backends are per thread) never undoes a worker's command-line flags.
+_applied_to: list[weakref.ref[Config]] = []
 
 
 def apply_settings() -> None:
-    """Apply settings.SIDEQUEST to sidequest's configuration (called at app start and by the backend)."""
+    """Apply settings.SIDEQUEST to sidequest's configuration, once (at app start, or by the backend)."""
     from django.conf import settings
+
+    config = get_config()
+    if any(ref() is config for ref in _applied_to):
+        return
+    _applied_to[:] = [weakref.ref(config)]
 
     wanted: dict[str, Any] = dict(getattr(settings, "SIDEQUEST", {}) or {})
     for key in settings_from_env():
         wanted.pop(key, None)
     if not wanted:
         return
-    config = get_config()
     current = config.settings
     changes = {key: value for key, value in wanted.items() if getattr(current, key, object()) != value}
     if changes:
