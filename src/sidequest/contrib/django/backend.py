@@ -27,7 +27,7 @@ task's name). The task result id is the job's jid.
 
 Caveats: results are kept RESULT_TTL seconds after their last change (a day by default), then
 ``get_result`` raises TaskResultDoesNotExist. Arguments and return values must be JSON-native, as
-Django requires. A task's module must belong to an installed app for the worker to import it.
+Django requires. A task's module must belong to an installed app (the worker imports nothing else; enqueue checks).
 """
 
 from __future__ import annotations
