@@ -62,3 +62,15 @@ def test_plain_sidequest_jobs_of_installed_apps_run_too(use_store: str, tmp_path
     call_command("sidequest_worker", "--burst")
     # then it found the job (jobs.py of every installed app is imported) and ran it
     assert target.read_text() == "touched\n"
+
+
+def test_with_strict_the_worker_runs_higher_priorities_first(use_store: str, tmp_path: Path) -> None:
+    # given tasks enqueued lowest priority first
+    order = tmp_path / "order.txt"
+    tasks.note.using(priority=-20).enqueue(str(order), "low")
+    tasks.note.enqueue(str(order), "normal")
+    tasks.note.using(priority=80).enqueue(str(order), "high")
+    # when one worker thread works the default queue bands in strict order
+    call_command("sidequest_worker", "--burst", "--strict", "-c", "1")
+    # then they ran highest priority first
+    assert order.read_text().split() == ["high", "normal", "low"]

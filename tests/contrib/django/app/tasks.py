@@ -57,3 +57,10 @@ def query() -> int:
 @task(retry=0)
 def returns_a_set() -> Any:
     return {1, 2}
+
+
+@task
+def note(path: str, label: str) -> None:
+    """Appends label to the file at path, so a test can see the order tasks ran in."""
+    with open(path, "a") as file:
+        file.write(label + "\n")
