@@ -253,3 +253,21 @@ def test_sidequest_settings_apply_once_so_later_backends_keep_the_workers_flags(
         SidequestBackend("default", {})
         # then the flag's value stands
         assert get_config().settings.concurrency == 3
+
+
+def test_a_task_whose_result_expired_before_it_ran_gets_a_new_record(use_store: str) -> None:
+    from sidequest.contrib.django.results import record_key
+
+    # given a task whose READY record is gone by the time a worker takes it (a RESULT_TTL shorter
+    # than the wait)
+    result = tasks.add.enqueue(4, 5)
+    store = get_config().store
+    store.put_record(record_key(result.id), "{}", 0.05)
+    wait_for(lambda: store.get_record(record_key(result.id)) is None, timeout=10, what="the record to expire")
+    # when the worker runs it
+    run_worker()
+    # then the result is there again, complete, with the enqueue time the job carried (not the run's)
+    done = tasks.add.get_result(result.id)
+    assert done.status == TaskResultStatus.SUCCESSFUL and done.return_value == 9
+    assert done.enqueued_at is not None and done.enqueued_at < done.started_at
+    assert done.args == [4, 5] and len(done.worker_ids) == 1

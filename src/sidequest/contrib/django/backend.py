@@ -150,6 +150,14 @@ class SidequestBackend(BaseTaskBackend):  # type: ignore[misc]
             push()
         return result
 
+    async def aenqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+        """enqueue() on a worker thread. Django's default hands every call to its one thread-sensitive
+        thread; this needs no database connection (async code cannot be inside atomic() on this
+        thread, so the push happens at once), so concurrent calls do not queue behind each other."""
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(self.enqueue, thread_sensitive=False)(task, args, kwargs)
+
     def _pusher(self, task: Task, result: TaskResult, record: results.Record) -> Callable[[], None]:
         retry = getattr(task, "retry", None)
         options: dict[str, Any] = {
