@@ -207,6 +207,10 @@ def test_unknown_options_are_a_configuration_error() -> None:
 
     with pytest.raises(ImproperlyConfigured, match="RESULT_TLL"):
         SidequestBackend("x", {"OPTIONS": {"RESULT_TLL": 5}})
+    with pytest.raises(ImproperlyConfigured, match="RETRY is 'yes'"):
+        SidequestBackend("x", {"OPTIONS": {"RETRY": "yes"}})
+    with pytest.raises(ImproperlyConfigured, match="queue 'low priority' in QUEUES"):
+        SidequestBackend("x", {"QUEUES": ["default", "low priority"]})
 
 
 def test_aenqueue_and_aget_result_from_async_code(use_store: str) -> None:

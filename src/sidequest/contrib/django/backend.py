@@ -103,10 +103,21 @@ class SidequestBackend(BaseTaskBackend):  # type: ignore[misc]
                 f"TASKS[{alias!r}]['OPTIONS'] has unknown option(s) {', '.join(unknown)}; "
                 "sidequest's backend reads RESULT_TTL, ENQUEUE_ON_COMMIT, RETRY and DATABASE"
             )
+        problems = []
         if self.result_ttl <= 0:
+            problems.append(f"RESULT_TTL is {self.result_ttl!r}; use a positive number of seconds")
+        retry = self.default_retry
+        if not (isinstance(retry, bool) or (isinstance(retry, int) and retry >= 0)):
+            problems.append(f"RETRY is {retry!r}; use True, False or a number of retries (>= 0)")
+        for queue in sorted(self.queues):
+            if not queue or not all(c.isalnum() or c in "_:.-" for c in queue):
+                problems.append(
+                    f"queue {queue!r} in QUEUES is not a sidequest queue name (letters, digits, _ : . -)"
+                )
+        if problems:
             from django.core.exceptions import ImproperlyConfigured
 
-            raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['RESULT_TTL'] must be positive seconds")
+            raise ImproperlyConfigured(f"TASKS[{alias!r}]: " + "; ".join(problems))
         from .settings import apply_settings
 
         apply_settings()
@@ -140,7 +151,7 @@ class SidequestBackend(BaseTaskBackend):  # type: ignore[misc]
         checked_args = normalize_json(list(args))
         checked_kwargs = normalize_json(dict(kwargs))
         record = results.new_record(result_id, task, checked_args, checked_kwargs, self.alias, now)
-        object.__setattr__(result, "enqueued_at", results._time(now))
+        object.__setattr__(result, "enqueued_at", results.to_datetime(now))
         push = self._pusher(task, result, record)
         if self.enqueue_on_commit:
             from django.db import transaction

@@ -112,7 +112,7 @@ def _in_installed_app(module_name: str) -> bool:
     )
 
 
-def _time(value: float | None) -> datetime | None:
+def to_datetime(value: float | None) -> datetime | None:
     if value is None:
         return None
     from django.conf import settings
@@ -130,17 +130,17 @@ def to_task_result(record: Record, task: Task | None = None) -> TaskResult:
         "queue_name": record["queue_name"],
         "backend": record["backend"],
     }
-    run_after = _time(record.get("run_after"))
+    run_after = to_datetime(record.get("run_after"))
     if run_after is not None:
         changes["run_after"] = run_after
     result = TaskResult(
         task=found.using(**changes),
         id=record["id"],
         status=TaskResultStatus(record["status"]),
-        enqueued_at=_time(record["enqueued_at"]),
-        started_at=_time(record["started_at"]),
-        finished_at=_time(record["finished_at"]),
-        last_attempted_at=_time(record["last_attempted_at"]),
+        enqueued_at=to_datetime(record["enqueued_at"]),
+        started_at=to_datetime(record["started_at"]),
+        finished_at=to_datetime(record["finished_at"]),
+        last_attempted_at=to_datetime(record["last_attempted_at"]),
         args=record["args"],
         kwargs=record["kwargs"],
         backend=record["backend"],
