@@ -43,6 +43,10 @@ class Keys:
     def queue(self, name: str) -> str:
         return self.queue_prefix + name
 
+    def record(self, key: str) -> str:
+        """A STRING with a TTL: an integration's record (Store.put_record), e.g. a Django task result."""
+        return f"{self.prefix}sidequest:record:{key}"
+
     def sorted_set(self, name: str) -> str:
         """schedule, retry or dead."""
         return self.prefix + name

@@ -471,6 +471,15 @@ class RedisStore(Operators, Store):
 
     # ---- lifecycle -------------------------------------------------------------------------------
     @_translate_errors
+    def put_record(self, key: str, value: str, ttl: float) -> None:
+        self._redis.set(self.keys.record(key), value, px=max(1, int(ttl * 1000)))
+
+    @_translate_errors
+    def get_record(self, key: str) -> str | None:
+        value = self._redis.get(self.keys.record(key))
+        return None if value is None else str(value)
+
+    @_translate_errors
     def ping(self) -> float:
         started = time.perf_counter()
         self._redis.ping()
