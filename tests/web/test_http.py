@@ -23,6 +23,7 @@ from starlette.testclient import TestClient
 import sidequest
 from sidequest import api
 from sidequest.web import create_app
+from sidequest.web.security import Csrf
 from tests.web.conftest import WebWorker
 
 HOSTILE_SCRIPT = "<script>document.title='pwned'</script>"
@@ -96,7 +97,7 @@ def test_read_only_mode_shows_no_buttons_and_refuses_every_post(store_url: str, 
     sidequest.enqueue("web.echo_error", ["boom"])
     worker = WebWorker(store_url, tmp_path, "--burst")
     assert worker.process.wait(60) == 0, worker.output()
-    with TestClient(create_app(store_url, read_only=True)) as client:
+    with TestClient(create_app(store_url, read_only=True, secret_key="shared")) as client:
         # when the operator looks at the pages
         for path in ("/busy", "/queues", "/queues/mailers", "/retries"):
             page = client.get(path)
@@ -109,7 +110,7 @@ def test_read_only_mode_shows_no_buttons_and_refuses_every_post(store_url: str, 
         assert "boom" in detail.text and "Retry now" not in detail.text
 
         # when something posts anyway, even with a token a writable dashboard would accept
-        token = csrf_of(TestClient(create_app(store_url)).get("/queues").text)
+        token = Csrf(b"shared").token(client.cookies["sidequest_csrf"])
         refused = [
             client.post(path, data={"csrf": token, "action": "delete", "key": entry.key, "pause": "1"})
             for path in ("/queues/mailers", f"/retries/{entry.key}", "/retries/all/delete", "/busy")
