@@ -57,6 +57,8 @@ class Served:
             )
         self.base = f"http://127.0.0.1:{self.port}"
         wait_for(self._answers, timeout=30, what=f"the dashboard on port {self.port}\n{self.output()}")
+        # the command tells the operator where to look
+        assert f"sidequest dashboard: {self.base}/" in self.output(), self.output()
 
     def _answers(self) -> bool:
         if self.process.poll() is not None:

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -335,3 +336,16 @@ def test_a_queue_pages_its_jobs_and_deletes_one(client: TestClient) -> None:
     # then that job is gone and the page says so
     assert f"Deleted job {jids[29]}" in response.text
     assert api.Queue("mailers").size() == 29 and api.Queue("mailers").find_job(jids[29]) is None
+
+
+def test_a_store_that_stops_answering_gets_a_plain_503(redis_server_factory: Any) -> None:
+    # given a dashboard on a Redis that then goes away
+    server = redis_server_factory()
+    with TestClient(create_app(server.url), raise_server_exceptions=False) as client:
+        assert client.get("/queues").status_code == 200
+        server.kill()
+        # when the operator reloads a page or a probe polls /stats
+        page, probe = client.get("/queues"), client.get("/stats")
+    # then both say the store does not answer, instead of an error page with a traceback
+    for response in (page, probe):
+        assert response.status_code == 503 and "the store does not answer" in response.text

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sidequest import api
 from sidequest._version import __version__
 from sidequest.config import Config
+from sidequest.errors import StoreError
 from sidequest.stores import Store, redact
 from sidequest.web import format
 from sidequest.web.gate import FORM_KEY, NONCE_KEY, Gate
@@ -210,9 +211,18 @@ def create_app(
         if owned:  # a store opened here from a URL is closed here; a given one belongs to the caller
             dashboard.store.close()
 
+    async def store_failed(request: Request, exc: Exception) -> Response:
+        """A store that does not answer is the operator's first question, not a stack trace."""
+        return Response(
+            f"Service Unavailable: the store does not answer ({exc}). The page works again once it does.",
+            status_code=503,
+            media_type="text/plain",
+        )
+
     app = Starlette(
         lifespan=lifespan,
         routes=routes,
+        exception_handlers={StoreError: store_failed},
         middleware=[Middleware(SecurityHeaders), Middleware(Gate, auth=auth, read_only=read_only, csrf=csrf)],
     )
     app.state.dashboard = dashboard
