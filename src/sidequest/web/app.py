@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import jinja2
 from starlette.applications import Starlette
@@ -36,6 +36,7 @@ from sidequest.web.gate import FORM_KEY, NONCE_KEY, Gate
 from sidequest.web.security import AuthHook, Csrf, SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
+FLASH_COOKIE = "sidequest_flash"
 
 #: The tabs, in Sidekiq's order; "morgue" is Sidekiq's path for the dead set.
 TABS = [
@@ -106,12 +107,15 @@ class Dashboard:
             store_label=self.store_label(),
             read_only=self.read_only,
             csrf_token=self.csrf.token(nonce) if nonce else "",
-            flash=request.query_params.get("done", ""),
+            flash=unquote(request.cookies.get(FLASH_COOKIE, ""))[:500],
             version=__version__,
             now=time.time(),
             **context,
         )
-        return HTMLResponse(body, status_code=status)
+        response = HTMLResponse(body, status_code=status)
+        if FLASH_COOKIE in request.cookies:  # shown once
+            response.delete_cookie(FLASH_COOKIE, path=root or "/")
+        return response
 
     def store_label(self) -> str:
         """The store named in the header: a Redis URL without password, or the SQLite file."""
@@ -141,10 +145,13 @@ def field(form: dict[str, list[str]], name: str, default: str = "") -> str:
 
 
 def back(request: Request, route: str, done: str = "", **params: Any) -> Response:
-    """After an action, back to a page with a GET (so a reload does not post again)."""
-    path = request.url_for(route, **params).path
-    query = {"done": done} if done else {}
-    return RedirectResponse(f"{path}?{urlencode(query)}" if query else path, status_code=303)
+    """After an action, back to a page with a GET (so a reload does not post again), saying what was
+    done once. The message rides in a cookie, not the URL, so no link can make the page say anything."""
+    response = RedirectResponse(request.url_for(route, **params).path, status_code=303)
+    if done:
+        root = request.scope.get("root_path", "") or "/"
+        response.set_cookie(FLASH_COOKIE, quote(done), path=root, httponly=True, samesite="strict")
+    return response
 
 
 class _Prefixed:
