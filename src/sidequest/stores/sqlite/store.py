@@ -326,31 +326,24 @@ _ACK_ONE = (
     " RETURNING queue, payload"
 )
 _COUNT_PENDING = "SELECT count(*) FROM jobs WHERE queue = ? AND owner IS NULL"
+_CLAIM = (
+    "UPDATE jobs SET owner = ?, claimed = ? WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND owner IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?) ORDER BY id LIMIT ?) RETURNING id, payload"
+)
 _HELD_BY_DEAD = "owner IS NOT NULL AND owner NOT IN (SELECT identity FROM processes WHERE expires_at > ?)"
 
 
 def _claim(conn: sqlite3.Connection, identity: str, names: list[str], limit: int) -> list[Work]:
     """Give identity up to limit pending jobs, draining each queue in order before the next."""
     taken: list[Work] = []
-    # Checked in the claim's own transaction, so no job of a queue paused before it is handed out.
-    marks = ",".join("?" * len(names))
-    paused = {
-        str(name)
-        for (name,) in conn.execute(f"SELECT name FROM paused_queues WHERE name IN ({marks})", names)
-    }
     # Numbering each statement's claim keeps in_progress in fetch order, as a Redis list would.
     claimed = int(
         conn.execute("SELECT coalesce(max(claimed), 0) FROM jobs WHERE owner = ?", (identity,)).fetchone()[0]
     )
     for queue in names:
-        if queue in paused:
-            continue
         claimed += 1
-        rows = conn.execute(
-            "UPDATE jobs SET owner = ?, claimed = ? WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND owner IS NULL"
-            " ORDER BY id LIMIT ?) RETURNING id, payload",
-            (identity, claimed, queue, limit - len(taken)),
-        ).fetchall()
+        # the paused check is part of the claim statement, so a queue paused before it gives nothing
+        rows = conn.execute(_CLAIM, (identity, claimed, queue, queue, limit - len(taken))).fetchall()
         rows.sort()  # RETURNING gives no order; the queue's order is by id
         taken.extend(Work(queue, str(payload)) for _, payload in rows)
         if len(taken) >= limit:

@@ -20,6 +20,8 @@ local register_all = ARGV[3] == '1'
 local taken = {}
 local paused = {}
 local count = 0
+-- one EXISTS in the usual case (nothing paused) instead of a SISMEMBER per queue
+local any_paused = redis.call('EXISTS', KEYS[3]) == 1
 
 for i = 1, #ARGV - 3 do
   local want = limit - count
@@ -28,7 +30,7 @@ for i = 1, #ARGV - 3 do
   end
   local name = ARGV[3 + i]
   local jobs = false
-  if redis.call('SISMEMBER', KEYS[3], name) == 1 then
+  if any_paused and redis.call('SISMEMBER', KEYS[3], name) == 1 then
     paused[#paused + 1] = name
     want = 0
   end
