@@ -37,6 +37,7 @@ from sidequest.web.security import AuthHook, Csrf, SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
 FLASH_COOKIE = "sidequest_flash"
+STATS_KEY = "sidequest.stats"
 
 #: The tabs, in Sidekiq's order; "morgue" is Sidekiq's path for the dead set.
 TABS = [
@@ -103,7 +104,7 @@ class Dashboard:
             tabs=TABS,
             tab=tab,
             title=context.pop("title", dict(TABS).get(tab, "")),
-            summary=api.Stats(self.store).read(),
+            summary=self.stats(request),
             store_label=self.store_label(),
             read_only=self.read_only,
             csrf_token=self.csrf.token(nonce) if nonce else "",
@@ -116,6 +117,13 @@ class Dashboard:
         if FLASH_COOKIE in request.cookies:  # shown once
             response.delete_cookie(FLASH_COOKIE, path=root or "/")
         return response
+
+    def stats(self, request: Request) -> api.StatsRecord:
+        """The counters, read once per request: the summary bar and the page's own totals share them."""
+        cached: api.StatsRecord | None = request.scope.get(STATS_KEY)
+        if cached is None:
+            cached = request.scope[STATS_KEY] = api.Stats(self.store).read()
+        return cached
 
     def store_label(self) -> str:
         """The store named in the header: a Redis URL without password, or the SQLite file."""

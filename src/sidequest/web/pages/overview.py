@@ -63,7 +63,7 @@ async def stats_json(request: Request) -> Response:
     """The live graph's feed and a monitoring probe; the "sidekiq" object has Sidekiq's /stats fields."""
     board = dashboard_of(request)
     stats = api.Stats(board.store)
-    record = stats.read()
+    record = board.stats(request)
     return JSONResponse(
         {
             "sidekiq": {

@@ -36,6 +36,10 @@ class Kind:
     #: Sidekiq's order: the next retry or run first; the most recent death first
     soonest_first: bool = True
 
+    def size_of(self, stats: api.StatsRecord) -> int:
+        """The set's size as the summary bar just read it (counting again is costly on SQLite)."""
+        return {"retries": stats.retries, "scheduled": stats.scheduled, "morgue": stats.dead}[self.route]
+
 
 RETRIES = Kind(
     "retries",
@@ -110,8 +114,9 @@ def listing(kind: Kind) -> Callable[[Request], object]:
         else:
             ascending = _ascending(request, kind.soonest_first)
             keep = {"direction": "asc" if ascending else "desc"}
-            page = page_of(request, job_set.size(), board.page_size, keep)
-            entries = job_set.page(page.number, page.count, oldest_first=ascending).items
+            total = kind.size_of(board.stats(request))
+            page = page_of(request, total, board.page_size, keep)
+            entries = job_set.page(page.number, page.count, oldest_first=ascending, total=total).items
             truncated = False
         return board.render(
             request,
