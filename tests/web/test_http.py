@@ -350,3 +350,43 @@ def test_a_store_that_stops_answering_gets_a_plain_503(redis_server_factory: Any
     # then both say the store does not answer, instead of an error page with a traceback
     for response in (page, probe):
         assert response.status_code == 503 and "the store does not answer" in response.text
+
+
+def test_bulk_and_all_actions_move_the_jobs_they_name(
+    client: TestClient, store_url: str, tmp_path: Path
+) -> None:
+    # given three failed jobs in Retries and two scheduled jobs
+    for n in range(3):
+        sidequest.enqueue("web.echo_error", [f"failure {n}"])
+    worker = WebWorker(store_url, tmp_path, "--burst")
+    assert worker.process.wait(60) == 0, worker.output()
+    later = [sidequest.enqueue("Report", [n], at=time.time() + 3600, queue="reports") for n in range(2)]
+    token = csrf_of(client.get("/retries").text)
+
+    # when the operator ticks two retries and presses Kill
+    two = [entry.key for entry in api.RetrySet().page().items[:2]]
+    response = client.post("/retries", data={"key": two, "action": "kill", "csrf": token})
+    # then those two are dead and one retry is left
+    assert "2 jobs moved to Dead" in response.text
+    assert api.RetrySet().size() == 1 and api.DeadSet().size() == 2
+
+    # when the operator presses "Retry all" on Dead
+    response = client.post("/morgue/all/retry", data={"csrf": token})
+    # then both go back to their queue
+    assert "2 jobs retried" in response.text and api.DeadSet().size() == 0
+    assert api.Queue("default").size() == 2
+
+    # when the operator opens a scheduled job and presses "Add to queue"
+    entry = api.ScheduledSet().find_job(later[0])
+    assert entry is not None
+    response = client.post(f"/scheduled/{entry.key}", data={"action": "add_to_queue", "csrf": token})
+    # then it waits in its queue now, and the other is still scheduled
+    assert "1 job added to their queue" in response.text
+    assert api.Queue("reports").find_job(later[0]) is not None and api.ScheduledSet().size() == 1
+
+    # when an action a page does not offer is posted, nothing moves
+    response = client.post("/scheduled/all/kill", data={"csrf": token})
+    assert response.status_code == 404 and api.ScheduledSet().size() == 1
+    # and acting on a job that is gone says so
+    response = client.post(f"/scheduled/{entry.key}", data={"action": "delete", "csrf": token})
+    assert "had already moved on" in response.text
