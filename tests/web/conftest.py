@@ -44,8 +44,12 @@ def _clean_env(tmp_path: Path) -> dict[str, str]:
 class Served:
     """`sidequest web` in a subprocess on a free port: the same command an operator runs."""
 
-    def __init__(self, url: str, tmp_path: Path, *extra: str) -> None:
+    def __init__(
+        self, url: str, tmp_path: Path, *extra: str, path: str = "/", local: str | None = None
+    ) -> None:
         self.port = free_port()
+        self.path = path  # the URL path it prints (with --prefix or --root-path)
+        self.local = path if local is None else local  # where it answers when asked directly
         self.log = tmp_path / f"web-{self.port}.log"
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
@@ -56,15 +60,19 @@ class Served:
                 cwd=tmp_path,
             )
         self.base = f"http://127.0.0.1:{self.port}"
-        wait_for(self._answers, timeout=30, what=f"the dashboard on port {self.port}\n{self.output()}")
-        # the command tells the operator where to look
-        assert f"sidequest dashboard: {self.base}/" in self.output(), self.output()
+        try:
+            wait_for(self._answers, timeout=30, what=f"the dashboard on port {self.port}")
+            # the command tells the operator where to look
+            assert f"sidequest dashboard: {self.base}{path}\n" in self.output(), self.output()
+        except BaseException:
+            self.stop()
+            raise
 
     def _answers(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"sidequest web exited:\n{self.output()}")
         try:
-            with urllib.request.urlopen(self.base + "/stats", timeout=2) as response:
+            with urllib.request.urlopen(self.base + self.local + "stats", timeout=2) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
