@@ -7,6 +7,7 @@ chromium they skip locally and fail in CI, where .ci/run installs it.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from sidequest.config import get_config
+from sidequest.web import create_app
 from tests.support.redis_server import free_port
 from tests.support.worker import wait_for
 
@@ -153,6 +156,20 @@ def start_worker(store_url: str, tmp_path: Path) -> Iterator[Any]:
     yield start
     for worker in workers:
         worker.stop()
+
+
+def csrf_of(text: str) -> str:
+    """The CSRF token a page's forms carry."""
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', text)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+@pytest.fixture
+def client(store_url: str) -> Iterator[TestClient]:
+    """The dashboard on the test's store, in-process (Starlette's TestClient keeps its cookies)."""
+    with TestClient(create_app(store_url)) as test_client:
+        yield test_client
 
 
 def require_chromium() -> str:

@@ -14,7 +14,7 @@ from sidequest.web.app import dashboard_of
 PERIODS = {"1h": 60, "2h": 120, "4h": 240, "8h": 480}
 
 
-async def metrics(request: Request) -> Response:
+def metrics(request: Request) -> Response:
     board = dashboard_of(request)
     period = request.query_params.get("period", "1h")
     period = period if period in PERIODS else "1h"

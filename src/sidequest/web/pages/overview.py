@@ -23,7 +23,7 @@ DAY_CHOICES = (7, 30, 90, 180)
 INTERVALS = (1, 2, 5, 10, 20)
 
 
-async def dashboard(request: Request) -> Response:
+def dashboard(request: Request) -> Response:
     board = dashboard_of(request)
     stats = api.Stats(board.store)
     if request.method == "HEAD":
@@ -59,7 +59,7 @@ async def dashboard(request: Request) -> Response:
     )
 
 
-async def stats_json(request: Request) -> Response:
+def stats_json(request: Request) -> Response:
     """The live graph's feed and a monitoring probe; the "sidekiq" object has Sidekiq's /stats fields."""
     board = dashboard_of(request)
     stats = api.Stats(board.store)
@@ -88,12 +88,12 @@ async def stats_json(request: Request) -> Response:
     )
 
 
-async def stats_queues(request: Request) -> Response:
+def stats_queues(request: Request) -> Response:
     board = dashboard_of(request)
     return JSONResponse({queue.name: queue.size() for queue in api.Queue.all(board.store)})
 
 
-async def busy(request: Request) -> Response:
+def busy(request: Request) -> Response:
     board = dashboard_of(request)
     processes = api.ProcessSet(board.store)
     if request.method == "POST":

@@ -98,7 +98,7 @@ def _allowed(kind: Kind, action: str, all_entries: bool = False) -> bool:
 
 
 def listing(kind: Kind) -> Callable[[Request], object]:
-    async def handler(request: Request) -> Response:
+    def handler(request: Request) -> Response:
         board = dashboard_of(request)
         job_set = kind.set_class(board.store)
         if request.method == "POST":
@@ -138,7 +138,7 @@ def listing(kind: Kind) -> Callable[[Request], object]:
 
 
 def entry(kind: Kind) -> Callable[[Request], object]:
-    async def handler(request: Request) -> Response:
+    def handler(request: Request) -> Response:
         board = dashboard_of(request)
         job_set = kind.set_class(board.store)
         key = request.path_params["key"]
@@ -155,7 +155,7 @@ def entry(kind: Kind) -> Callable[[Request], object]:
 
 
 def every(kind: Kind) -> Callable[[Request], object]:
-    async def handler(request: Request) -> Response:
+    def handler(request: Request) -> Response:
         board = dashboard_of(request)
         action = request.path_params["action"]
         if not _allowed(kind, action, all_entries=True):
