@@ -15,9 +15,9 @@ from sidequest import api
 from tests.web.conftest import WebWorker, csrf_of
 
 
-def rows(html: str, table: str = "entries") -> list[str]:
+def rows(page: str, table: str = "entries") -> list[str]:
     """The body rows of a list table, as text (tags stripped)."""
-    body = html.split(f'id="{table}"', 1)[1].split("</tbody>", 1)[0]
+    body = page.split(f'id="{table}"', 1)[1].split("</tbody>", 1)[0]
     return [
         re.sub(r"<[^>]+>", " ", row) for row in re.findall(r'<tr data-jid="[^"]*">(.*?)</tr>', body, re.S)
     ]
