@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from starlette.testclient import TestClient
 
 import sidequest
 from sidequest import api
+from tests.support.worker import wait_for
 from tests.web.conftest import WebWorker, csrf_of
 
 
@@ -112,3 +114,22 @@ def test_bulk_and_all_actions_move_the_jobs_they_name(
     # and acting on a job that is gone says so
     response = client.post(f"/scheduled/{entry.key}", data={"action": "delete", "csrf": token})
     assert "had already moved on" in response.text
+
+
+def test_busy_shows_jobs_held_by_a_killed_process(client: TestClient, store_url: str, tmp_path: Path) -> None:
+    # given a worker killed with SIGKILL in the middle of a job, and no live worker to recover it
+    jid = sidequest.enqueue("web.hold", ["never-released"])
+    worker = WebWorker(store_url, tmp_path, ttl=1.5)
+    wait_for(lambda: len(api.WorkSet().list()) == 1, what="the job to run")
+    worker.process.send_signal(signal.SIGKILL)
+    worker.process.wait(10)
+    wait_for(lambda: api.HeldByDead().size() == 1, what="the process record to expire")
+
+    # when the operator opens Busy
+    page = client.get("/busy").text
+
+    # then the job is listed as held by a stopped process, with what will happen to it
+    held = rows(page, "held")
+    assert len(held) == 1 and jid in held[0] and "never-released" in held[0]
+    assert "1 job was running in processes whose heartbeat stopped" in page
+    assert "No live processes" in page

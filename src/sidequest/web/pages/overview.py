@@ -19,6 +19,8 @@ from sidequest.web.paging import page_of
 
 #: History ranges offered, as in Sidekiq (?days=7|30|90|180, default 30).
 DAY_CHOICES = (7, 30, 90, 180)
+#: Jobs held by stopped processes listed on the Busy page (the count is always shown).
+HELD_SHOWN = 25
 #: Live graph poll intervals offered, in seconds.
 INTERVALS = (1, 2, 5, 10, 20)
 
@@ -128,10 +130,14 @@ def busy(request: Request) -> Response:
         at = epoch(started)
         return None if at is None else max(0.0, now - at)
 
+    held_count = board.stats(request).held_by_dead
+    held = api.HeldByDead(board.store).list(HELD_SHOWN) if held_count else []
     return board.render(
         request,
         "busy.html",
         tab="busy",
+        held=held,
+        held_count=held_count,
         processes=listed,
         work=work[page.start : page.stop + 1],
         page=page,
