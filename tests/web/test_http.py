@@ -248,7 +248,10 @@ def test_stats_answers_json_for_probes(client: TestClient) -> None:
     assert stats["sidekiq"]["processes"] == 0 and stats["store"]["store"] in ("redis", "sqlite")
     assert queues == {"default": 1, "mailers": 1}
     # and HEAD / answers with the default queue's size, as Sidekiq's health check does
-    assert client.head("/").status_code == 200
+    head = client.head("/")
+    assert head.status_code == 200 and head.headers["content-length"] == "1"
+    # and Sidekiq's old address of the feed leads to it
+    assert client.get("/dashboard/stats").json()["sidekiq"]["enqueued"] == 2
 
 
 def test_sidequest_web_refuses_to_show_a_store_that_does_not_exist(tmp_path: Path) -> None:

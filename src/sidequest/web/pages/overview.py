@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from sidequest import api
@@ -182,5 +182,11 @@ def routes() -> list[Route]:
         Route("/", dashboard, methods=["GET", "HEAD"], name="dashboard"),
         Route("/stats", stats_json, methods=["GET"], name="stats"),
         Route("/stats/queues", stats_queues, methods=["GET"], name="stats_queues"),
+        # Sidekiq's old address of the live feed, still read by some probes
+        Route(
+            "/dashboard/stats",
+            lambda request: RedirectResponse(request.url_for("stats").path),
+            name="old_stats",
+        ),
         Route("/busy", busy, methods=["GET", "POST"], name="busy"),
     ]
