@@ -187,9 +187,13 @@ def require_chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium, headless, driven by Playwright; one per session."""
+    """Debian's chromium, headless, driven by Playwright; one per test module.
+
+    Not one per session: Playwright's sync API keeps an event loop running in the main thread while
+    it is open, and Django's ORM then refuses to run in tests that come later (SynchronousOnlyOperation).
+    """
     require_chromium()
     from playwright.sync_api import sync_playwright
 
