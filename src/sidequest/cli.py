@@ -47,7 +47,11 @@ def main() -> None:
 
 @main.command()
 @click.option(
-    "-r", "--require", "require", multiple=True, help="Module (or .py file) defining your jobs; repeatable."
+    "-r",
+    "--require",
+    "require",
+    multiple=True,
+    help="Module defining your jobs, or its .py file (shop/jobs.py is imported as shop.jobs); repeatable.",
 )
 @click.option("-c", "--concurrency", type=int, help="Jobs run at once per process (default 10).")
 @click.option(
@@ -68,7 +72,11 @@ def main() -> None:
     "--url",
     help="Store URL: redis://..., sqlite:///file.db or memory:// (default: REDIS_URL or ./sidequest.db).",
 )
-@click.option("--burst", is_flag=True, help="Exit once the queues and due scheduled jobs are empty.")
+@click.option(
+    "--burst",
+    is_flag=True,
+    help="Exit once the queues and due scheduled jobs are empty (exit 1 if the store stays unreachable).",
+)
 @click.option(
     "--processes", help="Worker processes to run under one supervisor: a number or 'auto' (one per core)."
 )
