@@ -38,7 +38,8 @@ def module_name_for(path: Path) -> str:
     """The dotted name the file has on sys.path: relative to the longest sys.path entry holding it.
 
     A file on no sys.path entry is named from the packages around it (directories with an
-    __init__.py), and their parent directory is added to the end of sys.path, as pytest does.
+    __init__.py), and their parent directory is put first on sys.path, as pytest does (and as
+    ``python file.py`` does with the file's own directory).
     """
     candidates = []
     for entry in sys.path:
@@ -61,7 +62,7 @@ def module_name_for(path: Path) -> str:
             "statement can reach this file; rename it, or pass the module name your application "
             "imports (-r package.module)"
         )
-    sys.path.append(str(top))
+    sys.path.insert(0, str(top))
     return name
 
 

@@ -85,3 +85,16 @@ def test_a_file_outside_the_project_loads_by_its_own_name(
     # then its jobs are registered under the file's name, as `python standalone_jobs.py` would import it
     assert result.returncode == 0, result.stderr
     assert "standalone_jobs.send_email -> mailers" in result.stderr
+
+
+def test_a_package_file_outside_the_project_is_named_from_its_packages(
+    sidequest: Run, project: Path, tmp_path: Path
+) -> None:
+    # given a jobs file inside a package, in a folder on no import path
+    write(tmp_path / "elsewhere" / "billing" / "__init__.py", "")
+    write(tmp_path / "elsewhere" / "billing" / "jobs.py", SHOP_JOBS)
+    # when the worker loads it by path
+    result = sidequest("worker", "-r", str(tmp_path / "elsewhere" / "billing" / "jobs.py"), "--burst")
+    # then its jobs carry the package's name, as an import from the folder above the package gives them
+    assert result.returncode == 0, result.stderr
+    assert "billing.jobs.send_email -> mailers" in result.stderr

@@ -223,7 +223,9 @@ def permanent_problem(store: Store, exc: StoreError) -> str | None:
     if not isinstance(exc, StoreUnavailable):
         return str(exc)
     cause: BaseException | None = exc
-    while cause is not None:
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
         if isinstance(cause, socket.gaierror) and cause.errno in _UNRESOLVED:
             host = urlsplit(store.url).hostname or store.url
             return (
