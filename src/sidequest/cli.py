@@ -75,7 +75,7 @@ def main() -> None:
 @click.option(
     "--burst",
     is_flag=True,
-    help="Exit once the queues and due scheduled jobs are empty (exit 1 if the store stays unreachable).",
+    help="Exit once the queues and due scheduled jobs are empty (exit 3 if the store stays unreachable).",
 )
 @click.option(
     "--processes", help="Worker processes to run under one supervisor: a number or 'auto' (one per core)."

@@ -49,16 +49,23 @@ def test_a_permanent_refusal_at_start_is_one_line_and_a_non_zero_exit(
     assert "Traceback" not in result.stderr
 
 
-def test_a_burst_worker_gives_up_on_an_unreachable_store(sidequest: Run, project: Path) -> None:
-    # given nothing listening on a port, and a burst worker allowed to wait two seconds for it
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_burst_worker_gives_up_on_an_unreachable_store(
+    sidequest: Run, project: Path, processes: str
+) -> None:
+    # given nothing listening on a port, and burst workers allowed to wait two seconds for it
     write(project / "sidequest.toml", "burst_store_wait = 2\n")
     url = f"redis://127.0.0.1:{free_port()}/0"
-    # when it starts
-    result = sidequest("worker", "--burst", "--url", url, "-C", "sidequest.toml", timeout=60)
-    # then it says it is waiting, then gives up with exit code 1
-    assert result.returncode == 1, result.stderr
-    assert f"cannot reach the store at {url}; retrying with backoff (giving up after 2s)" in result.stderr
-    assert f"giving up: the store at {url} stayed unreachable for 2s" in result.stderr
+    # when they start
+    result = sidequest(
+        "worker", "--burst", "--url", url, "-C", "sidequest.toml", "--processes", processes, timeout=60
+    )
+    # then each says it is waiting, then gives up, and the command exits 3 (not restarted by a supervisor)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count(
+        f"cannot reach the store at {url}; retrying with backoff (giving up after 2s)"
+    ) == int(processes)
+    assert result.stderr.count(f"giving up: the store at {url} stayed unreachable for 2s") == int(processes)
 
 
 def test_a_burst_worker_gives_up_when_the_store_goes_away(
@@ -82,6 +89,6 @@ def test_a_burst_worker_gives_up_when_the_store_goes_away(
     result = sidequest(
         "worker", "-r", "jobs", "--burst", "--url", server.url, "-C", "sidequest.toml", timeout=90
     )
-    # then the worker gives up with exit code 1 instead of waiting forever
-    assert result.returncode == 1, result.stderr
+    # then the worker gives up with exit code 3 instead of waiting forever
+    assert result.returncode == 3, result.stderr
     assert "giving up: the store stayed unreachable for 2s" in result.stderr

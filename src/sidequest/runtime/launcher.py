@@ -31,6 +31,10 @@ from sidequest.stores import Store, location, redact
 
 logger = logging.getLogger("sidequest")
 
+#: Exit code of a worker whose store refused it for good or, with --burst, stayed unreachable for
+#: burst_store_wait; a supervisor in burst mode does not restart a child that exits with it.
+EXIT_STORE_UNUSABLE = 3
+
 
 def new_identity() -> str:
     """hostname:pid:nonce, Sidekiq's process identity."""
@@ -77,7 +81,7 @@ class Launcher:
     def run(self) -> int:
         """Run until stopped (or, in burst mode, until nothing is left to do); returns the exit code."""
         if not self._connect():
-            return 1
+            return 1 if self._stop_requested.is_set() else EXIT_STORE_UNUSABLE
         self.start()
         drained = True
         try:
@@ -94,7 +98,7 @@ class Launcher:
             except StoreError as exc:
                 logger.error("burst done; could not read what is left: %s", exc)
         logger.info("bye")
-        return 0 if drained else 1
+        return 0 if drained else EXIT_STORE_UNUSABLE
 
     def _connect(self) -> bool:
         """Wait for the store; False when it refuses us for good, or (--burst) stays unreachable too long."""
