@@ -51,6 +51,13 @@ def test_start_names_the_jobs_the_queues_with_weights_and_the_absolute_store(
     )
 
 
+def test_strict_queues_are_logged_in_their_order(sidequest: Run, project: Path) -> None:
+    write(project / "jobs.py", JOBS)
+    result = sidequest("worker", "-r", "jobs", "--strict", "-q", "critical", "-q", "default", "--burst")
+    assert result.returncode == 0, result.stderr
+    assert "queues=critical, default in strict order " in result.stderr
+
+
 def test_a_redis_url_is_logged_without_its_password(sidequest: Run, redis_url: str) -> None:
     # given a Redis URL with a user and password (the test server's `default` user takes any password)
     url = redis_url.replace("redis://", "redis://default:hunter2@")

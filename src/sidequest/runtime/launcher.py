@@ -144,7 +144,9 @@ class Launcher:
             "sidequest worker %s starting: store=%s queues=%s%s concurrency=%d%s",
             self.identity,
             location(self.store.url),
-            ", ".join(f"{name} (weight {weight})" for name, weight in settings.queues),
+            ", ".join(settings.queue_names)
+            if settings.strict
+            else ", ".join(f"{name} (weight {weight})" for name, weight in settings.queues),
             " in strict order" if settings.strict else "",
             settings.concurrency,
             " (burst)" if self.burst else "",
