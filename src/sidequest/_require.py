@@ -87,21 +87,28 @@ def _load_file(spec: str) -> None:
         name = module_name_for(path)
     except ConfigError as exc:
         raise ConfigError(f"-r {spec}: {exc}") from None
-    module = _import(name, spec)
+    module = _import(name, spec, shadowed=True)
     loaded = getattr(module, "__file__", None)
     if loaded is None or Path(os.path.realpath(loaded)) != path:
-        raise ConfigError(
-            f"-r {spec}: this file's module name is {name}, but importing {name} loads "
-            f"{loaded or 'a module without a file'} instead (an earlier sys.path entry holds a module "
-            f"of that name); rename one of them, or pass the module name your application imports"
-        )
+        raise ConfigError(_shadowed(spec, name, f"loads {loaded or 'a module without a file'} instead"))
 
 
-def _import(name: str, spec: str) -> object:
+def _shadowed(spec: str, name: str, what: str) -> str:
+    return (
+        f"-r {spec}: this file's module name is {name}, but importing {name} {what} (another "
+        "sys.path entry holds a package of that name); rename one of them, or pass the module name "
+        "your application imports"
+    )
+
+
+def _import(name: str, spec: str, *, shadowed: bool = False) -> object:
+    """Import name for -r spec; shadowed: name was derived from a file, so "not found" means another package won."""
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
+        if shadowed and (name == missing or name.startswith(missing + ".")):
+            raise ConfigError(_shadowed(spec, name, f"finds no module {missing}")) from None
         if name == missing or name.startswith(missing + "."):
             raise ConfigError(
                 f"-r {spec}: cannot import module {missing!r} (is it on PYTHONPATH? the working "

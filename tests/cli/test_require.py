@@ -75,6 +75,24 @@ def test_a_file_its_module_name_does_not_reach_is_refused(
     assert str((installed / "shop" / "jobs.py").resolve()) in lines[0]
 
 
+def test_a_file_whose_package_name_is_taken_by_another_package_is_refused(
+    sidequest: Run, project: Path, tmp_path: Path
+) -> None:
+    # given a regular package shop on PYTHONPATH without a jobs module, and the project's shop/jobs.py
+    installed = tmp_path / "site"
+    write(installed / "shop" / "__init__.py", "")
+    write(project / "shop" / "jobs.py", SHOP_JOBS)
+    # when the worker is asked to load the project's file
+    result = sidequest("worker", "-r", "shop/jobs.py", "--burst", env={"PYTHONPATH": str(installed)})
+    # then it says another package took the name, not that the file is missing from PYTHONPATH
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: -r shop/jobs.py: this file's module name is shop.jobs, but importing shop.jobs finds no "
+        "module shop.jobs (another sys.path entry holds a package of that name); rename one of them, or "
+        "pass the module name your application imports"
+    ]
+
+
 def test_a_file_outside_the_project_loads_by_its_own_name(
     sidequest: Run, project: Path, tmp_path: Path
 ) -> None:
