@@ -130,6 +130,7 @@ def _failure(exc: BaseException) -> str:
         if frame is not None:
             where = f"{_shown(frame.filename)}:{frame.lineno}"
         detail = str(exc)
+    detail = " ".join(str(detail).split())  # one line, whatever the exception's message holds
     text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     return f"importing it failed at {where}: {text}" if where else f"importing it failed: {text}"
 

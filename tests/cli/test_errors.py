@@ -103,8 +103,9 @@ def test_a_module_that_is_not_found_says_so(sidequest: Run, project: Path) -> No
         ),
         ("x = 1\ndef broken(:\n    pass\n", "SyntaxError: "),
         ("x = 1\nraise RuntimeError('settings missing')\n", "RuntimeError: settings missing"),
+        ("x = 1\nraise ValueError('first line\\nsecond line')\n", "ValueError: first line second line"),
     ],
-    ids=["missing-dependency", "syntax-error", "raises-at-import"],
+    ids=["missing-dependency", "syntax-error", "raises-at-import", "multi-line-message"],
 )
 @pytest.mark.parametrize("spec", ["shop.jobs", "shop/jobs.py"])
 def test_a_module_that_fails_to_import_points_at_the_users_file_and_line(
