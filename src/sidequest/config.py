@@ -57,7 +57,7 @@ class Settings:
     require: tuple[str, ...] = ()
     processes: int = 1
     max_rss_mb: int = 0
-    #: A --burst worker gives up (exit 1) when the store stays unreachable this long, so cron and CI end.
+    #: A --burst worker gives up (exit 3) when the store stays unreachable this long, so cron and CI end.
     burst_store_wait: float = 30.0
 
     def __post_init__(self) -> None:
@@ -201,7 +201,9 @@ def env_sources(environ: Mapping[str, str] | None = None) -> list[tuple[str, dic
     found: list[tuple[str, dict[str, Any]]] = []
     for var in URL_VARIABLES:
         if env.get(var):
-            found.append((f"{var}={env[var]!r}", {"url": env[var]}))
+            from sidequest.stores import redact  # the label may reach a log: never its password
+
+            found.append((f"{var}={redact(env[var])!r}", {"url": env[var]}))
             break
     for var, key in ENV_VARIABLES.items():
         if env.get(var):

@@ -130,3 +130,9 @@ def test_unknown_toml_keys_get_did_you_mean(tmp_path: Path) -> None:
 def test_misspelled_settings_in_code_get_did_you_mean() -> None:
     with pytest.raises(ConfigError, match=r"unknown setting 'concurency' \(did you mean 'concurrency'\?\)"):
         Settings().with_changes(concurency=3)
+
+
+def test_a_url_from_the_environment_is_labelled_without_its_password() -> None:
+    # the label is what an error about this variable would show
+    sources = env_sources({"REDIS_URL": "redis://:s3cret@localhost/0"})
+    assert sources == [("REDIS_URL='redis://:***@localhost/0'", {"url": "redis://:s3cret@localhost/0"})]
