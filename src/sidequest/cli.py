@@ -191,7 +191,7 @@ def _check_store(config: Config, *, separate_processes: bool) -> None:
     children fork, and each child opens its own.
     """
     from sidequest.errors import StoreUnavailable
-    from sidequest.runtime.launcher import permanent_problem
+    from sidequest.runtime.report import permanent_problem
 
     store = config.store
     try:
