@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+import sidequest
+from sidequest.errors import StoreUnavailable
+from sidequest.runtime.launcher import EXIT_STORE_UNUSABLE, Launcher
+from sidequest.runtime.report import permanent_problem
+from sidequest.stores import open_store
 from tests.cli.conftest import Run, clean_env, write
 from tests.support.redis_server import RedisServer, free_port
 
@@ -92,3 +97,35 @@ def test_a_burst_worker_gives_up_when_the_store_goes_away(
     # then the worker gives up with exit code 3 instead of waiting forever
     assert result.returncode == 3, result.stderr
     assert "giving up: the store stayed unreachable for 2s" in result.stderr
+
+
+def test_the_launcher_itself_stops_on_a_refusal_for_good(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a worker embedded without the command's check, on a database index Redis does not have
+    sidequest.configure(url=redis_server.url.rsplit("/", 1)[0] + "/99")
+    # when it runs (not in burst mode)
+    with caplog.at_level("ERROR", logger="sidequest"):
+        code = Launcher(sidequest.get_config()).run()
+    # then it stops at once, saying why, instead of retrying forever
+    assert code == EXIT_STORE_UNUSABLE
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"cannot start: Redis at {redis_server.url.rsplit('/', 1)[0]}/99 refused ping: DB index is out of range"
+    ]
+
+
+def test_only_a_name_that_does_not_resolve_counts_as_permanent_among_outages() -> None:
+    # given a host name that does not resolve, and a port where nothing listens
+    for url, permanent in (
+        ("redis://nohost.invalid:6379/0", True),
+        (f"redis://127.0.0.1:{free_port()}/0", False),
+    ):
+        store = open_store(url)
+        try:
+            with pytest.raises(StoreUnavailable) as raised:
+                store.ping()
+            # then only the first is a problem no retry fixes
+            problem = permanent_problem(store, raised.value)
+            assert (problem is not None) == permanent, (url, problem)
+        finally:
+            store.close()
