@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,8 +106,17 @@ def test_the_launcher_itself_stops_on_a_refusal_for_good(
     # given a worker embedded without the command's check, on a database index Redis does not have
     sidequest.configure(url=redis_server.url.rsplit("/", 1)[0] + "/99")
     # when it runs (not in burst mode)
+    launcher = Launcher(sidequest.get_config())
+    codes: list[int] = []
     with caplog.at_level("ERROR", logger="sidequest"):
-        code = Launcher(sidequest.get_config()).run()
+        runner = threading.Thread(target=lambda: codes.append(launcher.run()), daemon=True)
+        runner.start()
+        runner.join(30)
+        if runner.is_alive():  # still retrying: stop it so the failure leaves nothing running
+            launcher.request_stop()
+            runner.join(30)
+            pytest.fail("the launcher kept retrying a store that refuses it for good")
+    code = codes[0]
     # then it stops at once, saying why, instead of retrying forever
     assert code == EXIT_STORE_UNUSABLE
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
