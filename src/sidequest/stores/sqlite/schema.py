@@ -76,8 +76,21 @@ def _operators_v3(conn: sqlite3.Connection) -> None:
     )
 
 
+def _records_v4(conn: sqlite3.Connection) -> None:
+    """Records with an expiry (Store.put_record), for integrations such as the Django Tasks backend."""
+    conn.execute(
+        "CREATE TABLE records (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID"
+    )
+    conn.execute("CREATE INDEX records_expiry ON records (expires_at)")
+
+
 #: MIGRATIONS[n] turns a version-n file into version n + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _count_dead_v2, _operators_v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_v1,
+    _count_dead_v2,
+    _operators_v3,
+    _records_v4,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
