@@ -7,6 +7,7 @@ message and point into sidequest instead of at the user's setting or file.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import Any
