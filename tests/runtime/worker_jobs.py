@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from sidequest import job
@@ -23,3 +24,21 @@ def sleepy(seconds: float, tag: str) -> None:
     _write(f"start {tag}")
     time.sleep(seconds)
     _write(tag)
+
+
+@job(name="tests.exits", retry=1)
+def exits(tag: str) -> None:
+    _write(f"start {tag}")
+    sys.exit(3)
+
+
+@job(name="tests.interrupted", retry=1)
+def interrupted(tag: str) -> None:
+    _write(f"start {tag}")
+    raise KeyboardInterrupt(tag)
+
+
+@job(name="tests.async_exits", retry=1)
+async def async_exits(tag: str) -> None:
+    _write(f"start {tag}")
+    raise SystemExit(4)

@@ -73,6 +73,26 @@ class HardStop(Exception):
     """Raised out of store retries once the shutdown deadline has passed."""
 
 
+class _Raised:
+    """What an async job raised that is not an Exception, carried out of the event loop as a value."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+async def _guarded(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run an async job so that SystemExit or KeyboardInterrupt fail the job, not the shared loop.
+
+    asyncio re-raises those two out of run_forever, which would end the loop every async job runs on.
+    """
+    try:
+        return await coroutine
+    except (SystemExit, KeyboardInterrupt) as exc:
+        return _Raised(exc)
+
+
 class _Seat:
     """A worker thread's place while parked: the lock it sleeps on, and whether it was woken to fetch."""
 
@@ -326,7 +346,7 @@ class Manager:
             failed = self.processor.process(work)
         except HardStop:
             return False
-        except Exception as exc:  # a bug of ours: keep the job (not acked) and the thread alive
+        except BaseException as exc:  # a bug of ours: keep the job (not acked) and the thread alive
             self.config.handle_error(exc, {"context": "Internal exception!", "jobstr": work.payload})
             del running[tid]
             finished[index] += 1
@@ -551,7 +571,10 @@ class Manager:
             loop.close()
 
     def _run_coroutine(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._event_loop()).result()
+        outcome = asyncio.run_coroutine_threadsafe(_guarded(coroutine), self._event_loop()).result()
+        if isinstance(outcome, _Raised):
+            raise outcome.exc
+        return outcome
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         loop = self._loop

@@ -69,7 +69,7 @@ class Processor:
             if not logger.isEnabledFor(logging.INFO):
                 try:
                     run_job(job, self.config, run_coroutine=self.run_coroutine)
-                except Exception as exc:
+                except BaseException as exc:  # SystemExit, KeyboardInterrupt...: the job's failure too
                     self._failed(work, job, exc)
                     return True
                 return False
@@ -77,7 +77,7 @@ class Processor:
             logger.info("start")
             try:
                 run_job(job, self.config, run_coroutine=self.run_coroutine)
-            except Exception as exc:
+            except BaseException as exc:  # a job never takes its thread (or its worker) down
                 logger.info("fail", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
                 self._failed(work, job, exc)
                 return True
@@ -99,7 +99,7 @@ class Processor:
             )
         return ours
 
-    def _failed(self, work: Work, job: dict[str, Any], exc: Exception) -> None:
+    def _failed(self, work: Work, job: dict[str, Any], exc: BaseException) -> None:
         """Report, then record the failure where Sidekiq would: retry set, dead set, or nowhere."""
         self.config.handle_error(exc, {"context": "Job raised exception", "job": job, "queue": work.queue})
         definition = registry.find(job["class"])
