@@ -7,48 +7,16 @@ which only shows in a process of its own.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sidequest import enqueue
-from sidequest.config import get_config
-from sidequest.stores import Store, open_store
+from sidequest.stores import Store
 from tests.support.worker import Worker, ledger
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'worker.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[Store]:
-    opened = open_store(url)
-    get_config().use_store(opened)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def workers(url: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
-    started: list[Worker] = []
-
-    def start(*extra: str) -> Worker:
-        worker = Worker(url, tmp_path, *extra)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        if worker.process.poll() is None:
-            worker.process.kill()
-            worker.process.wait()
 
 
 def test_system_exit_and_keyboard_interrupt_are_job_failures_and_the_worker_goes_on(
@@ -67,7 +35,14 @@ def test_system_exit_and_keyboard_interrupt_are_job_failures_and_the_worker_goes
     # then it runs every job and exits by itself, at once (no shutdown wait for a lost thread)
     assert worker.wait(timeout=60) == 0, worker.output()
     assert sorted(ledger(tmp_path)) == sorted(
-        ["start exit", "after-exit", "start interrupt", "after-interrupt", "start async-exit", "after-async-exit"]
+        [
+            "start exit",
+            "after-exit",
+            "start interrupt",
+            "after-interrupt",
+            "start async-exit",
+            "after-async-exit",
+        ]
     )
     output = worker.output()
     assert "Exception in thread" not in output and "still running at the shutdown deadline" not in output

@@ -157,7 +157,6 @@ class Manager:
         self._processed = 0
         self._failed = 0
         self.quieted = threading.Event()
-        self._stopping = False
         self._hard_stop = False
         self._last_fetch_empty = False
         self._outage_logged = False
@@ -182,14 +181,17 @@ class Manager:
         return thread
 
     def quiet(self) -> None:
-        """Stop fetching new jobs; running and already fetched jobs carry on."""
+        """Start no more jobs: running ones carry on, fetched ones go back to their queues at once.
+
+        May run in a signal handler, so the push back happens on the acknowledger's thread.
+        """
         self.quieted.set()
         self._room_wakeup.set()
+        self._ack_wakeup.set()
 
     def stop(self, deadline: float) -> None:
         """Quiet, push back unstarted jobs, wait for running ones until deadline, push back the rest."""
         self.quiet()
-        self._stopping = True
         # The fetching thread may be blocked in a fetch; let it finish (it pushes back what it got
         # after quiet) before we push jobs back, or its blocking fetch could take them again.
         self._fetch_ended.wait(timeout=max(2.0, deadline - time.monotonic()))
@@ -282,6 +284,8 @@ class Manager:
                 partner.wake.release()
                 return works[0]
             self._hand_out(works)
+            if self.quieted.is_set():  # quiet() may have drained the ready queue before these arrived
+                self._requeue(self._drain_ready(), "fetched while quieting")
         self._fetch_ended.set()
         return None
 
@@ -335,7 +339,7 @@ class Manager:
     def _run(self, index: int, tid: str, work: Work) -> bool:
         """Run one job and queue it for acknowledgement; False once the thread must end (hard stop)."""
         finished = self._finished
-        if self._stopping:
+        if self.quieted.is_set():  # Sidekiq too requeues a job fetched after the stop was decided
             self._requeue([work], "not started")
             finished[index] += 1
             return True
@@ -363,6 +367,8 @@ class Manager:
     def _ack_loop(self) -> None:
         done = self._done
         while True:
+            if self._ready and self.quieted.is_set():
+                self._requeue(self._drain_ready(), "not started")
             self._unstall()
             if not done:
                 if self._closing:
