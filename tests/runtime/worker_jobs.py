@@ -42,3 +42,10 @@ def interrupted(tag: str) -> None:
 async def async_exits(tag: str) -> None:
     _write(f"start {tag}")
     raise SystemExit(4)
+
+
+@job(name="tests.timed")
+def timed(seconds: float, tag: str) -> None:
+    _write(f"start {tag} {os.getpid()}")
+    time.sleep(seconds)
+    _write(f"end {tag} {os.getpid()}")

@@ -2,12 +2,13 @@
 
     fetching thread  --(batches of Work)-->  ready queue  -->  worker threads  -->  ack queue  -->  acknowledger
 
-The thread that fetches moves up to ``fetch_batch`` jobs per store call into this process's in-progress list.
-Jobs in hand (running or waiting) follow what this process finished in the last HAND_SECONDS, between
-2 x concurrency and ``fetch_batch``: short jobs come a batch per round trip, while slow jobs are never
-hoarded, so a slow job never holds back the others and idle workers elsewhere still find work. The
-acknowledger removes finished jobs from the in-progress list in batches (one round trip for many
-jobs, gathered for up to ACK_GATHER) and counts them.
+The thread that fetches moves jobs into this process's in-progress list, as many per store call as
+there are idle threads (at most ``fetch_batch``): a job is fetched only when a thread is free to start
+it, so no job waits here behind a slow one while a worker elsewhere is idle (Sidekiq fetches one job
+per idle thread; Celery users know the opposite as the prefetch trap). The ``prefetch`` setting lets a
+worker hold that many jobs more, which saves round trips for tiny jobs at the price of those jobs
+waiting behind slow ones. The acknowledger removes finished jobs from the in-progress list in
+batches (one round trip for many jobs, gathered for up to ACK_GATHER) and counts them.
 
 Handing work between threads is what a Python worker pays for most, after round trips: each wake-up
 of a blocked thread is a futex call and a GIL handoff. So the ready and done queues are plain deques
@@ -33,9 +34,9 @@ processor thread counts its own finished jobs in its own slot. ``async def`` job
 loop owned by this manager; each occupies a processor thread while it runs, so they share the same
 concurrency limit as sync jobs.
 
-Delivery is at least once: a job leaves the in-progress list only after its outcome is stored. On
-stop, jobs not yet started are pushed back at once, and jobs still running at the deadline are pushed
-back too; if one of those finishes later it may run twice, which is better than losing it.
+Delivery is at least once: a job leaves the in-progress list only after its outcome is stored. Once
+quieted, no job starts: jobs fetched and not started are pushed back at once, and at stop jobs still
+running at the deadline are pushed back too; if one of those finishes later it may run twice, which is better than losing it.
 """
 
 from __future__ import annotations
@@ -59,8 +60,6 @@ from sidequest.stores.base import Store, Work
 logger = logging.getLogger("sidequest")
 T = TypeVar("T")
 
-#: How much work, in seconds of this process's recent throughput, may wait in hand beyond the running jobs.
-HAND_SECONDS = 0.02
 #: The acknowledger waits this long for a batch of ACK_BATCH to gather (a finished job is already
 #: counted out of the hand, so this delays only its removal from the in-progress list).
 ACK_GATHER = 0.001
@@ -112,13 +111,9 @@ class Manager:
         self.identity = identity
         self.burst = burst
         self.concurrency = settings.concurrency
-        # jobs in hand (running + waiting) float between 2 x concurrency and max_in_hand, following
-        # how many jobs this process finishes in HAND_SECONDS: slow jobs are never hoarded, while
-        # tiny ones come 100 per round trip
+        # jobs in hand (running + fetched and waiting for a thread): one per thread, plus prefetch
         self.fetch_batch = settings.fetch_batch
-        self.min_in_hand = settings.concurrency * 2
-        self.max_in_hand = max(self.min_in_hand, self.fetch_batch)
-        self.capacity = self.min_in_hand
+        self.capacity = settings.concurrency + settings.prefetch
         self.order = QueueOrder(settings.queues, strict=settings.strict)
         self.processor = Processor(config, store, self._run_coroutine, self.keep_trying)
 
@@ -129,7 +124,6 @@ class Manager:
         # the two threads that take turns fetching (see the module docstring)
         self._fetch_pair = (_Seat(), _Seat())
         self._fetch_ended = threading.Event()
-        self._rate_since, self._rate_count = time.monotonic(), 0
         # processors -> acknowledger: finished jobs and whether they failed
         self._done: deque[tuple[Work, bool]] = deque()
         self._acker_waiting = False
@@ -250,12 +244,7 @@ class Manager:
         first, second = self._fetch_pair
         partner = second if seat is first else first
         while not self.quieted.is_set():
-            # follow the finish rate; refill once half the hand is free (or it is empty)
-            clock, count = time.monotonic(), sum(self._finished)
-            if clock - self._rate_since >= 0.005:
-                rate = (count - self._rate_count) / (clock - self._rate_since)
-                self.capacity = max(self.min_in_hand, min(self.max_in_hand, int(rate * HAND_SECONDS)))
-                self._rate_since, self._rate_count = clock, count
+            # fetch for every free thread once none waits for work, or once half of them are free
             room = self._wait_for_room(max(1, self.capacity // 2))
             if self.quieted.is_set():
                 break
