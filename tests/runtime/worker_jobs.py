@@ -49,3 +49,10 @@ def timed(seconds: float, tag: str) -> None:
     _write(f"start {tag} {os.getpid()}")
     time.sleep(seconds)
     _write(f"end {tag} {os.getpid()}")
+
+
+@job(name="tests.hard_exit")
+def hard_exit(tag: str) -> None:
+    """Kills its own process, as a segfault in an extension or the OOM killer would."""
+    _write(f"start {tag}")
+    os._exit(1)

@@ -8,6 +8,7 @@ store to recover jobs of processes whose record has expired.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,9 +21,49 @@ from sidequest import __version__
 from sidequest.config import Config, Settings
 from sidequest.errors import StoreError
 from sidequest.runtime.manager import Manager
-from sidequest.stores.base import Beat, Store
+from sidequest.stores.base import Beat, Recovered, Store
 
 logger = logging.getLogger("sidequest")
+
+
+def report_recovered(recovered: list[Recovered]) -> None:
+    """Log what recover took from processes that died: each job by class and jid, per process.
+
+    A process that died leaves no other trace of what it was running; a poison pill (a job that
+    killed its worker max_recoveries times) gets a line of its own, as it is now in the dead set.
+    """
+    owners: dict[str, list[Recovered]] = {}
+    for job in recovered:
+        owners.setdefault(job.owner, []).append(job)
+    for owner, jobs in owners.items():
+        requeued = [job for job in jobs if not job.buried]
+        if requeued:
+            logger.warning(
+                "recovered %d job(s) left in progress by process %s, which died: %s",
+                len(requeued),
+                owner,
+                ", ".join(f"{_describe(job.work.payload)} (recovery {job.recoveries})" for job in requeued),
+            )
+        for job in jobs:
+            if job.buried:
+                logger.error(
+                    "%s was held by a worker process that died, %d times: moved to the dead set as "
+                    "ProcessCrashed instead of running it again (last held by %s)",
+                    _describe(job.work.payload),
+                    job.recoveries,
+                    owner,
+                )
+
+
+def _describe(raw: str) -> str:
+    """class and jid of a raw payload, for a log line (whatever the payload holds)."""
+    try:
+        job = json.loads(raw)
+    except (ValueError, RecursionError):
+        return "a malformed job"
+    if not isinstance(job, dict):
+        return "a malformed job"
+    return f"{job.get('class', '?')} jid={job.get('jid', '')}"
 
 
 def hostname() -> str:
@@ -156,12 +197,8 @@ class Heartbeat:
         self.config.fire("beat")
         for name in result.signals:
             self.on_signal(name)
-        try:
-            recovered = self.store.recover()
-        except StoreError:
-            recovered = 0
-        if recovered:
-            logger.warning("recovered %d job(s) left in progress by processes that died", recovered)
+        with contextlib.suppress(StoreError):  # the next beat tries again
+            report_recovered(self.store.recover(self.config.settings.max_recoveries))
         return True
 
     def start(self) -> None:

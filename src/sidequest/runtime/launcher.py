@@ -19,7 +19,7 @@ import traceback
 
 from sidequest.config import Config
 from sidequest.errors import StoreError
-from sidequest.runtime.heartbeat import Heartbeat, hostname
+from sidequest.runtime.heartbeat import Heartbeat, hostname, report_recovered
 from sidequest.runtime.manager import Manager
 from sidequest.runtime.poller import Poller
 from sidequest.stores import redact
@@ -114,9 +114,7 @@ class Launcher:
             " (burst)" if self.burst else "",
         )
         try:
-            recovered = self.store.recover()
-            if recovered:
-                logger.warning("recovered %d job(s) left in progress by processes that died", recovered)
+            report_recovered(self.store.recover(settings.max_recoveries))
         except StoreError as exc:
             logger.error("could not check for jobs left by dead processes: %s", exc)
         self.config.fire("startup")

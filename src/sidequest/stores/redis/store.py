@@ -21,7 +21,17 @@ import redis
 
 from sidequest._time import utc_day
 from sidequest.errors import ConfigError, StoreUnavailable
-from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work
+from sidequest.stores.base import (
+    MAX_RECOVERIES,
+    RECOVERY_COUNT_TTL,
+    Beat,
+    BeatResult,
+    Counters,
+    ProcessRecord,
+    Recovered,
+    Store,
+    Work,
+)
 from sidequest.stores.redis import processes as process_hash
 from sidequest.stores.redis.connection import MAX_BLOCK, Connection
 from sidequest.stores.redis.held import HeldConnections
@@ -204,22 +214,36 @@ class RedisStore(Store):
         ]
 
     @_translate_errors
-    def recover(self) -> int:
+    def recover(self, max_recoveries: int = MAX_RECOVERIES) -> list[Recovered]:
         identities = sorted(self._redis.smembers(self.keys.in_progress_registry))
         if not identities:
-            return 0
+            return []
         # one script per identity keeps each check-and-move atomic; one pipeline keeps it one round trip
         pipe = self._redis.pipeline(transaction=False)
+        now = repr(time.time())
         for identity in identities:
             keys = [
                 self.keys.in_progress_registry,
                 self.keys.process(identity),
                 self.keys.in_progress_queues(identity),
                 self.keys.queues,
+                self.keys.dead,
             ]
-            args = [identity, self.keys.in_progress_prefix(identity), self.keys.queue_prefix]
+            args = [
+                identity,
+                self.keys.in_progress_prefix(identity),
+                self.keys.queue_prefix,
+                max_recoveries,
+                self.keys.recoveries_prefix,
+                now,
+                RECOVERY_COUNT_TTL,
+            ]
             self._scripts.recover(keys=keys, args=args, client=pipe)
-        return sum(int(moved) for moved in pipe.execute())
+        return [
+            Recovered(identity, Work(flat[i], flat[i + 1]), int(flat[i + 2]), bool(int(flat[i + 3])))
+            for identity, flat in zip(identities, pipe.execute(), strict=True)
+            for i in range(0, len(flat), 4)
+        ]
 
     @_translate_errors
     def queue_names(self) -> list[str]:

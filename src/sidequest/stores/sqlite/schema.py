@@ -61,8 +61,17 @@ def _count_dead_v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE set_sizes (name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID")
 
 
+def _count_recoveries_v3(conn: sqlite3.Connection) -> None:
+    """How many times each job's process died under it, so recover buries a poison pill.
+
+    The count lives on the job's row: it survives recovery (the row only changes owner) and goes
+    with the row when the job is acknowledged.
+    """
+    conn.execute("ALTER TABLE jobs ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0")
+
+
 #: MIGRATIONS[n] turns a version-n file into version n + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _count_dead_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _count_dead_v2, _count_recoveries_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
