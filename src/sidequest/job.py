@@ -108,15 +108,15 @@ class JobDefinition:
         return self.target(*args)
 
     def retry_in(self, instance: Any, count: int, exc: BaseException) -> float | int | str | None:
+        """The job's retry_in hook, on instance: the one that performed (from instantiate)."""
         if isinstance(self.target, type):
-            job_instance = instance if isinstance(instance, Job) else self.target()
-            return job_instance.retry_in(count, exc)
+            return instance.retry_in(count, exc)  # type: ignore[no-any-return]
         return self._retry_in(count, exc) if self._retry_in else None
 
     def retries_exhausted(self, instance: Any, payload: dict[str, Any], exc: BaseException) -> Any:
+        """The job's retries_exhausted hook, on instance: the one that performed (from instantiate)."""
         if isinstance(self.target, type):
-            job_instance = instance if isinstance(instance, Job) else self.target()
-            return job_instance.retries_exhausted(payload, exc)
+            return instance.retries_exhausted(payload, exc)
         return self._exhausted(payload, exc) if self._exhausted else None
 
 

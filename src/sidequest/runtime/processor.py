@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from sidequest import payload as wire
-from sidequest import registry
 from sidequest._time import now
 from sidequest.config import Config
 from sidequest.errors import PayloadError, StoreError
+from sidequest.job import JobDefinition
 from sidequest.logging import _context as log_context
 from sidequest.runtime import retry
-from sidequest.runtime.execute import CoroutineRunner, run_job
+from sidequest.runtime.execute import CoroutineRunner, perform, resolve
 from sidequest.stores.base import Store, Work
 
 logger = logging.getLogger("sidequest")
@@ -65,21 +65,26 @@ class Processor:
                 "jid": job.get("jid", ""),
             }
         )
+        # one instance per run: the retry hooks run on the instance that performed
+        definition: JobDefinition | None = None
+        instance: Any = None
         try:
             if not logger.isEnabledFor(logging.INFO):
                 try:
-                    run_job(job, self.config, run_coroutine=self.run_coroutine)
+                    definition, instance = resolve(job)
+                    perform(definition, instance, job, self.config, run_coroutine=self.run_coroutine)
                 except BaseException as exc:  # SystemExit, KeyboardInterrupt...: the job's failure too
-                    self._failed(work, job, exc)
+                    self._failed(work, job, exc, definition, instance)
                     return True
                 return False
             started = time.perf_counter()
             logger.info("start")
             try:
-                run_job(job, self.config, run_coroutine=self.run_coroutine)
+                definition, instance = resolve(job)
+                perform(definition, instance, job, self.config, run_coroutine=self.run_coroutine)
             except BaseException as exc:  # a job never takes its thread (or its worker) down
                 logger.info("fail", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
-                self._failed(work, job, exc)
+                self._failed(work, job, exc, definition, instance)
                 return True
             logger.info("done", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
             return False
@@ -99,12 +104,18 @@ class Processor:
             )
         return ours
 
-    def _failed(self, work: Work, job: dict[str, Any], exc: BaseException) -> None:
+    def _failed(
+        self,
+        work: Work,
+        job: dict[str, Any],
+        exc: BaseException,
+        definition: JobDefinition | None,
+        instance: Any,
+    ) -> None:
         """Report, then record the failure where Sidekiq would: retry set, dead set, or nowhere."""
         self.config.handle_error(exc, {"context": "Job raised exception", "job": job, "queue": work.queue})
-        definition = registry.find(job["class"])
         settings = self.config.settings
-        decision = retry.decide(job, exc, definition, self.config, now())
+        decision = retry.decide(job, exc, definition, self.config, now(), instance=instance)
         if decision.outcome == "retry":
             raw = wire.dumps(decision.payload)
             self.keep_trying(

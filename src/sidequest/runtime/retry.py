@@ -59,9 +59,13 @@ def decide(
     config: Config,
     now: float,
     *,
-    instance: Any = None,
+    instance: Any,
 ) -> Decision:
-    """Record the failure on job (mutated in place) and decide its next step. Hooks run here."""
+    """Record the failure on job (mutated in place) and decide its next step.
+
+    The hooks run here, on instance: the one that performed the job (execute.resolve built it), or
+    None when the job could not be resolved (then definition is None too and no hook runs).
+    """
     settings = config.settings
     retry = job.get("retry", True)
     max_retries = retry if isinstance(retry, int) and not isinstance(retry, bool) else settings.max_retries
