@@ -307,7 +307,12 @@ class Job(metaclass=JobMeta):
         raise NotImplementedError(f"{type(self).__name__} must define perform()")
 
     def retry_in(self, count: int, exc: BaseException) -> float | int | str | None:
-        """Seconds until the next retry, "kill" (dead now), "discard" (drop), or None for the default backoff."""
+        """Seconds until the next retry, "kill" (dead now), "discard" (drop), or None for the default backoff.
+
+        As in Sidekiq, a positive number gets jitter added: rand(10) * (count + 1) seconds, so 10
+        means 10 to 19 s on the first retry. 0 means now, with no jitter. Any other answer is
+        reported to the error handlers and the default backoff is used.
+        """
         return None
 
     def retries_exhausted(self, payload: dict[str, Any], exc: BaseException) -> Any:

@@ -9,6 +9,7 @@ import pytest
 
 import sidequest
 from sidequest import Job, job, registry
+from sidequest.errors import SidequestError
 from sidequest.payload import decode_backtrace
 from sidequest.runtime.retry import backoff, decide
 
@@ -149,3 +150,28 @@ def test_function_job_hooks() -> None:
         first.payload, ValueError("two"), definition, sidequest.get_config(), 0.0, instance=definition
     )
     assert second.outcome == "dead" and exhausted == ["two"]
+
+
+def test_retry_in_zero_means_retry_now() -> None:
+    Hooked.answers = [0]
+    job_payload = fresh()
+    instance = Hooked.definition.instantiate(job_payload)
+    decision = decide(
+        job_payload, ValueError(), Hooked.definition, sidequest.get_config(), 100.0, instance=instance
+    )
+    assert (decision.outcome, decision.score) == ("retry", 100.0)
+
+
+@pytest.mark.parametrize("answer", ["kil", -5, [1], True])
+def test_an_unknown_retry_in_answer_is_reported_and_the_default_backoff_used(answer: Any) -> None:
+    reported: list[tuple[BaseException, str]] = []
+    config = sidequest.get_config()
+    config.error_handlers.append(lambda exc, context: reported.append((exc, context["context"])))
+    Hooked.answers = [answer]
+    job_payload = fresh()
+    instance = Hooked.definition.instantiate(job_payload)
+    decision = decide(job_payload, ValueError(), Hooked.definition, config, 100.0, instance=instance)
+    assert decision.outcome == "retry" and 115 <= decision.score <= 124
+    [(error, context)] = reported
+    assert isinstance(error, SidequestError) and context == "retry_in hook returned an unknown answer"
+    assert repr(answer) in str(error) and "Hooked" in str(error) and '"kill"' in str(error)

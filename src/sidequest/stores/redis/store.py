@@ -84,7 +84,8 @@ class RedisStore(Store):
         self._blocking_redis: Any = self._connection.blocking_client
         # the hot paths (push, fetch, ack) run on a connection each thread holds; see held.py
         self._held = HeldConnections(self._redis)
-        self._blocking_held = HeldConnections(self._blocking_redis)
+        # fetches are never resent, so a connection a restart closed is replaced before sending
+        self._blocking_held = HeldConnections(self._blocking_redis, drop_stale=True)
 
     # ---- queues --------------------------------------------------------------------------------
     @_translate_errors
