@@ -16,12 +16,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from sidequest import __version__
 from sidequest.config import Config, Settings
 from sidequest.errors import StoreError
-from sidequest.runtime.manager import Manager
-from sidequest.stores.base import Beat, Recovered, Store
+from sidequest.stores.base import Beat, Recovered, Store, Work
 
 logger = logging.getLogger("sidequest")
 
@@ -123,12 +123,27 @@ def beat_interval(settings: Settings) -> float:
     return settings.heartbeat_interval
 
 
+class Pipeline(Protocol):
+    """What the heartbeat needs from the job pipeline (runtime.manager.Manager)."""
+
+    #: thread id -> (running job, epoch seconds it started)
+    running: dict[str, tuple[Work, int]]
+
+    def take_counts(self) -> tuple[int, int]: ...
+
+    def return_counts(self, processed: int, failed: int) -> None: ...
+
+    def record_alive(self, beat_started: float) -> None: ...
+
+    def forget_recovered(self) -> None: ...
+
+
 class Heartbeat:
     def __init__(
         self,
         config: Config,
         store: Store,
-        manager: Manager,
+        manager: Pipeline,
         identity: str,
         on_signal: Callable[[str], None],
     ) -> None:
@@ -136,7 +151,6 @@ class Heartbeat:
         self.store = store
         self.manager = manager
         self.identity = identity
-        manager.processor.identity = identity
         self.on_signal = on_signal
         self.started_at = time.time()
         self.info = process_info(config, identity, self.started_at)
@@ -186,7 +200,7 @@ class Heartbeat:
         self._beats += 1
         if result.existed or self._beats == 1:
             # until a beat finds the record alive again, processors check each job is still ours
-            self.manager.processor.beat_ok_at = beat_started
+            self.manager.record_alive(beat_started)
         if not result.existed:
             if self._beats > 1:
                 logger.warning(

@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 
+from sidequest._time import backoff
 from sidequest.config import Config
 from sidequest.errors import StoreError
 from sidequest.runtime.heartbeat import Heartbeat, hostname, report_recovered
@@ -86,9 +87,10 @@ class Launcher:
 
     def _connect(self) -> bool:
         url = redact(self.store.url)
-        delay = 0.5
         announced = False
-        while not self._stop_requested.is_set():
+        for delay in backoff(0.5, 5.0):
+            if self._stop_requested.is_set():
+                break
             try:
                 if self.heartbeat.beat_once():
                     if announced:
@@ -100,7 +102,6 @@ class Launcher:
                 logger.error("cannot reach the store at %s; retrying with backoff (Ctrl-C to give up)", url)
                 announced = True
             self._stop_requested.wait(delay)
-            delay = min(delay * 2, 5.0)
         return False
 
     def start(self) -> None:

@@ -32,16 +32,17 @@ class Processor:
         self,
         config: Config,
         store: Store,
+        identity: str,
         run_coroutine: CoroutineRunner,
         keep_trying: Callable[[Callable[[], Any], str], Any],
     ) -> None:
         self.config = config
         self.store = store
+        #: whose in-progress list the jobs are in
+        self.identity = identity
         self.run_coroutine = run_coroutine
         self.keep_trying = keep_trying
-        # set by the heartbeat: whose in-progress list we fetch into, and the monotonic start of the
-        # last beat that found our record alive
-        self.identity = ""
+        #: the monotonic start of the last beat that found our record alive (Manager.record_alive)
         self.beat_ok_at = time.monotonic()
         self._ttl = config.settings.process_ttl
 

@@ -345,7 +345,3 @@ class Store(ABC):
     def close(self) -> None:
         """Release connections and files; the store must not be used afterwards."""
         return None
-
-    def wait_until_available(self, deadline: float) -> None:
-        """Block until the store answers or deadline (epoch secs) passes; StoreUnavailable then."""
-        return None

@@ -20,7 +20,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import redis
 
 from sidequest._time import utc_day
-from sidequest.errors import ConfigError, StoreUnavailable
+from sidequest.errors import ConfigError
 from sidequest.stores.base import (
     MAX_RECOVERIES,
     RECOVERY_COUNT_TTL,
@@ -464,18 +464,6 @@ class RedisStore(Store):
         started = time.perf_counter()
         self._redis.ping()
         return time.perf_counter() - started
-
-    def wait_until_available(self, deadline: float) -> None:
-        pause = 0.05
-        while True:
-            try:
-                self.ping()
-                return
-            except StoreUnavailable:
-                if time.time() + pause >= deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 2, 1.0)
 
     def close(self) -> None:
         self._connection.close()

@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from sidequest.errors import StoreError, StoreUnavailable
 from sidequest.stores.base import MAX_RECOVERIES, Recovered, Store, Work, crashed_entry
 from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
 from sidequest.stores.sqlite.processes import Processes, expire_processes
@@ -240,20 +239,6 @@ class SQLiteStore(SortedSets, Processes, Store):
 
     def close(self) -> None:
         self._db.close()
-
-    def wait_until_available(self, deadline: float) -> None:
-        delay = 0.05
-        while True:
-            try:
-                self.ping()
-                return
-            except StoreError as exc:
-                if time.time() >= deadline:
-                    raise StoreUnavailable(
-                        f"the SQLite store {self.path} did not become available: {exc}"
-                    ) from exc
-            time.sleep(min(delay, max(deadline - time.time(), 0.0)))
-            delay = min(delay * 2, 1.0)
 
 
 _ANYTHING_TO_RECOVER = (
