@@ -32,9 +32,11 @@ def test_a_job_that_kills_its_worker_goes_to_the_dead_set_after_three_crashes(
     jid = enqueue("tests.hard_exit", ["pill"])
     enqueue("tests.record", ["after"])
     # when workers start one after the other, each dying in the job (recovered by the next one)
+    crashed = []
     for _ in range(3):
         worker = workers("-c", "1")
         assert worker.wait(timeout=60) == 1, worker.output()
+        crashed.append(worker)
     survivor = workers("-c", "1")
     # then the fourth one buries it as ProcessCrashed instead of running it, and the other job ran once
     wait_for(lambda: store.set_size("dead") == 1, what="the poison pill in the dead set")
@@ -44,8 +46,9 @@ def test_a_job_that_kills_its_worker_goes_to_the_dead_set_after_three_crashes(
     entry = json.loads(raw)
     assert (entry["jid"], entry["error_class"]) == (jid, "ProcessCrashed")
     assert "died 3 times" in entry["error_message"]
-    # and the survivor said which job it buried (the workers that recovered it earlier may have died
-    # in it before their "recovered ... (recovery n)" line was written, so those are not asserted)
+    # and each worker that recovered it said which job the dead process held, before running it
+    assert f"tests.hard_exit jid={jid} (recovery 1)" in crashed[1].output()
+    assert f"tests.hard_exit jid={jid} (recovery 2)" in crashed[2].output()
     assert f"tests.hard_exit jid={jid} was held by a worker process that died, 3 times" in survivor.output()
     survivor.signal(signal.SIGTERM)
     assert survivor.wait() == 0

@@ -128,6 +128,8 @@ class Pipeline(Protocol):
 
     #: thread id -> (running job, epoch seconds it started)
     running: dict[str, tuple[Work, int]]
+    #: held while recovering and logging what was recovered: no job starts meanwhile
+    start_gate: threading.Lock
 
     def take_counts(self) -> tuple[int, int]: ...
 
@@ -211,7 +213,8 @@ class Heartbeat:
         self.config.fire("beat")
         for name in result.signals:
             self.on_signal(name)
-        with contextlib.suppress(StoreError):  # the next beat tries again
+        # a recovered job may kill this process as soon as it starts (a poison pill): log it first
+        with self.manager.start_gate, contextlib.suppress(StoreError):  # the next beat tries again
             report_recovered(self.store.recover(self.config.settings.max_recoveries))
         return True
 

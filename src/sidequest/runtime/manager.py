@@ -56,6 +56,8 @@ class Manager:
         self.processor = Processor(config, store, identity, self.event_loop.run, self.store_retry.keep_trying)
         self.acknowledger = Acknowledger(store, identity, self.store_retry, self.fetcher.let_go, self._watch)
         self.running: dict[str, tuple[Work, int]] = {}
+        #: the heartbeat holds it while it recovers and logs jobs of dead processes: no job starts then
+        self.start_gate = threading.Lock()
         self.quieted = threading.Event()
 
         self.handoff = Handoff(self.concurrency)
@@ -248,7 +250,8 @@ class Manager:
             self.fetcher.requeue([work], "not started")
             finished[index] += 1
             return True
-        self._started[index] += 1
+        with self.start_gate:
+            self._started[index] += 1
         running = self.running
         running[tid] = (work, int(time.time()))
         try:
