@@ -21,7 +21,7 @@ from typing import Protocol
 from sidequest import __version__
 from sidequest.config import Config, Settings
 from sidequest.errors import StoreError
-from sidequest.stores.base import Beat, Recovered, Store, Work
+from sidequest.stores.base import Beat, JobCounts, Recovered, Store, Work
 
 logger = logging.getLogger("sidequest")
 
@@ -135,6 +135,10 @@ class Pipeline(Protocol):
 
     def return_counts(self, processed: int, failed: int) -> None: ...
 
+    def take_metrics(self) -> dict[str, JobCounts]: ...
+
+    def return_metrics(self, metrics: dict[str, JobCounts]) -> None: ...
+
     def record_alive(self, beat_started: float) -> None: ...
 
     def forget_recovered(self) -> None: ...
@@ -166,6 +170,7 @@ class Heartbeat:
     def beat_once(self) -> bool:
         """Write one heartbeat; returns False if the store could not be reached."""
         processed, failed = self.manager.take_counts()
+        metrics = self.manager.take_metrics()
         now = time.time()
         work = {
             tid: json.dumps({"queue": w.queue, "payload": w.payload, "run_at": run_at}, separators=(",", ":"))
@@ -184,6 +189,7 @@ class Heartbeat:
             ttl=self.config.settings.process_ttl,
             processed=processed,
             failed=failed,
+            metrics=metrics,
         )
         started = time.perf_counter()
         beat_started = time.monotonic()
@@ -191,6 +197,7 @@ class Heartbeat:
             result = self.store.beat(beat)
         except StoreError as exc:
             self.manager.return_counts(processed, failed)
+            self.manager.return_metrics(metrics)
             if not self._failing:
                 logger.error("heartbeat: %s", exc)
                 self._failing = True
@@ -233,9 +240,12 @@ class Heartbeat:
         if self._thread is not None:
             self._thread.join(timeout=5)
         processed, failed = self.manager.take_counts()
+        metrics = self.manager.take_metrics()
         try:
             if processed or failed:
                 self.store.add_counts(processed, failed, time.time())
+            if metrics:
+                self.store.add_metrics(metrics, time.time())
             self.store.remove_process(self.identity)
         except StoreError as exc:
             logger.error("could not clear the process record at shutdown: %s", exc)

@@ -33,7 +33,7 @@ from sidequest.runtime.handoff import STALL, Handoff, Seat
 from sidequest.runtime.loop import EventLoop
 from sidequest.runtime.processor import Processor
 from sidequest.runtime.store_retry import HardStop, StoreRetry
-from sidequest.stores.base import Store, Work
+from sidequest.stores.base import JobCounts, Store, Work
 
 logger = logging.getLogger("sidequest")
 
@@ -132,6 +132,12 @@ class Manager:
 
     def return_counts(self, processed: int, failed: int) -> None:
         self.acknowledger.return_counts(processed, failed)
+
+    def take_metrics(self) -> dict[str, JobCounts]:
+        return self.processor.metrics.take()
+
+    def return_metrics(self, metrics: dict[str, JobCounts]) -> None:
+        self.processor.metrics.give_back(metrics)
 
     def record_alive(self, beat_started: float) -> None:
         """A beat that started at beat_started (monotonic) found this process's record alive."""

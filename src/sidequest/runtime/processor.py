@@ -20,6 +20,7 @@ from sidequest.job import JobDefinition
 from sidequest.logging import _context as log_context
 from sidequest.runtime import retry
 from sidequest.runtime.execute import CoroutineRunner, perform, resolve
+from sidequest.runtime.metrics import JobMetrics
 from sidequest.stores.base import Store, Work
 
 logger = logging.getLogger("sidequest")
@@ -45,6 +46,8 @@ class Processor:
         #: the monotonic start of the last beat that found our record alive (Manager.record_alive)
         self.beat_ok_at = time.monotonic()
         self._ttl = config.settings.process_ttl
+        #: per-class runs, failures and time, taken by each heartbeat
+        self.metrics = JobMetrics()
 
     def process(self, work: Work) -> bool:
         """Run work; returns True when the job failed (for the failed counter).
@@ -71,12 +74,14 @@ class Processor:
         instance: Any = None
         try:
             if not logger.isEnabledFor(logging.INFO):
+                started = time.perf_counter()
                 try:
                     definition, instance = resolve(job)
                     perform(definition, instance, job, self.config, run_coroutine=self.run_coroutine)
                 except BaseException as exc:  # SystemExit, KeyboardInterrupt...: the job's failure too
                     self._failed(work, job, exc, definition, instance)
                     return True
+                self._succeeded(job, started)
                 return False
             started = time.perf_counter()
             logger.info("start")
@@ -87,10 +92,15 @@ class Processor:
                 logger.info("fail", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
                 self._failed(work, job, exc, definition, instance)
                 return True
+            self._succeeded(job, started)
             logger.info("done", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
             return False
         finally:
             log_context.reset(token)
+
+    def _succeeded(self, job: dict[str, Any], started: float) -> None:
+        """Count a successful run and its time for the heartbeat's metrics (Sidekiq's metrics name)."""
+        self.metrics.record(job.get("wrapped") or job["class"], time.perf_counter() - started, failed=False)
 
     def _still_ours(self, work: Work) -> bool:
         """No heartbeat found our record alive for a whole TTL (frozen, starved or cut off), so another
@@ -114,6 +124,7 @@ class Processor:
         instance: Any,
     ) -> None:
         """Report, then record the failure where Sidekiq would: retry set, dead set, or nowhere."""
+        self.metrics.record(job.get("wrapped") or job["class"], 0.0, failed=True)  # Sidekiq's metrics name
         self.config.handle_error(exc, {"context": "Job raised exception", "job": job, "queue": work.queue})
         settings = self.config.settings
         decision = retry.decide(job, exc, definition, self.config, now(), instance=instance)
