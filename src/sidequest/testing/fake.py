@@ -27,10 +27,11 @@ from sidequest.client import Delivery
 from sidequest.config import get_config
 from sidequest.errors import EmptyQueueError, SidequestError
 from sidequest.job import Enqueuer, Job, JobDefinition
+from sidequest.testing._loop import run_coroutine
 from sidequest.testing.clock import Moment, clock, epoch_seconds
 
 #: A job as tests name it: the @job function, a Job class, an Enqueuer from .set(), or the job's name.
-JobRef: TypeAlias = str | Enqueuer | type[Job]
+JobRef: TypeAlias = str | Enqueuer[Any] | type[Job]
 
 DEFAULT_MAX_ROUNDS = 100
 
@@ -222,7 +223,7 @@ class FakeQueues:
         payload = json.loads(json.dumps(entry.payload)) if retry else entry.payload
         definition, instance = resolve(payload)
         try:
-            _, result = perform(definition, instance, payload, config)
+            _, result = perform(definition, instance, payload, config, run_coroutine=run_coroutine)
         except Exception as exc:
             if not retry:
                 raise

@@ -76,7 +76,15 @@ def _operators_v3(conn: sqlite3.Connection) -> None:
     )
 
 
-def _count_recoveries_v4(conn: sqlite3.Connection) -> None:
+def _records_v4(conn: sqlite3.Connection) -> None:
+    """Records with an expiry (Store.put_record), for integrations such as the Django Tasks backend."""
+    conn.execute(
+        "CREATE TABLE records (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID"
+    )
+    conn.execute("CREATE INDEX records_expiry ON records (expires_at)")
+
+
+def _count_recoveries_v5(conn: sqlite3.Connection) -> None:
     """How many times each job's process died under it, so recover buries a poison pill.
 
     The count lives on the job's row: it survives recovery (the row only changes owner) and goes
@@ -90,7 +98,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_v1,
     _count_dead_v2,
     _operators_v3,
-    _count_recoveries_v4,
+    _records_v4,
+    _count_recoveries_v5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
