@@ -84,7 +84,7 @@ def test_a_busy_worker_holds_only_its_prefetch_beyond_the_running_jobs(prefetch:
     release = threading.Event()
     started: list[int] = []
 
-    @job
+    @job(name="tests.blocking_for_prefetch")
     def blocking(n: int) -> None:
         started.append(n)
         release.wait(10)

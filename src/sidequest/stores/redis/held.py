@@ -42,9 +42,10 @@ def drop_if_closed(connection: Any) -> None:
     """Disconnect connection if its socket is readable while no reply is due: the server closed it.
 
     Every reply on a held connection is read whole (or the connection is dropped), so an idle one has
-    nothing to read unless the peer closed it. Nothing has been sent, so reconnecting is safe.
+    nothing to read unless the peer closed it. Nothing has been sent, so reconnecting is safe. (A
+    redis-py without the private socket field skips the check, as it skips the rest of this path.)
     """
-    sock = connection._sock
+    sock = getattr(connection, "_sock", None)
     if sock is not None and select.select([sock], [], [], 0)[0]:
         connection.disconnect()
 
