@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from sidequest._time import utc_day
 from sidequest.payload import queue_of, stamp_enqueued_at
 from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work, unreadable_entry
+from sidequest.stores.memory_extras import PeriodicMemory
 
 
 class _SortedSet:
@@ -39,7 +40,7 @@ class _SortedSet:
         return True
 
 
-class MemoryStore(Store):
+class MemoryStore(PeriodicMemory, Store):
     url = "memory://"
 
     def __init__(self) -> None:

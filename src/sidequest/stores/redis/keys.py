@@ -36,6 +36,10 @@ class Keys:
         self.queue_prefix = self.prefix + "queue:"
         #: SET of identities that may hold in-progress jobs; recovery starts here.
         self.in_progress_registry = self.prefix + "sidequest:inprogress"
+        #: HASH of periodic schedule name -> definition JSON (ours: Enterprise's periodic keys are private).
+        self.periodic = self.prefix + "sidequest:periodic"
+        #: Per-schedule state hashes are this plus the name (paused, last_tick, last_jid, ...).
+        self.periodic_state_prefix = self.prefix + "sidequest:periodic:"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name
@@ -84,3 +88,15 @@ class Keys:
     def in_progress(self, identity: str, queue: str) -> str:
         """LIST of jobs identity took from queue and has not acked or requeued; newest at the head."""
         return self.in_progress_prefix(identity) + queue
+
+    def periodic_state(self, name: str) -> str:
+        """HASH of one schedule's state: paused, last_tick, last_jid, last_enqueued_at, last_outcome(_at)."""
+        return self.periodic_state_prefix + name
+
+    def unique(self, digest: str) -> str:
+        """STRING holding the jid that owns a unique-job lock, with the lock's TTL.
+
+        Sidekiq Enterprise documents only that its lock covers class, queue and args (SHA-256 since
+        8.0); the exact key is not public, so this is ``unique:<sha256 hex>`` in the same spirit.
+        """
+        return f"{self.prefix}unique:{digest}"

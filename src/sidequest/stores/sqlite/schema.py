@@ -61,8 +61,21 @@ def _count_dead_v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE set_sizes (name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID")
 
 
+def _periodic_and_unique_v3(conn: sqlite3.Connection) -> None:
+    """Periodic schedules (one row each, with the last claimed tick) and unique-job locks."""
+    conn.execute(
+        "CREATE TABLE periodic (name TEXT PRIMARY KEY, definition TEXT NOT NULL, paused INTEGER NOT NULL,"
+        " last_tick REAL, last_jid TEXT, last_enqueued_at REAL, last_outcome TEXT, last_outcome_at REAL)"
+        " WITHOUT ROWID"
+    )
+    conn.execute(
+        "CREATE TABLE unique_locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)"
+        " WITHOUT ROWID"
+    )
+
+
 #: MIGRATIONS[n] turns a version-n file into version n + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _count_dead_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _count_dead_v2, _periodic_and_unique_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
