@@ -21,6 +21,7 @@ from sidequest.errors import (
     UnknownJobError,
 )
 from sidequest.job import Job, JobFunction, job
+from sidequest.periodic import periodic
 
 __all__ = [
     "Client",
@@ -41,4 +42,5 @@ __all__ = [
     "enqueue_bulk",
     "get_config",
     "job",
+    "periodic",
 ]

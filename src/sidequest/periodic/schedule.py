@@ -11,14 +11,14 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import croniter
-from croniter.croniter import CroniterError
 
 from sidequest.errors import ConfigError
 from sidequest.payload import check_args
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 Missed = Literal["skip", "latest"]
 MISSED_POLICIES: tuple[str, ...] = ("skip", "latest")
@@ -95,6 +95,10 @@ class Schedule:
         return not self.cron.strip().startswith("@") and len(self.cron.split()) == 6
 
     def _iter(self, start: float) -> croniter:
+        # imported here: croniter (with dateutil) takes longer to import than all of sidequest
+        from croniter import croniter
+        from croniter.croniter import CroniterError
+
         moment = datetime.fromtimestamp(start, UTC).astimezone(self.zone)
         try:
             return croniter(self.cron, moment, second_at_beginning=self.has_seconds)
