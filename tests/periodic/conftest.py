@@ -26,6 +26,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     yield opened
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store that worker subprocesses can share, installed as the process's store."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+    else:
+        url = str(request.getfixturevalue("redis_url"))
+    opened = open_store(url)
+    get_config().use_store(opened)
+    yield opened
+
+
 @pytest.fixture(autouse=True)
 def no_declared_schedules() -> Iterator[None]:
     forget()
