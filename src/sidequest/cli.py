@@ -134,6 +134,9 @@ def worker(
 
         sq_logging.setup(settings.log_format, settings.log_level)
         load_modules(list(settings.require))
+        from sidequest.periodic.scheduler import load as load_schedules
+
+        load_schedules(config)  # a bad periodic schedule stops the worker here, naming the schedule
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -184,6 +187,10 @@ def stats(url: str | None) -> None:
             f"process {record.identity}: busy {record.busy}/{record.concurrency}{' (quiet)' if record.quiet else ''}"
         )
 
+
+from sidequest.cli_periodic import periodic as _periodic_commands  # noqa: E402
+
+main.add_command(_periodic_commands)
 
 if __name__ == "__main__":
     main()

@@ -56,6 +56,8 @@ class Settings:
     require: tuple[str, ...] = ()
     processes: int = 1
     max_rss_mb: int = 0
+    #: [periodic.NAME] tables of the settings file (schedules; checked by sidequest.periodic at worker start)
+    periodic: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -153,6 +155,12 @@ def _coerce(key: str, value: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key} must be a number of seconds, got {value!r}") from None
+    if key == "periodic":
+        if not isinstance(value, Mapping) or not all(isinstance(t, Mapping) for t in value.values()):
+            raise ConfigError(
+                f"periodic must be a table of schedules ([periodic.NAME] with cron and job), got {value!r}"
+            )
+        return dict(value)
     if key == "strict" and isinstance(value, str):
         return value.lower() in ("1", "true", "yes", "on")
     return value

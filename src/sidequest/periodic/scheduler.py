@@ -12,6 +12,7 @@ outage, and the schedule's policy skips them or enqueues the latest one once.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -51,22 +52,40 @@ def load(config: Config) -> list[Schedule]:
     return schedules
 
 
-def build_payload(schedule: Schedule, tick: float | None, now: float) -> tuple[str, str, str]:
-    """(queue, payload, jid) for schedule's job at tick (None: enqueued out of band, "enqueue now")."""
+def payload_options(schedule: Schedule) -> dict[str, Any]:
+    """The options of schedule's jobs: the job's own (JSON-native ones), then the schedule's, then its queue.
+
+    Worked out where the job is registered (the worker) and stored with the schedule, so an operator
+    process that never imported the job can still enqueue it with the right queue and retry policy.
+    """
     definition = registry.find(schedule.job)
     options: dict[str, Any] = {"retry": True, "queue": "default"}
     if definition is not None:
-        # callables (unique_key=...) and other non-JSON options stay out of the payload
+        # callables (unique_key=...) stay out of the payload
         options.update({k: v for k, v in definition.options.items() if not callable(v)})
     options.update(schedule.options)
     if schedule.queue:
         options["queue"] = schedule.queue
-    job = wire.build(schedule.job, list(schedule.args), options, now)
+    return options
+
+
+def build_payload(
+    schedule: Schedule, tick: float | None, now: float, options: dict[str, Any] | None = None
+) -> tuple[str, str, str]:
+    """(queue, payload, jid) for schedule's job at tick (None: enqueued out of band, "enqueue now")."""
+    job = wire.build(schedule.job, list(schedule.args), options or payload_options(schedule), now)
     job["periodic"] = {"name": schedule.name, "tick": now if tick is None else tick}
     if tick is None:
         job["periodic"]["manual"] = True
     job["enqueued_at"] = now
     return str(job["queue"]), wire.dumps(job), str(job["jid"])
+
+
+def stored_definition(schedule: Schedule) -> str:
+    """What the store keeps for a schedule: its definition plus the options its jobs are built with."""
+    data = json.loads(schedule.definition())
+    data["payload_options"] = payload_options(schedule)
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
 def due_ticks(schedule: Schedule, last_tick: float | None, now: float) -> list[float]:
@@ -95,7 +114,7 @@ class Scheduler:
     def sync(self, now: float | None = None) -> list[str]:
         """Write this process's schedules to the store, dropping the ones no longer declared."""
         removed = self.store.periodic_sync(
-            {s.name: s.definition() for s in self.schedules}, clock_now() if now is None else now
+            {s.name: stored_definition(s) for s in self.schedules}, clock_now() if now is None else now
         )
         if removed:
             logger.warning("periodic: removed schedule(s) no longer declared: %s", ", ".join(removed))
