@@ -50,3 +50,16 @@ def by_account(account_id: int, note: str) -> None:
 @job(name="tests.expiring.quote", expires_in=5)
 def refresh_quote(symbol: str) -> None:
     _record(f"quote {symbol}")
+
+
+@job(name="tests.unique.held", unique_for=60)
+def held(account_id: int, gate: str) -> None:
+    """Runs until the test creates the file gate (or 20 s pass), so the test can act while it runs."""
+    import time
+    from pathlib import Path
+
+    _record(f"start held {account_id}")
+    deadline = time.monotonic() + 20
+    while not Path(gate).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    _record(f"held {account_id}")

@@ -115,3 +115,17 @@ def test_the_package_exposes_periodic_as_a_callable() -> None:
 
     assert sidequest.periodic is periodic
     assert sidequest.periodic("@daily", "tests.x", name="via-facade").cron == "@daily"
+
+
+def test_a_local_time_that_exists_twice_fires_twice_and_one_that_does_not_exist_fires_after_the_gap() -> None:
+    # croniter's rules, as docs/periodic.md states them
+    schedule = Schedule("report", "30 2 * * *", "Report", tz="Europe/Berlin")
+
+    autumn = list(schedule.ticks(at(BERLIN, 2026, 10, 24, 12, 0), at(BERLIN, 2026, 10, 25, 12, 0)))
+    spring = list(schedule.ticks(at(BERLIN, 2026, 3, 28, 12, 0), at(BERLIN, 2026, 3, 29, 12, 0)))
+
+    assert [datetime.fromtimestamp(t, BERLIN).isoformat() for t in autumn] == [
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-25T02:30:00+01:00",
+    ]
+    assert [datetime.fromtimestamp(t, BERLIN).isoformat() for t in spring] == ["2026-03-29T03:00:00+02:00"]

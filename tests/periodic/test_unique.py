@@ -207,3 +207,37 @@ def test_a_job_that_succeeds_in_a_worker_releases_its_lock(shared_store: Store, 
 
     assert ran == ["sync_account 7"]
     assert sync_account.perform_async(7) is not None
+
+
+@pytest.mark.parametrize(
+    ("until", "duplicate_accepted"), [("success", False), ("finish", False), ("start", True)]
+)
+def test_while_the_job_runs_a_duplicate_is_dropped_unless_the_lock_went_at_start(
+    shared_store: Store, tmp_path: Path, until: str, duplicate_accepted: bool
+) -> None:
+    from tests.periodic.feature_jobs import held
+    from tests.support.worker import wait_for
+
+    gate = tmp_path / "gate"
+    held.set(unique_until=until).perform_async(7, str(gate))
+    config = tmp_path / "sidequest.toml"
+    config.write_text("heartbeat_interval = 0.5\nprocess_ttl = 2\npoll_interval = 0.1\n")
+    env = {**os.environ, "SIDEQUEST_TEST_LEDGER": str(tmp_path / "ledger.txt")}
+    for var in ("REDIS_URL", "SIDEQUEST_REDIS_URL", "SIDEQUEST_URL"):
+        env.pop(var, None)
+    ledger = tmp_path / "ledger.txt"
+    process = subprocess.Popen(
+        worker_command(Path(feature_jobs.__file__), shared_store.url, config, "--burst"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: ledger.exists() and "start held 7" in ledger.read_text(), what="the job to start")
+
+        duplicate = held.set(unique_until=until).perform_async(7, str(gate))
+    finally:
+        gate.touch()
+        process.wait(60)
+
+    assert (duplicate is not None) is duplicate_accepted
