@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sidequest import payload as wire
@@ -100,6 +101,10 @@ def due_ticks(schedule: Schedule, last_tick: float | None, now: float) -> list[f
     return ticks
 
 
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 class Scheduler:
     """Claims and enqueues the ticks of this process's schedules; ``step`` is one pass."""
 
@@ -135,7 +140,7 @@ class Scheduler:
                 queue, payload, jid = build_payload(schedule, tick, moment)
                 if self.store.periodic_claim(schedule.name, tick, queue, payload, jid, moment):
                     enqueued += 1
-                    logger.info("periodic: enqueued %s for tick %.3f (jid %s)", schedule.name, tick, jid)
+                    logger.info("periodic: enqueued %s for tick %s (jid %s)", schedule.name, _iso(tick), jid)
         self.enqueued += enqueued
         return enqueued
 
