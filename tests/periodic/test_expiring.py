@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,12 +18,13 @@ from sidequest.stores import Store
 from sidequest.testing.clock import clock
 from tests.periodic import feature_jobs
 from tests.periodic.feature_jobs import refresh_quote
+from tests.periodic.test_unique import burst_worker
 
 T0 = 1_796_000_000.0
 
 
 @pytest.fixture(autouse=True)
-def frozen(store: Store) -> Iterator[None]:
+def frozen() -> Iterator[None]:
     expiring.install()
     feature_jobs.RAN.clear()
     with clock.freeze(T0):
@@ -97,3 +99,22 @@ def test_a_payload_from_another_client_with_only_expires_in_counts_from_created_
     run_due(store)
 
     assert feature_jobs.RAN == []
+
+
+def test_a_worker_skips_an_expired_job_runs_a_fresh_one_and_counts_the_skip_in_the_store(
+    shared_store: Store, tmp_path: Path
+) -> None:
+    # given a job enqueued 100 s ago with expires_in=5, and one enqueued now
+    import time
+
+    with clock.freeze(time.time() - 100):
+        refresh_quote.perform_async("STALE")
+    clock.unfreeze()
+    refresh_quote.perform_async("FRESH")
+
+    # when a worker runs the queue
+    ran = burst_worker(shared_store, tmp_path)
+
+    # then only the fresh one ran, and the store counts one expired job
+    assert ran == ["quote FRESH"]
+    assert shared_store.stat("expired") == 1

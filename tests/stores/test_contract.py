@@ -828,3 +828,17 @@ def test_a_unique_lock_expires_after_its_ttl(store: Store) -> None:
 
     assert store.unique_lock("digest-3", "jid-b", 30, time.time())
     assert store.unique_owner("digest-3", time.time()) == "jid-b"
+
+
+# ---- named counters ----------------------------------------------------------------------------
+
+
+def test_a_named_counter_adds_up_and_survives_a_counter_reset(store: Store) -> None:
+    store.add_stat("expired", 2, NOW)
+    store.add_stat("expired", 3, NOW + 86400)
+
+    store.reset_counters()
+
+    assert store.stat("expired") == 5
+    assert store.stat("never-counted") == 0
+    assert (store.counters().processed, store.counters().failed) == (0, 0)

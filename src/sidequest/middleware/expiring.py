@@ -13,7 +13,8 @@ expires_in, so a perform_in/perform_at job counts from its due time, not from wh
 The server middleware skips a job whose expires_at has passed when a worker is about to run it (a
 payload from another client with only ``expires_in``, as Sidekiq Pro writes it, counts from
 created_at). A skipped job is not an error: it is not retried and counts as processed, and the
-per-process ``expired`` count and a warning line record it.
+``expired`` counter (per process at once, in the store at the next heartbeat) and a warning line
+record it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from sidequest._time import from_wire, now
 from sidequest.config import Config, get_config
-from sidequest.errors import ConfigError
+from sidequest.errors import ConfigError, StoreError
 
 logger = logging.getLogger("sidequest")
 
@@ -36,11 +37,28 @@ expire_listeners: list[Callable[[dict[str, Any]], None]] = []
 
 _count_lock = threading.Lock()
 _expired = 0
+_unflushed = 0
 
 
 def expired_count() -> int:
     """How many jobs this process has skipped as expired since it started."""
     return _expired
+
+
+def flush(config: Config | None = None) -> None:
+    """Add this process's newly expired jobs to the store's "expired" counter (run on every heartbeat,
+    so skipping a backlog of expired jobs costs no store write per job)."""
+    global _unflushed
+    with _count_lock:
+        amount, _unflushed = _unflushed, 0
+    if not amount:
+        return
+    try:
+        (config or get_config()).store.add_stat("expired", amount, now())
+    except StoreError:
+        with _count_lock:
+            _unflushed += amount  # counted at the next beat
+        raise
 
 
 def deadline(payload: dict[str, Any]) -> float | None:
@@ -89,9 +107,10 @@ class ExpiringJobsServer:
         expires = deadline(payload)
         if expires is None or now() <= expires:
             return call_next()
-        global _expired
+        global _expired, _unflushed
         with _count_lock:
             _expired += 1
+            _unflushed += 1
         logger.warning(
             "expired: skipped %s (jid %s): not started by its deadline, %.1f s ago",
             payload.get("class"),
@@ -110,3 +129,5 @@ def install(config: Config | None = None) -> None:
         config.client_middleware.add(ExpiringJobs, config)
     if ExpiringJobsServer not in config.server_middleware:
         config.server_middleware.add(ExpiringJobsServer, config)
+        config.on("beat", lambda: flush(config))
+        config.on("shutdown", lambda: flush(config))

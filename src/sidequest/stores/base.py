@@ -343,6 +343,16 @@ class Store(ABC):
     def unique_owner(self, key: str, now: float) -> str | None:
         """Who holds lock key now (a jid), or None."""
 
+    # ---- named counters (jobs skipped as expired, ...) -------------------------------------------
+    @abstractmethod
+    def add_stat(self, name: str, amount: int, now: float) -> None:
+        """Add amount to counter name, lifetime and for now's UTC day (Redis: ``stat:<name>`` and
+        ``stat:<name>:<YYYY-MM-DD>``, like Sidekiq's processed/failed). reset_counters leaves it alone."""
+
+    @abstractmethod
+    def stat(self, name: str) -> int:
+        """Counter name's lifetime total (0 if never added to)."""
+
     # ---- lifecycle -------------------------------------------------------------------------------
     def ping(self) -> float:
         """Round-trip time to the store in seconds (0 for in-process stores)."""

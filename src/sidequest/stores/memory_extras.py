@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
 
+from sidequest._time import utc_day
 from sidequest.stores.base import PeriodicState
 
 
@@ -20,6 +21,7 @@ class PeriodicMemory:
     _lock: threading.Condition
     _queues: dict[str, deque[str]]
     _known_queues: set[str]
+    _counters: dict[str, int]
 
     def _periodic_table(self) -> dict[str, PeriodicState]:
         table: dict[str, PeriodicState] | None = getattr(self, "_periodic", None)
@@ -118,3 +120,12 @@ class PeriodicMemory:
         with self._lock:
             held = self._unique_table().get(key)
             return held[0] if held is not None and held[1] > now else None
+
+    def add_stat(self, name: str, amount: int, now: float) -> None:
+        with self._lock:
+            for key in (f"stat:{name}", f"stat:{name}:{utc_day(now)}"):
+                self._counters[key] = self._counters.get(key, 0) + amount
+
+    def stat(self, name: str) -> int:
+        with self._lock:
+            return self._counters.get(f"stat:{name}", 0)

@@ -15,9 +15,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import redis
 from redis.commands.core import Script
 
+from sidequest._time import utc_day
 from sidequest.stores.base import PeriodicState
 from sidequest.stores.redis.connection import Connection
-from sidequest.stores.redis.keys import Keys
+from sidequest.stores.redis.keys import STATS_TTL, Keys
 from sidequest.stores.redis.scripts import source
 
 P = ParamSpec("P")
@@ -135,3 +136,15 @@ class PeriodicRedis:
     def unique_owner(self, key: str, now: float) -> str | None:
         owner: str | None = self._redis.get(self.keys.unique(key))
         return owner
+
+    @_translate
+    def add_stat(self, name: str, amount: int, now: float) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.incrby(self.keys.stat(name), amount)
+        pipe.incrby(self.keys.stat_day(name, utc_day(now)), amount)
+        pipe.expire(self.keys.stat_day(name, utc_day(now)), STATS_TTL)
+        pipe.execute()
+
+    @_translate
+    def stat(self, name: str) -> int:
+        return int(self._redis.get(self.keys.stat(name)) or 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 
+from sidequest._time import utc_day
 from sidequest.stores.base import PeriodicState
 from sidequest.stores.sqlite.database import Bell, Database
 
@@ -128,6 +129,23 @@ class PeriodicSQLite:
             (key, now),
         )
         return str(rows[0][0]) if rows else None
+
+    def add_stat(self, name: str, amount: int, now: float) -> None:
+        keys = [(f"stat:{name}", amount), (f"stat:{name}:{utc_day(now)}", amount)]
+        self._db.write(
+            "add to a counter",
+            lambda conn: conn.executemany(
+                "INSERT INTO counters (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+                " SET value = value + excluded.value",
+                keys,
+            ),
+        )
+
+    def stat(self, name: str) -> int:
+        rows = self._db.read_all(
+            "read a counter", "SELECT value FROM counters WHERE key = ?", (f"stat:{name}",)
+        )
+        return int(rows[0][0]) if rows else 0
 
 
 def _push(conn: sqlite3.Connection, queue: str, payload: str) -> None:
