@@ -144,3 +144,21 @@ def test_the_api_shows_the_last_run_and_its_outcome(store: Store) -> None:
     assert (before.last_tick, before.last_outcome) == (MINUTE + 60, None)
     assert before.last_jid == json.loads(work.payload)["jid"]
     assert after.last_outcome == "done"
+
+
+def test_pyproject_periodic_tables_become_schedules(tmp_path: Path) -> None:
+    from sidequest.config import settings_from_toml
+    from sidequest.errors import ConfigError
+    from sidequest.periodic import declared
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[tool.sidequest]\nconcurrency = 5\n\n[tool.sidequest.periodic.cleanup]\ncron = "@daily"\njob = "tests.stamp"\n'
+    )
+
+    get_config().update(**settings_from_toml(pyproject))
+
+    [schedule] = declared(get_config().settings.periodic)
+    assert (schedule.name, schedule.cron, schedule.job) == ("cleanup", "@daily", "tests.stamp")
+    with pytest.raises(ConfigError, match="periodic must be a table of schedules"):
+        get_config().update(periodic={"cleanup": "@daily"})
