@@ -113,6 +113,7 @@ class Scheduler:
         self.store = store
         self.schedules = list(load(config) if schedules is None else schedules)
         self.enqueued = 0
+        self._synced = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -156,7 +157,11 @@ class Scheduler:
         """Sync the schedules, then run the loop in a thread (nothing to do without schedules)."""
         if not self.schedules:
             return
-        self.sync()
+        try:
+            self.sync()
+            self._synced = True
+        except StoreError as exc:  # the loop syncs once the store is back, before any claim
+            logger.error("periodic: could not store the schedules yet: %s", exc)
         install_outcome_middleware(self.config)
         names = ", ".join(f"{s.name} ({s.cron} {s.tz})" for s in self.schedules)
         logger.info("periodic: %d schedule(s): %s", len(self.schedules), names)
@@ -167,11 +172,18 @@ class Scheduler:
         failing = False
         while not self._stop.is_set():
             try:
+                if not self._synced:
+                    self.sync()
+                    self._synced = True
                 self.step(time.time())
             except StoreError as exc:
                 if not failing:
                     logger.error("periodic: %s", exc)
                     failing = True
+                self._stop.wait(1.0)
+                continue
+            except Exception as exc:  # a bug here must not end periodic enqueues for good
+                self.config.handle_error(exc, {"context": "periodic scheduler"})
                 self._stop.wait(1.0)
                 continue
             if failing:
