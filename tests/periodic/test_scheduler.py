@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sidequest import Job
 from sidequest.config import get_config
@@ -122,3 +124,33 @@ def test_declared_schedules_are_loaded_by_a_worker_and_use_the_schedule_queue(st
         3,
         {"name": "to-infra", "tick": T0 + 60},
     )
+
+
+@given(
+    passes=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=2), st.floats(min_value=0.0, max_value=59.0)),
+        min_size=1,
+        max_size=40,
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_any_interleaving_of_schedulers_passing_within_the_grace_enqueues_every_tick_once(
+    passes: list[tuple[int, float]],
+) -> None:
+    # given three workers on one store and an every-7-seconds schedule (ticks off the pass times)
+    from sidequest.stores.memory import MemoryStore
+
+    store = MemoryStore()
+    schedule = Schedule("often", "*/7 * * * * *", Report.definition.name, args=("x",))
+    workers = [scheduler(store, schedule) for _ in range(3)]
+    workers[0].sync(T0)
+    moment = T0
+
+    # when they pass in any order, never more than 59 s apart (someone is always up)
+    for index, gap in passes:
+        moment += gap
+        workers[index].step(moment)
+
+    # then every tick up to the last pass was enqueued exactly once
+    expected = list(schedule.ticks(T0, moment))
+    assert [job["periodic"]["tick"] for job in queued(store)] == expected  # type: ignore[index]
