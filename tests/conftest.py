@@ -1,4 +1,4 @@
-"""Shared fixtures: private redis-servers, store URLs for every store, a clean sidequest config."""
+"""Shared fixtures: private redis-servers, the `store` fixture run once per store, a clean sidequest config."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from sidequest.stores import Store, open_store
 from tests.support.redis_server import RedisServer
+
+#: Every store the contract holds for; tests taking `store` run once per entry.
+STORES = ["memory", "sqlite", "redis"]
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +27,23 @@ def redis_url(redis_server: RedisServer) -> str:
     """URL of the session's private redis-server, flushed before the test."""
     redis_server.client().flushall()
     return redis_server.url
+
+
+@pytest.fixture(params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    kind = request.param
+    if kind == "memory":
+        return "memory://"
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'contract.db'}"
+    return str(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = open_store(store_url)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

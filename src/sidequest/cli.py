@@ -169,28 +169,16 @@ def demo(url: str, seconds: float) -> None:
     sys.exit(run_demo(url, seconds))
 
 
-@main.command()
-@click.option("--url", help="Store URL (default: SIDEQUEST_URL / REDIS_URL / ./sidequest.db).")
-def stats(url: str | None) -> None:
-    """Print counters, queues, sorted sets and live processes of a store."""
-    from sidequest.demo import summary
+def _register_operator_commands() -> None:
+    """stats, queues, queue, retries, scheduled, dead, busy, processes: see cli_ops.py."""
+    from sidequest.cli_ops import register
+    from sidequest.cli_periodic import periodic
 
-    config = get_config()
-    if url:
-        config.update(url=url)
-    store = config.store
-    click.echo(summary(store))
-    for name in store.queue_names():
-        click.echo(f"queue {name}: {store.queue_size(name)}")
-    for record in store.processes():
-        click.echo(
-            f"process {record.identity}: busy {record.busy}/{record.concurrency}{' (quiet)' if record.quiet else ''}"
-        )
+    register(main)
+    main.add_command(periodic)
 
 
-from sidequest.cli_periodic import periodic as _periodic_commands  # noqa: E402
-
-main.add_command(_periodic_commands)
+_register_operator_commands()
 
 if __name__ == "__main__":
     main()

@@ -63,12 +63,13 @@ def _report_failure(exc: BaseException, context: dict[str, Any]) -> None:
 
 
 def summary(store: Any) -> str:
-    counters = store.counters()
-    queued = sum(store.queue_size(q) for q in store.queue_names())
+    """One line of the operator API's counters (sidequest.api.Stats)."""
+    from sidequest.api import Stats
+
+    stats = Stats(store).read()
     return (
-        f"processed={counters.processed} failed={counters.failed} enqueued={queued} "
-        f"scheduled={store.set_size('schedule')} retries={store.set_size('retry')} dead={store.set_size('dead')} "
-        f"processes={len(store.processes())}"
+        f"processed={stats.processed} failed={stats.failed} enqueued={stats.enqueued} "
+        f"scheduled={stats.scheduled} retries={stats.retries} dead={stats.dead} processes={stats.processes}"
     )
 
 

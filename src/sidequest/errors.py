@@ -31,9 +31,21 @@ class StoreUnavailable(StoreError, ConnectionError):
     """The store cannot be reached; the operation may be retried once it is back."""
 
 
+class StoreNotFound(StoreError):
+    """An operator command named a store that does not exist (an SQLite file not there); nothing was created."""
+
+
 class SchemaVersionError(StoreError):
     """An SQLite file was written by a newer sidequest than this one."""
 
 
 class EmptyQueueError(SidequestError):
     """perform_one() was called in fake mode with no job waiting."""
+
+
+class JobNotFound(SidequestError, LookupError):
+    """An operator action named a job (by jid or set key) that is not where it was looked for."""
+
+
+class ProcessNotFound(SidequestError, LookupError):
+    """An operator action named a process identity that has no live heartbeat."""

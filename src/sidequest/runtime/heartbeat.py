@@ -109,6 +109,7 @@ class Heartbeat:
     def beat_once(self) -> bool:
         """Write one heartbeat; returns False if the store could not be reached."""
         processed, failed = self.manager.take_counts()
+        metrics = self.manager.processor.metrics.take()
         now = time.time()
         work = {
             tid: json.dumps({"queue": w.queue, "payload": w.payload, "run_at": run_at}, separators=(",", ":"))
@@ -127,6 +128,7 @@ class Heartbeat:
             ttl=self.config.settings.process_ttl,
             processed=processed,
             failed=failed,
+            metrics=metrics,
         )
         started = time.perf_counter()
         beat_started = time.monotonic()
@@ -134,6 +136,7 @@ class Heartbeat:
             result = self.store.beat(beat)
         except StoreError as exc:
             self.manager.return_counts(processed, failed)
+            self.manager.processor.metrics.give_back(metrics)
             if not self._failing:
                 logger.error("heartbeat: %s", exc)
                 self._failing = True
@@ -179,9 +182,12 @@ class Heartbeat:
         if self._thread is not None:
             self._thread.join(timeout=5)
         processed, failed = self.manager.take_counts()
+        metrics = self.manager.processor.metrics.take()
         try:
             if processed or failed:
                 self.store.add_counts(processed, failed, time.time())
+            if metrics:
+                self.store.add_metrics(metrics, time.time())
             self.store.remove_process(self.identity)
         except StoreError as exc:
             logger.error("could not clear the process record at shutdown: %s", exc)

@@ -20,6 +20,7 @@ from sidequest.errors import PayloadError, StoreError
 from sidequest.logging import _context as log_context
 from sidequest.runtime import retry
 from sidequest.runtime.execute import CoroutineRunner, run_job
+from sidequest.runtime.metrics import JobMetrics
 from sidequest.stores.base import Store, Work
 
 logger = logging.getLogger("sidequest")
@@ -44,6 +45,8 @@ class Processor:
         self.identity = ""
         self.beat_ok_at = time.monotonic()
         self._ttl = config.settings.process_ttl
+        #: per-class runs, failures and time, taken by each heartbeat
+        self.metrics = JobMetrics()
 
     def process(self, work: Work) -> bool:
         """Run work; returns True when the job failed (for the failed counter).
@@ -67,11 +70,13 @@ class Processor:
         )
         try:
             if not logger.isEnabledFor(logging.INFO):
+                started = time.perf_counter()
                 try:
                     run_job(job, self.config, run_coroutine=self.run_coroutine)
                 except Exception as exc:
                     self._failed(work, job, exc)
                     return True
+                self._succeeded(job, started)
                 return False
             started = time.perf_counter()
             logger.info("start")
@@ -81,10 +86,15 @@ class Processor:
                 logger.info("fail", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
                 self._failed(work, job, exc)
                 return True
+            self._succeeded(job, started)
             logger.info("done", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
             return False
         finally:
             log_context.reset(token)
+
+    def _succeeded(self, job: dict[str, Any], started: float) -> None:
+        """Count a successful run and its time for the heartbeat's metrics (Sidekiq's metrics name)."""
+        self.metrics.record(job.get("wrapped") or job["class"], time.perf_counter() - started, failed=False)
 
     def _still_ours(self, work: Work) -> bool:
         """No heartbeat found our record alive for a whole TTL (frozen, starved or cut off), so another
@@ -101,6 +111,7 @@ class Processor:
 
     def _failed(self, work: Work, job: dict[str, Any], exc: Exception) -> None:
         """Report, then record the failure where Sidekiq would: retry set, dead set, or nowhere."""
+        self.metrics.record(job.get("wrapped") or job["class"], 0.0, failed=True)  # Sidekiq's metrics name
         self.config.handle_error(exc, {"context": "Job raised exception", "job": job, "queue": work.queue})
         definition = registry.find(job["class"])
         settings = self.config.settings

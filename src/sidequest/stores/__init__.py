@@ -15,8 +15,12 @@ from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Sto
 __all__ = ["Beat", "BeatResult", "Counters", "ProcessRecord", "Store", "Work", "open_store"]
 
 
-def open_store(url: str, **options: Any) -> Store:
-    """Open the store a URL names. options: namespace, sidekiq_version (Redis), and backend extras."""
+def open_store(url: str, *, create: bool = True, **options: Any) -> Store:
+    """Open the store a URL names. options: namespace, sidekiq_version (Redis), and backend extras.
+
+    With create=False (operators looking at a store) an SQLite file that is not there raises
+    StoreNotFound instead of being created.
+    """
     scheme = url.split(":", 1)[0].lower()
     if scheme in ("redis", "rediss", "unix"):
         from sidequest.stores.redis import RedisStore
@@ -26,7 +30,9 @@ def open_store(url: str, **options: Any) -> Store:
         from sidequest.stores.sqlite import SQLiteStore
 
         return SQLiteStore(
-            url, **{k: v for k, v in options.items() if k not in ("namespace", "sidekiq_version")}
+            url,
+            create=create,
+            **{k: v for k, v in options.items() if k not in ("namespace", "sidekiq_version")},
         )
     if scheme == "memory":
         from sidequest.stores.memory import MemoryStore

@@ -12,10 +12,15 @@ Reliable fetch: ``fetch`` moves jobs into an in-progress list owned by the fetch
 (identity). They stay there until ``ack`` (finished, retried or dead) or ``requeue`` (shutdown). If the
 owner's heartbeat record (written by ``beat``) is gone, ``recover`` pushes its in-progress jobs back to
 their queues. A process must ``beat`` before its first ``fetch`` so it is never mistaken for dead.
+
+Operator methods (listing, moving and deleting jobs, pausing queues, metrics) serve sidequest.api,
+their one caller; the dashboard and the CLI go through it. A paused queue is skipped inside fetch's
+own atomic step, so pausing needs no worker to be told.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -24,6 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SORTED_SETS = ("schedule", "retry", "dead")
+#: Per-minute job metrics are kept this many seconds (Sidekiq 7's 8 hours).
+METRICS_RETENTION = 8 * 3600
+
+
+def minute_of(epoch: float) -> int:
+    """The epoch second starting the UTC minute that holds epoch (metrics are counted per minute)."""
+    return int(epoch // 60) * 60
+
 
 #: The class of dead-set entries that wrap a payload which cannot be run; the original is args[0].
 INVALID_PAYLOAD_CLASS = "sidequest.InvalidPayload"
@@ -66,6 +79,51 @@ class Work:
 
 
 @dataclass(slots=True)
+class JobCounts:
+    """Executions, failures and run time of one job class (Sidekiq 7's metrics: "p", "f", "ms").
+
+    executions counts every run, failures included; ms sums the wall time of successful runs only.
+    buckets, when not empty, counts successful runs per HISTOGRAM_BOUNDS_MS bucket (Sidekiq 7's
+    execution-time histogram); job_metrics leaves it empty, job_histogram reads it.
+    """
+
+    executions: int = 0
+    failures: int = 0
+    ms: float = 0.0
+    buckets: list[int] = field(default_factory=list)
+
+    def add(self, other: JobCounts) -> None:
+        self.executions += other.executions
+        self.failures += other.failures
+        self.ms += other.ms
+        if other.buckets:
+            self.buckets = add_buckets(self.buckets, other.buckets)
+
+
+#: Upper bounds (ms, exclusive) of Sidekiq 7's execution-time histogram buckets; a 26th bucket holds
+#: everything slower.
+HISTOGRAM_BOUNDS_MS = (
+    20, 30, 45, 65, 100, 150, 225, 335, 500, 750, 1100, 1700, 2500, 3800, 5750, 8500, 13000, 20000,
+    30000, 45000, 65000, 100000, 150000, 225000, 335000,
+)  # fmt: skip
+HISTOGRAM_BUCKETS = len(HISTOGRAM_BOUNDS_MS) + 1
+
+
+def bucket_of(ms: float) -> int:
+    """The histogram bucket of a run of ms milliseconds (the first bound it is below, as Sidekiq)."""
+    return bisect.bisect_right(HISTOGRAM_BOUNDS_MS, ms)
+
+
+def add_buckets(left: Sequence[int], right: Sequence[int]) -> list[int]:
+    """Two histograms summed bucket by bucket (either may be empty)."""
+    if not left:
+        return list(right)
+    if not right:
+        return list(left)
+    return [a + b for a, b in zip(left, right, strict=True)]
+
+
+@dataclass(slots=True)
 class Beat:
     """One heartbeat: the process record, its running jobs, and counters to add to the stats."""
 
@@ -81,6 +139,8 @@ class Beat:
     ttl: float
     processed: int = 0
     failed: int = 0
+    #: per job class, counted since the last beat; the store adds them to the minute of ``beat``
+    metrics: dict[str, JobCounts] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -254,7 +314,8 @@ class Store(ABC):
     # ---- processes -------------------------------------------------------------------------------
     @abstractmethod
     def beat(self, beat: Beat) -> BeatResult:
-        """Write the process record and its running jobs with a TTL, add the counters, pop signals.
+        """Write the process record and its running jobs with a TTL, add the counters and per-class
+        metrics (as add_metrics at beat.beat), pop signals.
 
         Atomicity: the record and work map are replaced together. Counters are added once: if this
         raises, the caller keeps the counts and adds them to the next beat.
@@ -290,6 +351,65 @@ class Store(ABC):
 
     @abstractmethod
     def reset_counters(self) -> None: ...
+
+    # ---- operator methods (read and steered by sidequest.api only) -------------------------------
+    @abstractmethod
+    def pause_queue(self, queue: str) -> None:
+        """Stop every fetch from taking jobs of queue until resume_queue; pushes still land.
+
+        Atomicity: fetch checks the paused state in the same atomic step as the move, so no job of a
+        paused queue is handed out after this returns (a job fetched before it may still run).
+        """
+
+    @abstractmethod
+    def resume_queue(self, queue: str) -> None:
+        """Let fetches take jobs of queue again."""
+
+    @abstractmethod
+    def paused_queues(self) -> list[str]:
+        """Names of paused queues, sorted."""
+
+    @abstractmethod
+    def set_enqueue(self, name: str, entries: Sequence[tuple[str, str]], now: float) -> int:
+        """For each (stored, replacement): remove stored from set name and, only if it was there,
+        push replacement to the end of its queue (payload.queue_of) with enqueued_at = now.
+
+        Retry now and add to queue. Atomicity: per entry, the removal and the push are one step, so
+        two operators retrying the same entry enqueue it once and a failure never loses it.
+        Returns how many entries moved.
+        """
+
+    @abstractmethod
+    def set_kill(self, name: str, payloads: Sequence[str], now: float, max_jobs: int, max_age: float) -> int:
+        """Move entries of set name to "dead" at score now (trimmed as kill trims); returns how many moved.
+
+        Atomicity: per entry, the removal and the insertion into "dead" are one step.
+        """
+
+    @abstractmethod
+    def held_by_dead(self, limit: int = 100) -> tuple[int, list[tuple[str, Work]]]:
+        """Jobs in progress for processes whose heartbeat record is gone, waiting for recover().
+
+        Returns (how many there are, up to limit of them as (owner identity, work)).
+        """
+
+    @abstractmethod
+    def add_metrics(self, metrics: Mapping[str, JobCounts], now: float) -> None:
+        """Add per-class counts to the UTC minute of now; minutes older than METRICS_RETENTION go."""
+
+    @abstractmethod
+    def job_metrics(self, now: float, minutes: int) -> dict[int, dict[str, JobCounts]]:
+        """Per-class counts of the last minutes UTC minutes up to now's, keyed by the minute's epoch
+        second (minutes with no counts are left out; buckets are not read)."""
+
+    @abstractmethod
+    def job_histogram(self, job_class: str, now: float, minutes: int) -> dict[int, list[int]]:
+        """job_class's execution-time histogram (HISTOGRAM_BUCKETS counts) per minute, for the last
+        minutes UTC minutes up to now's (minutes without successful runs are left out)."""
+
+    def info(self) -> dict[str, str]:
+        """What an operator wants to know about the store itself (kind, version, size), as text."""
+        return {"store": type(self).__name__}
 
     # ---- periodic schedules (sidequest.periodic) ---------------------------------------------------
     @abstractmethod

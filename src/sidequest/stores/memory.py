@@ -10,11 +10,22 @@ import bisect
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sidequest._time import utc_day
 from sidequest.payload import queue_of, stamp_enqueued_at
-from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work, unreadable_entry
+from sidequest.stores.base import (
+    METRICS_RETENTION,
+    Beat,
+    BeatResult,
+    Counters,
+    JobCounts,
+    ProcessRecord,
+    Store,
+    Work,
+    minute_of,
+    unreadable_entry,
+)
 from sidequest.stores.memory_extras import PeriodicMemory
 
 
@@ -54,6 +65,8 @@ class MemoryStore(PeriodicMemory, Store):
         self._work: dict[str, dict[str, str]] = {}
         self._signals: dict[str, deque[str]] = {}
         self._counters: dict[str, int] = {}
+        self._paused: set[str] = set()
+        self._metrics: dict[int, dict[str, JobCounts]] = {}  # minute -> class -> counts
 
     # ---- queues ----
     def push(self, items: Sequence[tuple[str, str]]) -> None:
@@ -72,6 +85,8 @@ class MemoryStore(PeriodicMemory, Store):
             while True:
                 taken: list[Work] = []
                 for queue in queues:
+                    if queue in self._paused:
+                        continue
                     items = self._queues.get(queue)
                     while items and len(taken) < limit:
                         taken.append(Work(queue, items.pop()))
@@ -251,6 +266,8 @@ class MemoryStore(PeriodicMemory, Store):
             self._work[beat.identity] = dict(beat.work)
             if beat.processed or beat.failed:
                 self.add_counts(beat.processed, beat.failed, beat.beat)
+            if beat.metrics:
+                self.add_metrics(beat.metrics, beat.beat)
             queued = self._signals.get(beat.identity)
             signals = [queued.pop()] if queued else []
             return BeatResult(existed, signals)
@@ -321,3 +338,85 @@ class MemoryStore(PeriodicMemory, Store):
     def reset_counters(self) -> None:
         with self._lock:
             self._counters = {k: v for k, v in self._counters.items() if ":" in k}
+
+    # ---- operator methods ----
+    def pause_queue(self, queue: str) -> None:
+        with self._lock:
+            self._paused.add(queue)
+
+    def resume_queue(self, queue: str) -> None:
+        with self._lock:
+            self._paused.discard(queue)
+            self._lock.notify_all()
+
+    def paused_queues(self) -> list[str]:
+        with self._lock:
+            return sorted(self._paused)
+
+    def set_enqueue(self, name: str, entries: Sequence[tuple[str, str]], now: float) -> int:
+        with self._lock:
+            source = self._set(name)
+            moved = 0
+            for stored, replacement in entries:
+                if not source.remove(stored):
+                    continue
+                queue = queue_of(replacement, "default")
+                self._known_queues.add(queue)
+                self._queues.setdefault(queue, deque()).appendleft(stamp_enqueued_at(replacement, now))
+                moved += 1
+            if moved:
+                self._lock.notify_all()
+            return moved
+
+    def set_kill(self, name: str, payloads: Sequence[str], now: float, max_jobs: int, max_age: float) -> int:
+        with self._lock:
+            source = self._set(name)
+            moved = 0
+            for payload in payloads:
+                if source.remove(payload):
+                    self.kill(payload, now, max_jobs, max_age)
+                    moved += 1
+            return moved
+
+    def held_by_dead(self, limit: int = 100) -> tuple[int, list[tuple[str, Work]]]:
+        with self._lock:
+            self._expire()
+            held = [
+                (identity, work)
+                for identity in sorted(self._in_progress)
+                if identity not in self._processes
+                for work in self._in_progress[identity]
+            ]
+            return len(held), held[:limit]
+
+    def add_metrics(self, metrics: Mapping[str, JobCounts], now: float) -> None:
+        minute = minute_of(now)
+        with self._lock:
+            by_class = self._metrics.setdefault(minute, {})
+            for job_class, counts in metrics.items():
+                by_class.setdefault(job_class, JobCounts()).add(counts)
+            for old in [m for m in self._metrics if m <= now - METRICS_RETENTION]:
+                del self._metrics[old]
+
+    def job_metrics(self, now: float, minutes: int) -> dict[int, dict[str, JobCounts]]:
+        last = minute_of(now)
+        first = last - 60 * (minutes - 1)
+        with self._lock:
+            return {
+                minute: {k: JobCounts(c.executions, c.failures, c.ms) for k, c in by_class.items()}
+                for minute, by_class in sorted(self._metrics.items())
+                if first <= minute <= last
+            }
+
+    def job_histogram(self, job_class: str, now: float, minutes: int) -> dict[int, list[int]]:
+        last = minute_of(now)
+        first = last - 60 * (minutes - 1)
+        with self._lock:
+            return {
+                minute: list(by_class[job_class].buckets)
+                for minute, by_class in sorted(self._metrics.items())
+                if first <= minute <= last and job_class in by_class and by_class[job_class].buckets
+            }
+
+    def info(self) -> dict[str, str]:
+        return {"store": "memory", "note": "in-process; nothing survives the process"}

@@ -10,6 +10,7 @@ for Sidekiq 6; Sidekiq 7+ dropped namespaces, so only set one when no 7+ peer sh
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 #: Daily stat keys live five years, like Sidekiq's STATS_TTL.
@@ -18,6 +19,8 @@ STATS_TTL = 157_680_000
 SIGNAL_TTL = 60
 #: ProcessSet cleanup runs at most once per this many seconds across all clients.
 CLEANUP_INTERVAL = 60
+#: Per-minute metrics hashes live 8 hours, like Sidekiq 7's.
+METRICS_TTL = 8 * 3600
 
 
 class Keys:
@@ -32,6 +35,8 @@ class Keys:
         self.stat_processed = self.prefix + "stat:processed"
         self.stat_failed = self.prefix + "stat:failed"
         self.dead = self.prefix + "dead"
+        #: SET of paused queue names; Sidekiq Pro's key, so a Pro UI sharing the Redis agrees.
+        self.paused = self.prefix + "paused"
         #: Queue keys are this plus the queue name (Lua scripts build them from it).
         self.queue_prefix = self.prefix + "queue:"
         #: SET of identities that may hold in-progress jobs; recovery starts here.
@@ -88,6 +93,27 @@ class Keys:
     def in_progress(self, identity: str, queue: str) -> str:
         """LIST of jobs identity took from queue and has not acked or requeued; newest at the head."""
         return self.in_progress_prefix(identity) + queue
+
+    def metrics_minute(self, minute: int) -> str:
+        """The per-minute metrics HASH for the UTC minute starting at epoch second minute.
+
+        Sidekiq 7's ``j|YYYYMMDD|H:M`` (hour and minute not padded); with "8", Sidekiq 8's
+        ``j|YYMMDD|H:MM``. Sidekiq 6 has none, so "6" uses the 7 layout.
+        """
+        t = time.gmtime(minute)
+        if self.sidekiq_version == "8":
+            return f"{self.prefix}j|{t.tm_year % 100:02d}{t.tm_mon:02d}{t.tm_mday:02d}|{t.tm_hour}:{t.tm_min:02d}"
+        return f"{self.prefix}j|{t.tm_year:04d}{t.tm_mon:02d}{t.tm_mday:02d}|{t.tm_hour}:{t.tm_min}"
+
+    def metrics_histogram(self, job_class: str, minute: int) -> str:
+        """job_class's execution-time histogram (a BITFIELD of u16 buckets) for the UTC minute at minute.
+
+        Sidekiq 7's ``<class>-DD-HH:M`` (day and hour padded, minute not); Sidekiq 8's ``<class>-D-H:M``.
+        """
+        t = time.gmtime(minute)
+        if self.sidekiq_version == "8":
+            return f"{self.prefix}{job_class}-{t.tm_mday}-{t.tm_hour}:{t.tm_min}"
+        return f"{self.prefix}{job_class}-{t.tm_mday:02d}-{t.tm_hour:02d}:{t.tm_min}"
 
     def periodic_state(self, name: str) -> str:
         """HASH of one schedule's state: paused, last_tick, last_jid, last_enqueued_at, last_outcome(_at)."""

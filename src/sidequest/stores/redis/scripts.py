@@ -38,6 +38,8 @@ class Scripts:
         self.requeue: Script = client.register_script(source("requeue"))
         self.recover: Script = client.register_script(source("recover"))
         self.promote: Script = client.register_script(source("promote"))
+        self.enqueue_from_set: Script = client.register_script(source("enqueue_from_set"))
+        self.kill_from_set: Script = client.register_script(source("kill_from_set"))
 
 
 def command(held: HeldConnections, *args: Any) -> Any:

@@ -21,17 +21,32 @@ import redis
 
 from sidequest._time import utc_day
 from sidequest.errors import ConfigError, StoreUnavailable
-from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work
+from sidequest.stores.base import (
+    Beat,
+    BeatResult,
+    Counters,
+    ProcessRecord,
+    Store,
+    Work,
+)
 from sidequest.stores.redis import processes as process_hash
 from sidequest.stores.redis.connection import MAX_BLOCK, Connection
 from sidequest.stores.redis.held import HeldConnections
 from sidequest.stores.redis.keys import CLEANUP_INTERVAL, SIGNAL_TTL, STATS_TTL, Keys
+from sidequest.stores.redis.operators import Operators
 from sidequest.stores.redis.periodic import PeriodicRedis
 from sidequest.stores.redis.scripts import Scripts
 from sidequest.stores.redis.scripts import commands as send_commands
 from sidequest.stores.redis.scripts import run as run_script
 
 P = ParamSpec("P")
+
+
+def _taken(flat: Sequence[str]) -> list[Work]:
+    """Works from the fetch script's flat {queue, payload, ...} reply."""
+    return [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
 R = TypeVar("R")
 
 
@@ -50,7 +65,7 @@ def _translate_errors(
     return wrapper
 
 
-class RedisStore(PeriodicRedis, Store):
+class RedisStore(Operators, PeriodicRedis, Store):
     """A Store on one Redis database, shareable by every thread of a process (redis-py pools connections).
 
     sidekiq_version ("6", "7" or "8") picks the wire details peers expect: "6" also writes the
@@ -108,34 +123,48 @@ class RedisStore(PeriodicRedis, Store):
                 time.sleep(timeout)  # nothing to wait on; don't let a worker loop spin
             return []
         # when about to block, register every queue first: a job BLMOVEd below is then never unregistered
-        taken = self._fetch_now(identity, names, limit, register_all=timeout > 0)
+        taken, paused = self._fetch_now(identity, names, limit, register_all=timeout > 0)
         if taken or timeout <= 0:
             return taken
         deadline = time.monotonic() + timeout
+        # paused queues are not waited on; a resume is seen by the next fetch call (within timeout)
+        waiting = [name for name in names if name not in paused]
+        if not waiting:
+            time.sleep(timeout)
+            return []
         # BLMOVE watches one list, so several queues take turns with short waits, keeping their order
-        turn = min(timeout, MAX_BLOCK) if len(names) == 1 else max(0.01, min(timeout, 0.2) / len(names))
+        turn = min(timeout, MAX_BLOCK) if len(waiting) == 1 else max(0.01, min(timeout, 0.2) / len(waiting))
         while True:
-            for name in names:
+            for name in waiting:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return []
-                taken = self._wait_and_fetch(identity, names, name, limit, max(0.01, min(turn, remaining)))
+                taken, paused = self._wait_and_fetch(
+                    identity, names, name, limit, max(0.01, min(turn, remaining))
+                )
                 if taken:
                     return taken
+                if name in paused:  # paused while we waited: stop waiting on it
+                    waiting.remove(name)
+                    if not waiting:
+                        time.sleep(max(0.0, deadline - time.monotonic()))
+                        return []
+                    break
 
     def _wait_and_fetch(
         self, identity: str, names: Sequence[str], name: str, limit: int, wait: float
-    ) -> list[Work]:
+    ) -> tuple[list[Work], set[str]]:
         """BLMOVE one job from name, then the fetch script for up to limit - 1 more, in one round trip.
 
         Redis runs the pipelined script as soon as the BLMOVE returns, so a woken fetch costs no
         extra round trip (the latency of an idle worker). The script also registers every queue
         again: a recovery that ran while we waited may have dropped the registration (our heartbeat
-        lapsed), and the job must stay findable.
+        lapsed), and the job must stay findable. BLMOVE cannot check the paused set, so a job it
+        took from a queue paused while we waited goes straight back to the front of its queue.
         """
         keys, args = self._fetch_arguments(identity, names, limit - 1, register_all=True)
         # a wait of 0 would mean "forever" to Redis; the caller passes at least 10 ms
-        job, flat = send_commands(
+        job, reply = send_commands(
             self._blocking_held,
             ("BLMOVE", self.keys.queue(name), self.keys.in_progress(identity, name), "RIGHT", "LEFT", wait),
             ("EVALSHA", self._scripts.fetch.sha, len(keys), *keys, *args),
@@ -143,21 +172,27 @@ class RedisStore(PeriodicRedis, Store):
         if isinstance(job, Exception):
             raise job
         taken = [] if job is None else [Work(name, job)]
-        if isinstance(flat, Exception):  # NOSCRIPT after a server restart: run it the slow way
-            return taken + self._fetch_now(identity, names, limit - len(taken), register_all=True)
-        return taken + [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        if isinstance(reply, Exception):  # NOSCRIPT after a server restart: run it the slow way
+            more, paused = self._fetch_now(identity, names, limit - len(taken), register_all=True)
+        else:
+            more, paused = _taken(reply[0]), set(reply[1])
+        if taken and name in paused:
+            self.requeue(identity, taken)
+            taken = []
+        return taken + more, paused
 
     def _fetch_now(
         self, identity: str, names: Sequence[str], limit: int, *, register_all: bool
-    ) -> list[Work]:
+    ) -> tuple[list[Work], set[str]]:
+        """Jobs taken by the fetch script, and which of names are paused."""
         keys, args = self._fetch_arguments(identity, names, limit, register_all=register_all)
-        flat = run_script(self._blocking_held, self._scripts.fetch, keys, args)
-        return [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        flat, paused = run_script(self._blocking_held, self._scripts.fetch, keys, args)
+        return _taken(flat), set(paused)
 
     def _fetch_arguments(
         self, identity: str, names: Sequence[str], limit: int, *, register_all: bool
     ) -> tuple[list[str], list[str | int]]:
-        keys = [self.keys.in_progress_registry, self.keys.in_progress_queues(identity)]
+        keys = [self.keys.in_progress_registry, self.keys.in_progress_queues(identity), self.keys.paused]
         for name in names:
             keys += [self.keys.queue(name), self.keys.in_progress(identity, name)]
         return keys, [identity, limit, "1" if register_all else "0", *names]
@@ -325,6 +360,7 @@ class RedisStore(PeriodicRedis, Store):
         # one MULTI like Sidekiq 6's heartbeat: counters, running jobs and the record land together
         pipe = self._redis.pipeline(transaction=True)
         self._queue_counts(pipe, beat.processed, beat.failed, beat.beat)
+        self._queue_metrics(pipe, beat.metrics, beat.beat)
         for work_key in keys.work_keys(identity):
             pipe.unlink(work_key)
             if beat.work:

@@ -10,9 +10,19 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Mapping
 
 from sidequest._time import utc_day
-from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord
+from sidequest.stores.base import (
+    METRICS_RETENTION,
+    Beat,
+    BeatResult,
+    Counters,
+    JobCounts,
+    ProcessRecord,
+    add_buckets,
+    minute_of,
+)
 from sidequest.stores.sqlite.database import CHUNK, Database
 
 
@@ -55,6 +65,8 @@ class Processes:
             )
             if beat.processed or beat.failed:
                 _add_counts(conn, beat.processed, beat.failed, beat.beat)
+            if beat.metrics:
+                _add_metrics(conn, beat.metrics, beat.beat)
             popped = conn.execute(
                 "DELETE FROM signals WHERE id = (SELECT min(id) FROM signals WHERE identity = ?) RETURNING signal",
                 (beat.identity,),
@@ -143,6 +155,58 @@ class Processes:
         self._db.write(
             "reset counters", lambda conn: conn.execute("DELETE FROM counters WHERE instr(key, ':') = 0")
         )
+
+    # ---- job metrics -----------------------------------------------------------------------------
+    def add_metrics(self, metrics: Mapping[str, JobCounts], now: float) -> None:
+        if metrics:
+            self._db.write("add job metrics", lambda conn: _add_metrics(conn, metrics, now))
+
+    def job_metrics(self, now: float, minutes: int) -> dict[int, dict[str, JobCounts]]:
+        last = minute_of(now)
+        rows = self._db.read_all(
+            "read job metrics",
+            "SELECT minute, class, executions, failures, ms FROM job_metrics WHERE minute BETWEEN ? AND ?"
+            " ORDER BY minute, class",
+            (last - 60 * (minutes - 1), last),
+        )
+        out: dict[int, dict[str, JobCounts]] = {}
+        for minute, job_class, executions, failures, ms in rows:
+            out.setdefault(int(minute), {})[str(job_class)] = JobCounts(
+                int(executions), int(failures), float(ms)
+            )
+        return out
+
+    def job_histogram(self, job_class: str, now: float, minutes: int) -> dict[int, list[int]]:
+        last = minute_of(now)
+        rows = self._db.read_all(
+            "read a job's histogram",
+            "SELECT minute, buckets FROM job_metrics WHERE class = ? AND minute BETWEEN ? AND ?"
+            " AND buckets IS NOT NULL ORDER BY minute",
+            (job_class, last - 60 * (minutes - 1), last),
+        )
+        return {int(minute): [int(n) for n in json.loads(buckets)] for minute, buckets in rows}
+
+
+def _add_metrics(conn: sqlite3.Connection, metrics: Mapping[str, JobCounts], now: float) -> None:
+    minute = minute_of(now)
+    conn.executemany(
+        "INSERT INTO job_metrics (minute, class, executions, failures, ms) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (minute, class) DO UPDATE SET executions = executions + excluded.executions,"
+        " failures = failures + excluded.failures, ms = ms + excluded.ms",
+        [(minute, name, c.executions, c.failures, c.ms) for name, c in metrics.items()],
+    )
+    for name, counts in metrics.items():
+        if counts.buckets:  # histograms add bucket by bucket: read, add, write, in this transaction
+            row = conn.execute(_BUCKETS, (minute, name)).fetchone()
+            merged = add_buckets(json.loads(row[0]) if row and row[0] else [], counts.buckets)
+            conn.execute(
+                "UPDATE job_metrics SET buckets = ? WHERE minute = ? AND class = ?",
+                (json.dumps(merged), minute, name),
+            )
+    conn.execute("DELETE FROM job_metrics WHERE minute <= ?", (now - METRICS_RETENTION,))
+
+
+_BUCKETS = "SELECT buckets FROM job_metrics WHERE minute = ? AND class = ?"
 
 
 def expire_processes(conn: sqlite3.Connection, now: float) -> None:

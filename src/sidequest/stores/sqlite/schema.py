@@ -61,7 +61,22 @@ def _count_dead_v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE set_sizes (name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID")
 
 
-def _periodic_and_unique_v3(conn: sqlite3.Connection) -> None:
+def _operators_v3(conn: sqlite3.Connection) -> None:
+    """Paused queues (fetch skips them) and per-minute job metrics, for the operator API.
+
+    The version bump keeps older sidequest versions, whose fetch would ignore a paused queue, off
+    the file.
+    """
+    conn.execute("CREATE TABLE paused_queues (name TEXT PRIMARY KEY) WITHOUT ROWID")
+    # minute is the epoch second starting a UTC minute; ms sums successful runs only and buckets is
+    # their execution-time histogram as a JSON array, or NULL (Sidekiq 7's metrics)
+    conn.execute(
+        "CREATE TABLE job_metrics (minute INTEGER NOT NULL, class TEXT NOT NULL, executions INTEGER NOT NULL,"
+        " failures INTEGER NOT NULL, ms REAL NOT NULL, buckets TEXT, PRIMARY KEY (minute, class)) WITHOUT ROWID"
+    )
+
+
+def _periodic_and_unique_v4(conn: sqlite3.Connection) -> None:
     """Periodic schedules (one row each, with the last claimed tick) and unique-job locks."""
     conn.execute(
         "CREATE TABLE periodic (name TEXT PRIMARY KEY, definition TEXT NOT NULL, paused INTEGER NOT NULL,"
@@ -75,7 +90,12 @@ def _periodic_and_unique_v3(conn: sqlite3.Connection) -> None:
 
 
 #: MIGRATIONS[n] turns a version-n file into version n + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _count_dead_v2, _periodic_and_unique_v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_v1,
+    _count_dead_v2,
+    _operators_v3,
+    _periodic_and_unique_v4,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

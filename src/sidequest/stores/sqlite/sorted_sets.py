@@ -90,29 +90,7 @@ class SortedSets:
     def kill(self, payload: str, now: float, max_jobs: int, max_age: float) -> None:
         keep = max(max_jobs - 1, 0)  # Sidekiq's rank arithmetic keeps max_jobs - 1 after adding
 
-        def run(conn: sqlite3.Connection) -> None:
-            added = conn.execute(_IS_DEAD, (payload,)).fetchone() is None
-            conn.execute(_UPSERT_ENTRY, ("dead", now, payload))
-            aged = conn.execute(
-                "DELETE FROM sorted_sets WHERE name = 'dead' AND score <= ?", (now - max_age,)
-            ).rowcount
-            known = conn.execute("SELECT size FROM set_sizes WHERE name = 'dead'").fetchone()
-            if known is None:
-                size = int(conn.execute("SELECT count(*) FROM sorted_sets WHERE name = 'dead'").fetchone()[0])
-            else:
-                size = int(known[0]) + added - aged
-            if size > keep:
-                size -= conn.execute(
-                    "DELETE FROM sorted_sets WHERE name = 'dead' AND (score, payload) IN (SELECT score, payload"
-                    " FROM sorted_sets WHERE name = 'dead' ORDER BY score, payload LIMIT ?)",
-                    (size - keep,),
-                ).rowcount
-            conn.execute(
-                "INSERT INTO set_sizes (name, size) VALUES ('dead', ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size",
-                (size,),
-            )
-
-        self._db.write("add a job to the dead set", run)
+        self._db.write("add a job to the dead set", lambda conn: _kill(conn, payload, now, keep, max_age))
 
     def set_size(self, name: str) -> int:
         return int(
@@ -172,8 +150,75 @@ class SortedSets:
         )
         return [(float(score), str(payload)) for score, payload in rows]
 
+    # ---- operator moves (sidequest.api) ----------------------------------------------------------
+    def set_enqueue(self, name: str, entries: Sequence[tuple[str, str]], now: float) -> int:
+        if not entries:
+            return 0
+
+        def run(conn: sqlite3.Connection) -> int:
+            moved = 0
+            for stored, replacement in entries:
+                if not conn.execute(_REMOVE_ENTRY, (name, stored)).rowcount:
+                    continue
+                queue = queue_of(replacement, "default")
+                conn.execute("INSERT OR IGNORE INTO known_queues (name) VALUES (?)", (queue,))
+                conn.execute(
+                    "INSERT INTO jobs (queue, payload) VALUES (?, ?)",
+                    (queue, stamp_enqueued_at(replacement, now)),
+                )
+                moved += 1
+            if moved:
+                _forget_size(conn, name)
+            return moved
+
+        moved = self._db.write(f"enqueue jobs from the {name} set", run)
+        if moved:
+            self._bell.ring()
+        return moved
+
+    def set_kill(self, name: str, payloads: Sequence[str], now: float, max_jobs: int, max_age: float) -> int:
+        if not payloads:
+            return 0
+        keep = max(max_jobs - 1, 0)
+
+        def run(conn: sqlite3.Connection) -> int:
+            moved = 0
+            for payload in payloads:
+                if conn.execute(_REMOVE_ENTRY, (name, payload)).rowcount:
+                    _forget_size(conn, name)
+                    _kill(conn, payload, now, keep, max_age)
+                    moved += 1
+            return moved
+
+        return self._db.write(f"move jobs from the {name} set to the dead set", run)
+
+
+def _kill(conn: sqlite3.Connection, payload: str, now: float, keep: int, max_age: float) -> None:
+    """Add payload to the dead set at now, drop entries older than max_age and keep the newest keep."""
+    added = conn.execute(_IS_DEAD, (payload,)).fetchone() is None
+    conn.execute(_UPSERT_ENTRY, ("dead", now, payload))
+    aged = conn.execute(
+        "DELETE FROM sorted_sets WHERE name = 'dead' AND score <= ?", (now - max_age,)
+    ).rowcount
+    known = conn.execute("SELECT size FROM set_sizes WHERE name = 'dead'").fetchone()
+    if known is None:
+        size = int(conn.execute("SELECT count(*) FROM sorted_sets WHERE name = 'dead'").fetchone()[0])
+    else:
+        size = int(known[0]) + added - aged
+    if size > keep:
+        size -= conn.execute(
+            "DELETE FROM sorted_sets WHERE name = 'dead' AND (score, payload) IN (SELECT score, payload"
+            " FROM sorted_sets WHERE name = 'dead' ORDER BY score, payload LIMIT ?)",
+            (size - keep,),
+        ).rowcount
+    conn.execute(
+        "INSERT INTO set_sizes (name, size) VALUES ('dead', ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size",
+        (size,),
+    )
+
 
 _IS_DEAD = "SELECT 1 FROM sorted_sets WHERE name = 'dead' AND payload = ?"
+_REMOVE_ENTRY = "DELETE FROM sorted_sets WHERE name = ? AND payload = ?"
 
 
 def _forget_size(conn: sqlite3.Connection, name: str) -> None:

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from sidequest.errors import StoreError, StoreUnavailable
+from sidequest.errors import StoreError, StoreNotFound, StoreUnavailable
 from sidequest.stores.base import Store, Work
 from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
 from sidequest.stores.sqlite.periodic import PeriodicSQLite
@@ -38,10 +38,22 @@ class SQLiteStore(SortedSets, Processes, PeriodicSQLite, Store):
     StoreUnavailable.
     """
 
-    def __init__(self, url: str, synchronous: str | None = None, busy_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        synchronous: str | None = None,
+        busy_timeout: float | None = None,
+        *,
+        create: bool = True,
+    ) -> None:
         self.url = url
         options = parse_url(url, synchronous, busy_timeout)
         self.path = options.path
+        if not create and not os.path.exists(options.path):
+            raise StoreNotFound(
+                f"no store at {os.path.abspath(options.path)}; run this where the store is, or pass --url "
+                "sqlite:///path/to/sidequest.db (a worker creates the file when it starts)"
+            )
         self._db = Database(options)
         self._bell_of = (os.getpid(), bell_for(options.path))
 
@@ -89,7 +101,10 @@ class SQLiteStore(SortedSets, Processes, PeriodicSQLite, Store):
 
     def _any_ready(self, names: list[str]) -> bool:
         marks = ",".join("?" * len(names))
-        sql = f"SELECT 1 FROM jobs WHERE queue IN ({marks}) AND owner IS NULL LIMIT 1"
+        sql = (
+            f"SELECT 1 FROM jobs WHERE queue IN ({marks}) AND owner IS NULL"
+            " AND queue NOT IN (SELECT name FROM paused_queues) LIMIT 1"
+        )
         return self._db.retry(
             lambda: self._db.connection().execute(sql, names).fetchone() is not None,
             "look for jobs",
@@ -221,6 +236,56 @@ class SQLiteStore(SortedSets, Processes, PeriodicSQLite, Store):
 
         self._db.write("clear a queue", run)
 
+    # ---- operator methods ------------------------------------------------------------------------
+    def pause_queue(self, queue: str) -> None:
+        self._db.write(
+            "pause a queue",
+            lambda conn: conn.execute("INSERT OR IGNORE INTO paused_queues (name) VALUES (?)", (queue,)),
+        )
+
+    def resume_queue(self, queue: str) -> None:
+        self._db.write(
+            "resume a queue", lambda conn: conn.execute("DELETE FROM paused_queues WHERE name = ?", (queue,))
+        )
+        self._bell.ring()
+
+    def paused_queues(self) -> list[str]:
+        rows = self._db.read_all("list paused queues", "SELECT name FROM paused_queues ORDER BY name", ())
+        return [str(name) for (name,) in rows]
+
+    def held_by_dead(self, limit: int = 100) -> tuple[int, list[tuple[str, Work]]]:
+        def run(conn: sqlite3.Connection) -> tuple[int, list[tuple[str, Work]]]:
+            now = time.time()
+            count = int(
+                conn.execute(f"SELECT count(*) FROM jobs WHERE {_HELD_BY_DEAD}", (now,)).fetchone()[0]
+            )
+            rows = conn.execute(
+                f"SELECT owner, queue, payload FROM jobs WHERE {_HELD_BY_DEAD} ORDER BY owner, claimed, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            return count, [(str(owner), Work(str(queue), str(payload))) for owner, queue, payload in rows]
+
+        return self._db.read("list jobs held by dead processes", run)
+
+    def info(self) -> dict[str, str]:
+        def run(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            return (
+                int(conn.execute("PRAGMA page_count").fetchone()[0]),
+                int(conn.execute("PRAGMA page_size").fetchone()[0]),
+                int(conn.execute("PRAGMA freelist_count").fetchone()[0]),
+            )
+
+        pages, page_size, free = self._db.read("read the file's size", run)
+        return {
+            "store": "sqlite",
+            "path": os.path.abspath(self.path),
+            "size_bytes": str(pages * page_size),
+            "page_count": str(pages),
+            "page_size": str(page_size),
+            "free_pages": str(free),
+            "sqlite_version": sqlite3.sqlite_version,
+        }
+
     # ---- lifecycle -------------------------------------------------------------------------------
     def ping(self) -> float:
         started = time.perf_counter()
@@ -262,6 +327,11 @@ _ACK_ONE = (
     " RETURNING queue, payload"
 )
 _COUNT_PENDING = "SELECT count(*) FROM jobs WHERE queue = ? AND owner IS NULL"
+_CLAIM = (
+    "UPDATE jobs SET owner = ?, claimed = ? WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND owner IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?) ORDER BY id LIMIT ?) RETURNING id, payload"
+)
+_HELD_BY_DEAD = "owner IS NOT NULL AND owner NOT IN (SELECT identity FROM processes WHERE expires_at > ?)"
 
 
 def _claim(conn: sqlite3.Connection, identity: str, names: list[str], limit: int) -> list[Work]:
@@ -273,11 +343,8 @@ def _claim(conn: sqlite3.Connection, identity: str, names: list[str], limit: int
     )
     for queue in names:
         claimed += 1
-        rows = conn.execute(
-            "UPDATE jobs SET owner = ?, claimed = ? WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND owner IS NULL"
-            " ORDER BY id LIMIT ?) RETURNING id, payload",
-            (identity, claimed, queue, limit - len(taken)),
-        ).fetchall()
+        # the paused check is part of the claim statement, so a queue paused before it gives nothing
+        rows = conn.execute(_CLAIM, (identity, claimed, queue, queue, limit - len(taken))).fetchall()
         rows.sort()  # RETURNING gives no order; the queue's order is by id
         taken.extend(Work(queue, str(payload)) for _, payload in rows)
         if len(taken) >= limit:
