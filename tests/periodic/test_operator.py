@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sidequest.api import periodic as api
+from sidequest.api import Periodic
 from sidequest.cli import main
 from sidequest.config import get_config
 from sidequest.periodic import Schedule
@@ -90,20 +90,23 @@ def test_a_worker_with_a_bad_schedule_does_not_start_and_says_why(
 # ---- operator API and CLI ----------------------------------------------------------------------
 
 
-def test_the_cli_lists_pauses_resumes_and_runs_a_schedule(store: Store) -> None:
+def test_the_cli_lists_pauses_resumes_and_runs_a_schedule(shared_store: Store) -> None:
     # given a worker that registered a schedule
+    store = shared_store
     schedule = Schedule(
         "nightly-report", "0 3 * * *", Report.definition.name, args=("daily",), tz="Asia/Jakarta"
     )
     Scheduler(get_config(), store, [schedule]).sync()
     runner = CliRunner()
+    url = ["--url", store.url]
 
-    listed = runner.invoke(main, ["periodic", "list"])
-    paused = runner.invoke(main, ["periodic", "pause", "nightly-report"])
-    after_pause = runner.invoke(main, ["periodic", "list"])
-    resumed = runner.invoke(main, ["periodic", "resume", "nightly-report"])
-    ran = runner.invoke(main, ["periodic", "run", "nightly-report"])
-    unknown = runner.invoke(main, ["periodic", "run", "nope"])
+    listed = runner.invoke(main, ["periodic", "list", *url])
+    paused = runner.invoke(main, ["periodic", "pause", "nightly-report", *url])
+    after_pause = runner.invoke(main, ["periodic", "list", *url])
+    resumed = runner.invoke(main, ["periodic", "resume", "nightly-report", *url])
+    ran = runner.invoke(main, ["periodic", "run", "nightly-report", *url])
+    unknown = runner.invoke(main, ["periodic", "run", "nope", *url])
+    as_json = runner.invoke(main, ["periodic", "list", "--json", *url])
 
     assert listed.exit_code == 0, listed.output
     line = listed.output.splitlines()[1]
@@ -113,9 +116,9 @@ def test_the_cli_lists_pauses_resumes_and_runs_a_schedule(store: Store) -> None:
         and "reports" in line
         and "active" in line
     )
-    next_run = api.get("nightly-report").next_run
+    next_run = Periodic(store).get("nightly-report").next_run
     assert next_run is not None
-    assert datetime.fromtimestamp(next_run, UTC).strftime("%H:%M") == "20:00"  # 03:00 in Jakarta
+    assert next_run.astimezone(UTC).strftime("%H:%M") == "20:00"  # 03:00 in Jakarta
     assert paused.exit_code == 0 and "paused" in after_pause.output.splitlines()[1]
     assert resumed.exit_code == 0 and "resumed nightly-report; next run" in resumed.output
     assert ran.exit_code == 0 and "enqueued nightly-report now as jid" in ran.output
@@ -123,6 +126,8 @@ def test_the_cli_lists_pauses_resumes_and_runs_a_schedule(store: Store) -> None:
     job = json.loads(raw)
     assert job["periodic"]["name"] == "nightly-report" and job["periodic"]["manual"] is True
     assert unknown.exit_code != 0 and "no periodic schedule named 'nope'" in unknown.output
+    [listed_json] = json.loads(as_json.output)
+    assert (listed_json["name"], listed_json["last_jid"]) == ("nightly-report", job["jid"])
 
 
 def test_the_api_shows_the_last_run_and_its_outcome(store: Store) -> None:
@@ -137,11 +142,11 @@ def test_the_api_shows_the_last_run_and_its_outcome(store: Store) -> None:
     worker.step(MINUTE + 60)
     [work] = store.fetch("test:1:abc", ["reports"], 1)
 
-    before = api.get("minutely")
+    before = Periodic(store).get("minutely")
     run_job(wire.loads(work.payload), get_config())
-    after = api.get("minutely")
+    after = Periodic(store).get("minutely")
 
-    assert (before.last_tick, before.last_outcome) == (MINUTE + 60, None)
+    assert (before.last_tick, before.last_outcome) == (datetime.fromtimestamp(MINUTE + 60, UTC), None)
     assert before.last_jid == json.loads(work.payload)["jid"]
     assert after.last_outcome == "done"
 

@@ -14,9 +14,9 @@ configured one when omitted) and returns plain records (records.py) ready to ren
     api.Queue("mailers", store).pause()
 """
 
-from sidequest.api import periodic
 from sidequest.api._store import connect
 from sidequest.api.metrics import Metrics
+from sidequest.api.periodic import Periodic, PeriodicSchedule, UnknownScheduleError
 from sidequest.api.processes import HeldByDead, ProcessSet, WorkSet
 from sidequest.api.queues import Queue
 from sidequest.api.records import (
@@ -47,6 +47,8 @@ __all__ = [
     "Metrics",
     "MinuteCounts",
     "Page",
+    "Periodic",
+    "PeriodicSchedule",
     "ProcessInfo",
     "ProcessSet",
     "Queue",
@@ -59,6 +61,6 @@ __all__ = [
     "StatsRecord",
     "WorkSet",
     "connect",
+    "UnknownScheduleError",
     "entry_key",
-    "periodic",
 ]
