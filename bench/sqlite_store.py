@@ -43,7 +43,7 @@ def alive(identity: str) -> Beat:
 def single_enqueue(url: str, jobs: int) -> float:
     sidequest.configure(url=url)
 
-    @sidequest.job(queue="bench")
+    @sidequest.job(name="bench.sqlite_store.noop", queue="bench")
     def noop(n: int) -> None:
         return None
 
@@ -57,7 +57,7 @@ def single_enqueue(url: str, jobs: int) -> float:
 def bulk_enqueue(url: str, jobs: int) -> float:
     sidequest.configure(url=url)
 
-    @sidequest.job(queue="bulk")
+    @sidequest.job(name="bench.sqlite_store.noop_bulk", queue="bulk")
     def noop_bulk(n: int) -> None:
         return None
 

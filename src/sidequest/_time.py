@@ -46,23 +46,42 @@ def to_datetime(value: object) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
-def run_at(when: float | int | datetime | timedelta, *, relative: bool) -> float:
-    """Turn perform_in/perform_at input into epoch seconds.
+#: Above this, an epoch number is milliseconds (JavaScript's Date.now(), Sidekiq 8's payloads): as
+#: seconds it would be the year 5138. Refused with a hint rather than guessed.
+MILLISECONDS_THRESHOLD = 100_000_000_000
+
+
+def run_at(when: object, *, relative: bool, job: str = "job") -> float:
+    """Turn perform_in/perform_at input into epoch seconds, or raise ScheduleError naming job.
 
     perform_in takes seconds or a timedelta; perform_at takes an aware datetime or epoch seconds.
     As in Sidekiq, a number below 1e9 is always a delay, so perform_at(30) means "in 30 s".
     """
+    from sidequest.errors import ScheduleError
+
+    what = "perform_in" if relative else "perform_at"
     if isinstance(when, timedelta):
         return now() + when.total_seconds()
     if isinstance(when, datetime):
         if when.tzinfo is None:
-            raise ValueError(
-                f"{when!r} is a naive datetime; pass an aware one (e.g. datetime.now(UTC)) so the run time is unambiguous"
+            raise ScheduleError(
+                f"{what} of {job} got {when!r}, a naive datetime; pass an aware one "
+                "(e.g. datetime.now(UTC) + timedelta(hours=1)) so the run time is unambiguous"
             )
         return when.timestamp()
     if isinstance(when, bool) or not isinstance(when, int | float):
-        raise TypeError(f"expected seconds, a timedelta or an aware datetime, got {type(when).__name__}")
+        raise ScheduleError(
+            f"{what} of {job} got {when!r} ({type(when).__name__}); pass seconds as an int or float, "
+            "a timedelta or an aware datetime" + (f" (e.g. float({when!r}))" if isinstance(when, str) else "")
+        )
     seconds = float(when)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise ScheduleError(f"{what} of {job} got {when!r}; pass a finite number of seconds")
+    if seconds > MILLISECONDS_THRESHOLD:
+        raise ScheduleError(
+            f"{what} of {job} got {when!r}, which as epoch seconds is after the year 5000: it looks like "
+            f"milliseconds; pass {when!r} / 1000 (seconds) or an aware datetime"
+        )
     if relative or seconds < ABSOLUTE_THRESHOLD:
         return now() + seconds
     return seconds

@@ -162,11 +162,12 @@ def worker(
     "--url", default="sqlite:///sidequest-demo.db", show_default=True, help="Store URL for the demo."
 )
 @click.option("--seconds", type=float, default=0, help="Stop after this many seconds (0 = until Ctrl-C).")
-def demo(url: str, seconds: float) -> None:
-    """Start a worker on the embedded SQLite store and enqueue a realistic mix of sample jobs."""
+@click.option("--web-port", type=int, default=7433, show_default=True, help="Dashboard port (0: no dashboard).")
+def demo(url: str, seconds: float, web_port: int) -> None:
+    """Start a worker on the embedded SQLite store, enqueue a realistic mix of sample jobs, serve the dashboard."""
     from sidequest.demo import run_demo
 
-    sys.exit(run_demo(url, seconds))
+    sys.exit(run_demo(url, seconds, web_port))
 
 
 def _register_operator_commands() -> None:
@@ -179,6 +180,7 @@ def _register_operator_commands() -> None:
 
 
 _register_operator_commands()
+main.add_command(importlib.import_module("sidequest.web.cli").web)  # `sidequest web`: the dashboard
 
 if __name__ == "__main__":
     main()

@@ -1,8 +1,11 @@
 """The client: turn a job call into payloads and hand them to the store.
 
-One path for every enqueue: payload.build (jid, created_at, options, argument check) -> client
-middleware -> serialise -> store.push (now) or store.schedule (later). Testing modes replace only the
-last step (``deliver``), so fake and inline jobs see exactly the payload production would write.
+One path for every enqueue (perform_*, sidequest.enqueue, enqueue_bulk, Client.push): check the
+options (sidequest.options, once per distinct options and middleware) -> payload (without client
+middleware: rendered from a cached payload.Template; with it: payload.build, the dict the middleware
+may edit, then payload.dumps; both write the same bytes) -> store.push (now) or store.schedule (later).
+Testing modes replace only the last step (``deliver``), so fake and inline jobs see exactly the
+payload production would write.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sidequest import payload as wire
-from sidequest._time import now
+from sidequest._time import now, run_at
 from sidequest.config import Config, get_config
 from sidequest.errors import JobArgumentError
+from sidequest.options import check_push, typed_key
 
 #: (queue, run_at or None, serialised payload) for each job of one push.
 Delivery = list[tuple[str, float | None, str]]
@@ -50,30 +55,47 @@ class Client:
         self, job_class: str, args: Sequence[Any], options: Mapping[str, Any], *, at: float | None
     ) -> str | None:
         """Enqueue one job; returns its jid, or None when a client middleware stopped the push."""
-        if self._renders(options):
+        config = self.config
+        template = self._checked(job_class, options, config)
+        if template is not None and self._renders(options, config):
             # the common call, kept short: one enqueue is one round trip, and this is the CPU around it
-            try:
-                template = _template(job_class, options)
-            except _NotNative:
-                pass  # the dict path below names the offending option value
-            else:
-                stamp = now()
-                scheduled = at is not None and at > stamp
-                explicit = options.get("jid")
-                jid = explicit or wire.new_jids(1)[0]
-                stamps = wire.Template.stamps(stamp, None if scheduled else stamp)
-                raw = _render(template, job_class, args, jid, bool(explicit), stamps)
-                self.deliver([(template.queue, at if scheduled else None, raw)])
-                return jid
+            stamp = now()
+            scheduled = at is not None and at > stamp
+            explicit = options.get("jid")
+            jid = explicit or wire.new_jids(1)[0]
+            stamps = wire.Template.stamps(stamp, None if scheduled else stamp)
+            raw = _render(template, job_class, args, jid, bool(explicit), stamps)
+            self.deliver([(template.queue, at if scheduled else None, raw)])
+            return jid
         return self.push_bulk_jobs(job_class, [args], options, at=at)[0]
 
-    def _renders(self, options: Mapping[str, Any]) -> bool:
+    def _checked(self, job_class: str, options: Mapping[str, Any], config: Config) -> wire.Template | None:
+        """Check options against sidequest.options and the middleware configured now; returns the
+        payload template, or None when an option value is not JSON-native (the dict path then names
+        it). Both are kept per distinct job, options (typed: True is not 1) and middleware."""
+        owned = (config.client_middleware.owned_options(), config.server_middleware.owned_options())
+        try:
+            key: _Key | None = (job_class, typed_key(options), owned)
+            template = _templates.get(key)  # type: ignore[arg-type]
+        except TypeError:  # an unhashable option value (a dict): check and build it each time
+            key, template = None, None
+        if template is None:
+            check_push(job_class, options, owned[0] | owned[1])
+            try:
+                template = wire.Template(job_class, options)
+            except (TypeError, ValueError):
+                return None
+            if key is not None:
+                if len(_templates) >= 1000:
+                    _templates.clear()
+                _templates[key] = template
+        return template
+
+    def _renders(self, options: Mapping[str, Any], config: Config) -> bool:
         """Whether payloads can be rendered from a template: no client middleware may edit them, and
         the client writes both timestamps itself."""
         return (
-            not len(self.config.client_middleware)
-            and "created_at" not in options
-            and "enqueued_at" not in options
+            not len(config.client_middleware) and "created_at" not in options and "enqueued_at" not in options
         )
 
     def push_bulk_jobs(
@@ -95,11 +117,10 @@ class Client:
                 raise JobArgumentError(
                     f"perform_bulk entry {index + 1} of {job_class} is a {type(args).__name__}; each entry must be a list of arguments"
                 )
-        if self._renders(options):
-            try:
-                return self._push_rendered(job_class, args_list, options, at, batch_size)
-            except _NotNative:
-                pass  # the dict path below names the offending option value
+        config = self.config
+        template = self._checked(job_class, options, config)
+        if template is not None and self._renders(options, config):
+            return self._push_rendered(template, job_class, args_list, options, at, batch_size)
         created = now()
         payloads = []
         for index, args in enumerate(args_list):
@@ -116,6 +137,7 @@ class Client:
 
     def _push_rendered(
         self,
+        template: wire.Template,
         job_class: str,
         args_list: Sequence[Sequence[Any]],
         options: Mapping[str, Any],
@@ -128,7 +150,6 @@ class Client:
         """
         stamp = now()
         scheduled = at is not None and at > stamp
-        template = _template(job_class, options)
         stamps = wire.Template.stamps(stamp, None if scheduled else stamp)
         explicit = options.get("jid")
         jids: list[str] = [explicit] if explicit else wire.new_jids(len(args_list))
@@ -146,12 +167,16 @@ class Client:
         return list(jids)
 
     def push(self, item: Mapping[str, Any]) -> str | None:
-        """Enqueue a raw payload dict with at least "class" and "args" (and optionally "at"), like Sidekiq::Client.push."""
+        """Enqueue a raw payload dict with at least "class" and "args" (and optionally "at"), like
+        Sidekiq::Client.push. Options are checked as at any enqueue; fields of a payload read back
+        from a store (retry_count, error_message, ...) are kept as they are."""
+        if not isinstance(item.get("class"), str) or not item.get("class"):
+            raise JobArgumentError(f'Client.push needs a "class" string naming the job, got {item!r}')
+        job_class = str(item["class"])
         options = {k: v for k, v in item.items() if k not in ("class", "args", "at", "enqueued_at")}
         at = item.get("at")
-        return self.push_job(
-            str(item["class"]), item.get("args", []), options, at=float(at) if at is not None else None
-        )
+        when = None if at is None else run_at(at, relative=False, job=job_class)
+        return self.push_job(job_class, item.get("args", []), options, at=when)
 
     def _push_payloads(self, payloads: list[wire.Payload], at: float | None) -> list[str | None]:
         chain = self.config.client_middleware
@@ -217,30 +242,8 @@ def _noop() -> None:
     return None
 
 
-class _NotNative(Exception):
-    """An option value is not JSON-native; the dict path reports it with the value named."""
-
-
-_templates: dict[tuple[str, tuple[tuple[str, Any], ...]], wire.Template] = {}
-
-
-def _template(job_class: str, options: Mapping[str, Any]) -> wire.Template:
-    """The payload template for job_class and options, kept for options seen before (when hashable)."""
-    try:
-        key: tuple[str, tuple[tuple[str, Any], ...]] | None = (job_class, tuple(options.items()))
-        template = _templates.get(key)  # type: ignore[arg-type]
-    except TypeError:  # an unhashable option value (a list or dict): build it each time
-        key, template = None, None
-    if template is None:
-        try:
-            template = wire.Template(job_class, options)
-        except (TypeError, ValueError):
-            raise _NotNative from None
-        if key is not None:
-            if len(_templates) >= 1000:
-                _templates.clear()
-            _templates[key] = template
-    return template
+_Key = tuple[str, tuple[tuple[Any, ...], ...], tuple[frozenset[str], frozenset[str]]]
+_templates: dict[_Key, wire.Template] = {}
 
 
 _default_client = Client()
@@ -252,22 +255,27 @@ def get_client() -> Client:
 
 
 def enqueue(
-    job_class: str, args: Sequence[Any] = (), *, at: float | None = None, **options: Any
+    job_class: str, args: Sequence[Any] = (), *, at: float | datetime | None = None, **options: Any
 ) -> str | None:
     """Enqueue a job by name only, e.g. a Ruby job: ``enqueue("HardJob", [1, 2], queue="critical")``.
 
-    No Python body is needed; options default to Sidekiq's (retry=True, queue="default").
+    No Python body is needed; options default to Sidekiq's (retry=True, queue="default") and are
+    checked like @job's (see help(sidequest.job)); at: epoch seconds or an aware datetime.
     """
-    from sidequest._time import run_at
-
-    when = None if at is None else run_at(at, relative=False)
+    when = None if at is None else run_at(at, relative=False, job=job_class)
     return get_client().push_job(job_class, args, {"retry": True, "queue": "default", **options}, at=when)
 
 
 def enqueue_bulk(
-    job_class: str, args_list: Sequence[Sequence[Any]], *, batch_size: int = 1000, **options: Any
+    job_class: str,
+    args_list: Sequence[Sequence[Any]],
+    *,
+    batch_size: int = 1000,
+    at: float | datetime | None = None,
+    **options: Any,
 ) -> list[str | None]:
     """Enqueue many jobs by name, one round trip per batch (Sidekiq's push_bulk)."""
+    when = None if at is None else run_at(at, relative=False, job=job_class)
     return get_client().push_bulk_jobs(
-        job_class, args_list, {"retry": True, "queue": "default", **options}, batch_size=batch_size
+        job_class, args_list, {"retry": True, "queue": "default", **options}, at=when, batch_size=batch_size
     )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sidequest.errors import ConfigError
 from sidequest.middleware.chain import Chain
+from sidequest.options import valid_queue_name
 
 if TYPE_CHECKING:
     from sidequest.stores.base import Store
@@ -90,7 +91,7 @@ def _validate(settings: Settings) -> None:
     if not settings.queues:
         raise ConfigError("at least one queue is needed (e.g. -q default)")
     for name, weight in settings.queues:
-        if not name or not all(c.isalnum() or c in "_:.-" for c in name):
+        if not valid_queue_name(name):
             raise ConfigError(
                 f"queue name {name!r} is not valid; use letters, digits and _ : . - (Sidekiq's rule)"
             )

@@ -1,7 +1,8 @@
 """``sidequest demo``: a worker on the embedded SQLite store with a realistic mix of sample jobs.
 
 Nothing to install or start: it enqueues jobs that succeed, jobs that fail and retry, jobs that die,
-scheduled jobs and async jobs, runs a worker on them, and prints what is where every few seconds.
+scheduled jobs and async jobs, runs a worker on them, keeps a trickle of new jobs coming, serves the
+dashboard (when the web extra is installed) and prints what is where every few seconds.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sidequest.config import get_config
@@ -57,6 +59,41 @@ def enqueue_sample_jobs() -> dict[str, int]:
     return {"succeed": 83, "retry then succeed or die": 4, "die after retries": 1, "scheduled": 3}
 
 
+def enqueue_trickle(tick: int) -> None:
+    """A few more jobs every tick, so the dashboard's live graph keeps moving while the demo runs."""
+    send_welcome_email.perform_async(5000 + tick, f"user{5000 + tick}@example.com")
+    resize_image.perform_async(f"uploads/live-{tick}.png", [64, 256])
+    charge_card.perform_async(100 + tick, 2599)
+    if tick % 10 == 0:
+        call_webhook.perform_async(f"https://partner.example.com/hook/{tick}")
+
+
+def serve_dashboard(store: Any, port: int) -> tuple[str, Callable[[], None]] | None:
+    """The dashboard on 127.0.0.1:port in a thread; its URL and a stop function, or None without the web extra."""
+    try:
+        import uvicorn
+
+        from sidequest.web import create_app
+    except ImportError:
+        return None
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store, poll_interval=2.0), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, name="sidequest-dashboard", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not server.started:
+        return None
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(5)
+
+    return f"http://127.0.0.1:{port}/", stop
+
+
 def _report_failure(exc: BaseException, context: dict[str, Any]) -> None:
     job = context.get("job") or {}
     print(f"  failed: {job.get('class', '?')} {job.get('args', '')}: {type(exc).__name__}: {exc}", flush=True)
@@ -73,8 +110,8 @@ def summary(store: Any) -> str:
     )
 
 
-def run_demo(url: str, seconds: float = 0) -> int:
-    """Run the demo until Ctrl-C (or for seconds); returns the exit code."""
+def run_demo(url: str, seconds: float = 0, web_port: int = 7433) -> int:
+    """Run the demo until Ctrl-C (or for seconds), with the dashboard on web_port (0: none); the exit code."""
     from sidequest import logging as sq_logging
     from sidequest.runtime import signals
     from sidequest.runtime.launcher import Launcher
@@ -95,6 +132,11 @@ def run_demo(url: str, seconds: float = 0) -> int:
     print(f"sidequest demo: store {redact(url)}")
     print("enqueued: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()))
     print(f"inspect it any time with: sidequest stats --url {redact(url)}")
+    dashboard = serve_dashboard(store, web_port) if web_port else None
+    if dashboard is not None:
+        print(f"dashboard: {dashboard[0]}  (open it in a browser while the demo runs)")
+    elif web_port:
+        print(f"no dashboard: port {web_port} is busy or the web extra is missing (pip install '.[web]')")
     print("Ctrl-C stops the worker gracefully.\n")
     launcher = Launcher(config)
     signals.install(launcher)
@@ -102,7 +144,10 @@ def run_demo(url: str, seconds: float = 0) -> int:
 
     def report() -> None:
         started = time.monotonic()
+        tick = 0
         while not stop_reporting.wait(2.0):
+            tick += 1
+            enqueue_trickle(tick)
             print(summary(store), flush=True)
             if seconds and time.monotonic() - started >= seconds:
                 launcher.request_stop()
@@ -113,4 +158,7 @@ def run_demo(url: str, seconds: float = 0) -> int:
         return launcher.run()
     finally:
         stop_reporting.set()
+        reporter.join(5)
+        if dashboard is not None:
+            dashboard[1]()
         print("\nfinal: " + summary(store))

@@ -15,6 +15,10 @@ class JobArgumentError(SidequestError, TypeError):
     """A job argument is not JSON-native; raised at enqueue time, before anything is written."""
 
 
+class ScheduleError(SidequestError, TypeError, ValueError):
+    """perform_in / perform_at (or at=) was given a time it cannot use; the message names the job."""
+
+
 class PayloadError(SidequestError, ValueError):
     """A stored payload cannot be run: not JSON, not an object, or missing a required field."""
 

@@ -2,69 +2,33 @@
 
 A job definition pairs a registered name (the payload's "class") with the code that runs it and its
 default options. Enqueuing builds a payload and hands it to the client; nothing here talks to a store.
+
+The enqueue methods carry the job's signature (a ParamSpec taken from the function, or from a Job
+class's ``perform``), so a type checker flags ``send_email.perform_async(1)`` on a ``str`` parameter.
+At run time the argument count is checked at enqueue, and keyword arguments are refused: a Sidekiq
+payload carries positional JSON arguments only.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
-from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from sidequest import client, registry
-from sidequest._time import run_at
-from sidequest.errors import ConfigError
+from sidequest import options as _options
+from sidequest import registry
+from sidequest._bulk import AsyncBulkEnqueue, BulkEnqueue
+from sidequest._enqueuer import Delay, Enqueuer, Moment, _fake, _owned_options, attach_fake_mode
+from sidequest.errors import ConfigError, JobArgumentError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: Options sidequest itself reads; middleware may declare more (Chain.owned_options).
-CORE_OPTIONS = frozenset({"queue", "retry", "dead", "backtrace", "retry_queue", "retry_for", "tags", "jid"})
+__all__ = ["Enqueuer", "Job", "JobDefinition", "JobFunction", "attach_fake_mode", "job"]
 
 RetryIn = Callable[[int, BaseException], "float | int | str | None"]
 Exhausted = Callable[[dict[str, Any], BaseException], Any]
-
-
-def _check_options(options: Mapping[str, Any], where: str) -> dict[str, Any]:
-    from sidequest.config import get_config
-
-    config = get_config()
-    allowed = (
-        CORE_OPTIONS | config.client_middleware.owned_options() | config.server_middleware.owned_options()
-    )
-    for key, value in options.items():
-        if key not in allowed:
-            close = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(
-                f"unknown job option {key!r} on {where}; {hint}known options: {', '.join(sorted(allowed))} "
-                "(a middleware can own more: declare them in its options attribute)"
-            )
-        _check_option_value(key, value, where)
-    return dict(options)
-
-
-def _check_option_value(key: str, value: Any, where: str) -> None:
-    if key == "queue" and (
-        not isinstance(value, str) or not value or not all(c.isalnum() or c in "_:.-" for c in value)
-    ):
-        raise ConfigError(
-            f"queue option of {where} is {value!r}; use a non-empty name of letters, digits and _ : . -"
-        )
-    if key == "retry" and not (isinstance(value, bool) or (isinstance(value, int) and value >= 0)):
-        raise ConfigError(
-            f"retry option of {where} is {value!r}; use True, False or a number of retries (>= 0)"
-        )
-    if key in ("dead",) and not isinstance(value, bool):
-        raise ConfigError(f"{key} option of {where} is {value!r}; use True or False")
-    if key == "backtrace" and not (isinstance(value, bool) or (isinstance(value, int) and value >= 0)):
-        raise ConfigError(f"backtrace option of {where} is {value!r}; use True, False or a number of lines")
-    if key == "retry_for" and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
-        raise ConfigError(f"retry_for option of {where} is {value!r}; use a number of seconds")
-    if key == "tags" and (not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value)):
-        raise ConfigError(f"tags option of {where} is {value!r}; use a list of strings")
 
 
 class JobDefinition:
@@ -84,13 +48,33 @@ class JobDefinition:
         self.options = dict(options)
         self._retry_in = retry_in
         self._exhausted = retries_exhausted
-        self.is_class = isinstance(target, type)
         func = getattr(target, "perform", None) if isinstance(target, type) else target
         self.is_async = inspect.iscoroutinefunction(func)
+        self.min_args, self.max_args, self._params = _arity(name, func, isinstance(target, type))
 
     def describe(self) -> str:
         module = getattr(self.target, "__module__", "?")
         return f"{module}.{getattr(self.target, '__qualname__', self.name)}"
+
+    def check_args(self, args: Sequence[Any], kwargs: Mapping[str, Any], entry: str = "") -> None:
+        """Refuse keyword arguments and a wrong argument count before anything is written."""
+        if kwargs:
+            raise JobArgumentError(
+                f"{entry}{self.name} was given keyword argument(s) {', '.join(kwargs)}; jobs take positional "
+                f"JSON arguments only (Sidekiq's rule): pass them in order, as ({self._params})"
+            )
+        count = len(args)
+        if count < self.min_args or (self.max_args is not None and count > self.max_args):
+            wanted = (
+                f"{self.min_args}"
+                if self.min_args == self.max_args
+                else f"at least {self.min_args}"
+                if self.max_args is None
+                else f"{self.min_args} to {self.max_args}"
+            )
+            raise JobArgumentError(
+                f"{entry}{self.name} takes {wanted} argument(s) ({self._params}), got {count}: {list(args)!r}"
+            )
 
     def instantiate(self, payload: dict[str, Any]) -> Any:
         """The object server middleware sees: a fresh Job instance, or this definition for function jobs."""
@@ -120,82 +104,34 @@ class JobDefinition:
         return self._exhausted(payload, exc) if self._exhausted else None
 
 
-class Enqueuer:
-    """Enqueue one job with fixed options; ``set()`` returns a new Enqueuer with options overridden."""
-
-    def __init__(self, definition: JobDefinition, overrides: Mapping[str, Any] | None = None) -> None:
-        self.definition = definition
-        self.overrides = dict(overrides or {})
-
-    @property
-    def name(self) -> str:
-        return self.definition.name
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return {**self.definition.options, **self.overrides}
-
-    @property
-    def queue(self) -> str:
-        return str(self.options.get("queue", "default"))
-
-    def set(self, **options: Any) -> Enqueuer:
-        """Override options for one enqueue, e.g. ``send_email.set(queue="critical").perform_async(...)``."""
-        return Enqueuer(self.definition, {**self.overrides, **_check_options(options, self.name)})
-
-    def perform_async(self, *args: Any) -> str | None:
-        """Enqueue now; returns the jid (None if a client middleware stopped the push)."""
-        return client.get_client().push_job(self.definition.name, args, self.options, at=None)
-
-    def perform_in(self, delay: float | int | timedelta, *args: Any) -> str | None:
-        """Enqueue to run after delay (seconds or timedelta); a delay <= 0 enqueues now."""
-        return client.get_client().push_job(self.name, args, self.options, at=run_at(delay, relative=True))
-
-    def perform_at(self, when: float | int | datetime, *args: Any) -> str | None:
-        """Enqueue to run at when (aware datetime or epoch seconds); a past time enqueues now."""
-        return client.get_client().push_job(self.name, args, self.options, at=run_at(when, relative=False))
-
-    def perform_bulk(
-        self,
-        args_list: Iterable[Sequence[Any]],
-        *,
-        batch_size: int = 1000,
-        at: float | datetime | None = None,
-    ) -> list[str | None]:
-        """Enqueue many jobs, one store round trip per batch; returns jids aligned with args_list."""
-        when = None if at is None else run_at(at, relative=False)
-        return client.get_client().push_bulk_jobs(
-            self.name, list(args_list), self.options, at=when, batch_size=batch_size
-        )
-
-    # Testing helpers (fake mode): see sidequest.testing.
-    @property
-    def jobs(self) -> list[dict[str, Any]]:
-        """Payloads enqueued for this job in fake mode."""
-        from sidequest.testing import jobs_for
-
-        return jobs_for(self.name)
-
-    def drain(self) -> int:
-        """Run this job's fake-mode jobs (and ones they enqueue) until none is left; returns how many ran."""
-        from sidequest.testing import drain
-
-        return drain(self.name)
-
-    def perform_one(self) -> Any:
-        """Run the oldest fake-mode job of this job; EmptyQueueError when there is none."""
-        from sidequest.testing import perform_one
-
-        return perform_one(self.name)
-
-    def clear(self) -> None:
-        """Forget this job's fake-mode jobs."""
-        from sidequest.testing import clear
-
-        clear(self.name)
+def _arity(name: str, func: Any, is_method: bool) -> tuple[int, int | None, str]:
+    """(fewest, most or None, parameter names) of positional arguments func accepts."""
+    try:
+        parameters = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):  # no signature to read (a builtin): check nothing
+        return 0, None, "..."
+    if is_method:
+        parameters = parameters[1:]
+    fewest, most, names = 0, 0, []
+    variadic = False
+    for parameter in parameters:
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            most += 1
+            names.append(parameter.name)
+            if parameter.default is parameter.empty:
+                fewest += 1
+        elif parameter.kind is parameter.VAR_POSITIONAL:
+            variadic = True
+            names.append(f"*{parameter.name}")
+        elif parameter.kind is parameter.KEYWORD_ONLY and parameter.default is parameter.empty:
+            raise ConfigError(
+                f"job {name} has a keyword-only parameter {parameter.name!r} without a default; a job is "
+                "called with positional JSON arguments only (Sidekiq's rule): make it a positional parameter"
+            )
+    return fewest, None if variadic else most, ", ".join(names)
 
 
-class JobFunction(Enqueuer, Generic[P, R]):
+class JobFunction(Enqueuer[P], Generic[P, R]):
     """What @job returns: call it to run now, in-process; use perform_* to enqueue."""
 
     def __init__(self, definition: JobDefinition, func: Callable[P, R]) -> None:
@@ -231,14 +167,28 @@ def job(
     retries_exhausted: Exhausted | None = None,
     **options: Any,
 ) -> JobFunction[P, R] | Callable[[Callable[P, R]], JobFunction[P, R]]:
-    """Turn a function (sync or ``async def``) into a job: ``@job`` or ``@job(queue="mailers", retry=5)``.
+    """Turn a module-level function (sync or ``async def``) into a job: ``@job`` or ``@job(queue="mailers")``.
 
-    name defaults to ``module.qualname``; set it (e.g. name="HardJob") to serve a Ruby class name.
+    name: the payload's "class", default ``module.qualname``; set it (e.g. name="HardJob") to serve a
+    Ruby class name. retry_in(count, exc): seconds until the next retry, "kill", "discard" or None for
+    Sidekiq's backoff. retries_exhausted(payload, exc): called once before the job goes to the dead set.
+
+    Options (defaults in brackets; docs/configuration.md has them all):
+      queue ["default"]      the queue it is pushed to: letters, digits and _ : . -
+      retry [True]           True: up to max_retries (25) retries; N: N retries; False: no retry, no dead set
+      dead [True]            False: drop a job out of retries instead of keeping it in the dead set
+      backtrace [False]      keep the failure's backtrace: True, or a number of lines
+      retry_queue [queue]    the queue retries go to
+      retry_for [no limit]   seconds after the first failure during which retries are allowed
+      tags [none]            list of strings shown with the job
+    A middleware may own more options (its ``options`` attribute). Arguments are positional and
+    JSON-native (str, int, float, bool, None, list, dict with str keys).
     """
 
     def wrap(fn: Callable[P, R]) -> JobFunction[P, R]:
+        _check_target(fn, name)
         job_name = name or f"{fn.__module__}.{fn.__qualname__}"
-        checked = _check_options(options, job_name)
+        checked = _options.check_definition(options, job_name, _owned_options())
         definition = JobDefinition(
             job_name, fn, checked, retry_in=retry_in, retries_exhausted=retries_exhausted
         )
@@ -248,48 +198,132 @@ def job(
     return wrap(func) if func is not None else wrap
 
 
+def _check_target(fn: Callable[..., Any], name: str | None) -> None:
+    """Refuse what no worker could call: a lambda, a method, or (without name=) a nested function."""
+    qualname = getattr(fn, "__qualname__", "")
+    where = f"{getattr(fn, '__module__', '?')}.{qualname}"
+    if not inspect.isfunction(fn) and not inspect.iscoroutinefunction(fn):
+        raise ConfigError(f"@job needs a function, got {type(fn).__name__} {fn!r}; subclass Job for a class")
+    if fn.__name__ == "<lambda>":
+        raise ConfigError(f"@job cannot make a job of a lambda ({where}): define it with def at module level")
+    parts = qualname.split(".")
+    if len(parts) > 1 and parts[-2] != "<locals>":
+        raise ConfigError(
+            f"@job cannot make a job of the method {where}: a worker would call it without self. Define "
+            "the job as a module-level function, or write the class as a Job subclass with perform()"
+        )
+    if "<locals>" in parts and name is None:
+        raise ConfigError(
+            f"@job on the nested function {where}: a worker imports modules, and cannot reach a function "
+            "defined inside another one. Define it at module level, or give it name=... and make sure the "
+            "code defining it has run in every process that runs it (tests do this)"
+        )
+
+
+class _Performs(Protocol[P]):
+    def perform(self, *args: P.args, **kwargs: P.kwargs) -> Any: ...
+
+
+class _ClassEnqueue:
+    """One enqueue method on a Job class (``ProvisionDns.perform_async``), typed by its perform()."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._method = name
+
+    def _bound(self, owner: type) -> Any:
+        return getattr(Enqueuer(owner.definition), self._method)  # type: ignore[attr-defined]
+
+
+class _Now(_ClassEnqueue):
+    def __get__(self, obj: object, owner: type[_Performs[P]]) -> Callable[P, str | None]:
+        return self._bound(owner)  # type: ignore[no-any-return]
+
+
+class _In(_ClassEnqueue):
+    def __get__(self, obj: object, owner: type[_Performs[P]]) -> Callable[Concatenate[Delay, P], str | None]:
+        return self._bound(owner)  # type: ignore[no-any-return]
+
+
+class _At(_ClassEnqueue):
+    def __get__(self, obj: object, owner: type[_Performs[P]]) -> Callable[Concatenate[Moment, P], str | None]:
+        return self._bound(owner)  # type: ignore[no-any-return]
+
+
+_Awaitable = Coroutine[Any, Any, "str | None"]
+
+
+class _AwaitNow(_ClassEnqueue):
+    def __get__(self, obj: object, owner: type[_Performs[P]]) -> Callable[P, _Awaitable]:
+        return self._bound(owner)  # type: ignore[no-any-return]
+
+
+class _AwaitIn(_ClassEnqueue):
+    def __get__(self, obj: object, owner: type[_Performs[P]]) -> Callable[Concatenate[Delay, P], _Awaitable]:
+        return self._bound(owner)  # type: ignore[no-any-return]
+
+
+class _AwaitAt(_ClassEnqueue):
+    def __get__(self, obj: object, owner: type[_Performs[P]]) -> Callable[Concatenate[Moment, P], _Awaitable]:
+        return self._bound(owner)  # type: ignore[no-any-return]
+
+
+class _Bulk(_ClassEnqueue):
+    def __get__(self, obj: object, owner: type[_Performs[P]]) -> BulkEnqueue[P]:
+        return self._bound(owner)  # type: ignore[no-any-return]
+
+
+class _AwaitBulk(_ClassEnqueue):
+    def __get__(self, obj: object, owner: type[_Performs[P]]) -> AsyncBulkEnqueue[P]:
+        return self._bound(owner)  # type: ignore[no-any-return]
+
+
+class _Set(_ClassEnqueue):
+    def __get__(self, obj: object, owner: type[_Performs[P]]) -> Callable[..., Enqueuer[P]]:
+        return self._bound(owner)  # type: ignore[no-any-return]
+
+
 class JobMeta(type):
-    """Gives job classes the fake-mode helpers as class attributes (``MyJob.jobs``, ``MyJob.drain()``)."""
+    """Gives job classes the fake-mode list as a class attribute (``MyJob.jobs``)."""
 
     definition: JobDefinition
 
     @property
     def jobs(cls) -> list[dict[str, Any]]:
-        from sidequest.testing import jobs_for
-
-        return jobs_for(cls.definition.name)
+        return _fake(cls.definition.name, "jobs").jobs_for(cls.definition.name)
 
 
 class Job(metaclass=JobMeta):
     """Base class for jobs written as classes, like Sidekiq::Job.
 
-    Options are class attributes (``queue = "infra"``, ``retry = 5``) or class keywords
-    (``class HardJob(Job, name="HardJob", queue="critical")``). A fresh instance runs each job, with
-    ``jid`` and ``payload`` set before ``perform``.
+    Options are class attributes (``queue = "infra"``, ``retry = 5``), class keywords
+    (``class HardJob(Job, name="HardJob", queue="critical")``) or a ``sidequest_options`` dict (for
+    options a middleware owns). A public class attribute whose name is close to an option's
+    (``queu``) is refused, with "did you mean". A fresh instance runs each job, with ``jid`` and
+    ``payload`` set before ``perform``; perform's signature types ``perform_async`` and friends.
     """
 
     definition: ClassVar[JobDefinition]
-    _OPTION_ATTRS: ClassVar[tuple[str, ...]] = (
-        "queue",
-        "retry",
-        "dead",
-        "backtrace",
-        "retry_queue",
-        "retry_for",
-        "tags",
-    )
+    #: Extra options, e.g. ones a middleware owns: ``sidequest_options = {"unique_for": 60}``.
+    sidequest_options: ClassVar[Mapping[str, Any]] = {}
     jid: str = ""
     payload: dict[str, Any]
 
-    def __init_subclass__(cls, *, name: str | None = None, register: bool = True, **options: Any) -> None:
+    def __init_subclass__(cls, *, name: str | None = None, register: bool = True, **opts: Any) -> None:
         super().__init_subclass__()
         collected: dict[str, Any] = {}
-        for attr in cls._OPTION_ATTRS:
+        for attr in sorted(_options.CORE_OPTIONS):
             for klass in reversed(cls.__mro__):
                 if attr in vars(klass) and klass is not Job:
                     collected[attr] = vars(klass)[attr]
-        collected.update(getattr(cls, "sidequest_options", {}) or {})
-        collected.update(options)
+        for attr, value in vars(cls).items():
+            meant = _options.close_attribute(attr) if not attr.startswith("_") else None
+            if meant and not callable(value) and not isinstance(value, classmethod | staticmethod | property):
+                raise ConfigError(
+                    f"{cls.__module__}.{cls.__qualname__} has a class attribute {attr!r}; did you mean the "
+                    f"option {meant!r}? (rename the attribute, or start it with _ if it is your own)"
+                )
+        collected.update(cls.sidequest_options or {})
+        collected.update(opts)
         if name is None:
             inherited = getattr(cls, "definition", None)
             job_name = (
@@ -299,7 +333,8 @@ class Job(metaclass=JobMeta):
             )
         else:
             job_name = name
-        cls.definition = JobDefinition(job_name, cls, _check_options(collected, job_name))
+        checked = _options.check_definition(collected, job_name, _owned_options())
+        cls.definition = JobDefinition(job_name, cls, checked)
         if register:
             registry.register(cls.definition)
 
@@ -315,28 +350,19 @@ class Job(metaclass=JobMeta):
         return None
 
     @classmethod
-    def enqueuer(cls) -> Enqueuer:
+    def enqueuer(cls) -> Enqueuer[Any]:
         return Enqueuer(cls.definition)
 
-    @classmethod
-    def set(cls, **options: Any) -> Enqueuer:
-        return cls.enqueuer().set(**options)
+    set = _Set()
+    perform_async = _Now()
+    perform_in = _In()
+    perform_at = _At()
+    aperform_async = _AwaitNow()
+    aperform_in = _AwaitIn()
+    aperform_at = _AwaitAt()
 
-    @classmethod
-    def perform_async(cls, *args: Any) -> str | None:
-        return cls.enqueuer().perform_async(*args)
-
-    @classmethod
-    def perform_in(cls, delay: float | int | timedelta, *args: Any) -> str | None:
-        return cls.enqueuer().perform_in(delay, *args)
-
-    @classmethod
-    def perform_at(cls, when: float | int | datetime, *args: Any) -> str | None:
-        return cls.enqueuer().perform_at(when, *args)
-
-    @classmethod
-    def perform_bulk(cls, args_list: Iterable[Sequence[Any]], *, batch_size: int = 1000) -> list[str | None]:
-        return cls.enqueuer().perform_bulk(args_list, batch_size=batch_size)
+    perform_bulk = _Bulk()
+    aperform_bulk = _AwaitBulk()
 
     @classmethod
     def drain(cls) -> int:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import json
+import json.encoder
+import json.scanner
 import os
 import re
 import secrets
+import warnings
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
-from json.scanner import c_make_scanner  # type: ignore[attr-defined]
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sidequest.errors import JobArgumentError, PayloadError
@@ -29,19 +30,42 @@ Payload = dict[str, Any]
 
 # One encoder for every payload, called directly: json.dumps with options builds a new encoder on each
 # call, and JSONEncoder.encode builds a new C encoder each time. No circular-reference check: job
-# arguments are checked (check_args) before they are encoded.
+# arguments are checked (check_args) before they are encoded. c_make_encoder and c_make_scanner are
+# CPython's private accelerators, called positionally; if an interpreter lacks them or changed their
+# arguments, the json module's public path writes and reads the same JSON (one warning says so).
 def _not_json(value: object) -> object:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-if c_make_encoder is not None:
-    _c_encoder = c_make_encoder(None, _not_json, encode_basestring, None, ":", ",", False, False, False)
+def _fallback_warning(what: str, exc: BaseException | None) -> None:
+    reason = f" ({type(exc).__name__}: {exc})" if exc else " (not in this interpreter)"
+    warnings.warn(
+        f"sidequest: CPython's private json {what} cannot be used{reason}; payloads go through the "
+        "json module's public path instead (the same bytes, somewhat slower)",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 
-    def _encode(value: object) -> str:
-        return "".join(_c_encoder(value, 0))
 
-else:  # pragma: no cover - an interpreter without the C accelerator
-    _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode  # type: ignore[assignment]
+def _make_encoder() -> Any:
+    make = getattr(json.encoder, "c_make_encoder", None)
+    error: BaseException | None = None
+    if make is not None:
+        try:
+            encoder = make(
+                None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
+            )
+            if "".join(encoder({"a": [1, 1.5, None, "é"]}, 0)) == '{"a":[1,1.5,null,"é"]}':
+                return lambda value: "".join(encoder(value, 0))
+        except Exception as exc:  # a changed signature: use the public path
+            error = exc
+    _fallback_warning("encoder (json.encoder.c_make_encoder)", error)
+    return json.JSONEncoder(
+        separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_not_json
+    ).encode
+
+
+_encode: Callable[[object], str] = _make_encoder()
 
 #: Argument types that need no check (exact types: a subclass of int may be anything, and a float may
 #: be NaN).
@@ -111,12 +135,27 @@ def _check_value(value: object, path: str, job_name: str) -> None:
     )
 
 
-def build(job_name: str, args: Sequence[object], options: Mapping[str, Any], created_at: float) -> Payload:
-    """A new payload in Sidekiq's key order: options, args, class, jid, created_at."""
+#: Fields a payload writes after its options, in this order; never taken from options as such.
+_TAIL = ("args", "class", "jid", "created_at", "enqueued_at")
+
+
+def head(options: Mapping[str, Any]) -> Payload:
+    """The options part of a payload, in Sidekiq's key order: retry, queue, then the rest as given.
+
+    The one place that orders a payload: build() (the dict client middleware sees) and Template (the
+    bytes written without middleware) both start from it, so both paths write the same bytes.
+    """
     payload: Payload = {"retry": options.get("retry", True), "queue": options.get("queue", "default")}
     for key, value in options.items():
-        if key not in payload and key not in ("jid", "class", "args", "created_at", "enqueued_at"):
+        if key not in payload and key not in _TAIL:
             payload[key] = value
+    return payload
+
+
+def build(job_name: str, args: Sequence[object], options: Mapping[str, Any], created_at: float) -> Payload:
+    """A new payload in Sidekiq's key order: options, args, class, jid, created_at (the dict whose
+    dumps() Template.render writes, before enqueued_at)."""
+    payload = head(options)
     payload["args"] = check_args(args, job_name)
     payload["class"] = job_name
     payload["jid"] = options.get("jid") or new_jid()
@@ -137,16 +176,13 @@ class Template:
     writes it, without building a dict per job: the static part is encoded once (and the client keeps
     templates for the options it sees again). Raises TypeError or ValueError at construction when an
     option value is not JSON-native (the caller then takes the dict path, which names the bad value).
-    Options must not hold created_at or enqueued_at.
+    A created_at in options is not used: the caller passes the timestamps to stamps().
     """
 
     def __init__(self, job_name: str, options: Mapping[str, Any]) -> None:
-        head: Payload = {"retry": options.get("retry", True), "queue": options.get("queue", "default")}
-        for key, value in options.items():
-            if key not in head and key not in ("jid", "class", "args"):
-                head[key] = value
-        self.queue: str = head["queue"]
-        self._head = _encode(head)[:-1] + ',"args":'
+        fields = head(options)
+        self.queue: str = fields["queue"]
+        self._head = _encode(fields)[:-1] + ',"args":'
         self._middle = ',"class":' + _encode(job_name) + ',"jid":'
 
     @staticmethod
@@ -193,9 +229,25 @@ def _refuse_constant(name: str) -> Any:
 
 _decoder = json.JSONDecoder(parse_constant=_refuse_constant)
 _decode = _decoder.decode
-# The decoder's C scanner, called directly: decode() wraps it in two whitespace regex matches and two
-# Python frames, a quarter of the cost of reading a small payload.
-_scan = c_make_scanner(_decoder) if c_make_scanner is not None else None
+
+
+def _make_scanner() -> Any:
+    """The decoder's C scanner, called directly: decode() wraps it in two whitespace regex matches
+    and two Python frames, a quarter of the cost of reading a small payload. None: use decode()."""
+    make = getattr(json.scanner, "c_make_scanner", None)
+    error: BaseException | None = None
+    if make is not None:
+        try:
+            scan = make(_decoder)
+            if scan('{"a":[1]}', 0) == ({"a": [1]}, 9):
+                return scan
+        except Exception as exc:  # a changed signature or result: use the public path
+            error = exc
+    _fallback_warning("scanner (json.scanner.c_make_scanner)", error)
+    return None
+
+
+_scan = _make_scanner()
 
 
 def _parse(raw: str) -> Any:

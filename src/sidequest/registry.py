@@ -6,6 +6,7 @@ payload, so a job naming os.system is an unknown job, not a shell call.
 
 from __future__ import annotations
 
+import difflib
 import threading
 from typing import TYPE_CHECKING
 
@@ -40,11 +41,27 @@ def _same_source(a: JobDefinition, b: JobDefinition) -> bool:
 
 
 def lookup(name: str) -> JobDefinition:
-    """The job registered as name, or UnknownJobError with the hint Sidekiq users need."""
+    """The job registered as name, or UnknownJobError naming close registered names."""
     definition = _jobs.get(name)
     if definition is None:
-        raise UnknownJobError(f"unknown job class {name}: is its module loaded with -r?")
+        raise UnknownJobError(unknown_message(name))
     return definition
+
+
+def unknown_message(name: str) -> str:
+    """Why name is not runnable here, with the registered names closest to it (a typo, or the same
+    function registered under another module path)."""
+    registered = names()
+    tails = {known.rsplit(".", 1)[-1]: known for known in registered}
+    close = difflib.get_close_matches(name, registered, n=3, cutoff=0.6)
+    same_tail = tails.get(name.rsplit(".", 1)[-1])
+    if same_tail and same_tail not in close:
+        close.insert(0, same_tail)
+    hint = f"; registered names close to it: {', '.join(close)}" if close else ""
+    return (
+        f"unknown job class {name}{hint}. A job runs only in a process that imported the module defining "
+        "it under that name: a worker loads it with -r module, a test or script by importing it"
+    )
 
 
 def find(name: str) -> JobDefinition | None:

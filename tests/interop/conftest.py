@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pytest
 from sidequest.config import get_config
 from sidequest.stores import open_store
 from sidequest.stores.redis import RedisStore
+from tests.support.waiting import wait_for as wait_for  # the one wait helper, re-exported
 
 HERE = Path(__file__).resolve().parent
 RUBY_DIR = HERE / "ruby"
@@ -53,18 +54,6 @@ def _require_ruby_sidekiq() -> None:
 def ruby_sidekiq() -> None:
     """Ruby with Sidekiq 6.4, checked once per session."""
     _require_ruby_sidekiq()
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll condition until it returns something truthy (and return that), failing after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 class Interop:

@@ -129,6 +129,7 @@ def test_function_job_hooks() -> None:
     exhausted: list[Any] = []
 
     @job(
+        name="tests.runtime.test_retry.test_function_job_hooks.flaky",
         retry=1,
         retry_in=lambda count, exc: 5,
         retries_exhausted=lambda payload, exc: exhausted.append(str(exc)),

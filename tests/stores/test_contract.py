@@ -7,6 +7,7 @@ job goes when a process dies, what an operator sees. Waits are on conditions wit
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import Counter
@@ -19,6 +20,7 @@ import redis
 from sidequest.payload import build, dumps, stamp_enqueued_at
 from sidequest.stores import Store, open_store
 from sidequest.stores.base import Beat, JobCounts, Work, minute_of
+from tests.support.waiting import wait_for
 
 NOW = 1_795_827_751.8577726
 
@@ -33,12 +35,16 @@ def job(n: int | str, queue: str = "default", **extra: Any) -> str:
     return dumps(payload)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout}s")
-        time.sleep(0.05)
+def inside_fetch(thread: threading.Thread) -> bool:
+    """Whether thread is inside a store's fetch (where it waits for a job), from its live stack."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        if frame.f_code.co_name == "fetch" and frame.f_globals.get("__name__", "").startswith(
+            "sidequest.stores"
+        ):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def beat_for(identity: str, *, ttl: float = 60.0, **changes: Any) -> Beat:
@@ -196,11 +202,12 @@ def test_fetch_with_nothing_queued_waits_then_returns_nothing(store: Store) -> N
 def test_a_waiting_fetch_wakes_up_when_a_job_is_pushed(
     store: Store, second_store: Store, queues: list[str]
 ) -> None:
-    def push_soon() -> None:
-        time.sleep(0.2)
+    def push_once_waiting() -> None:
+        wait_for(lambda: inside_fetch(fetcher), what="the fetch to be waiting")
         second_store.push([("default", job(1))])
 
-    pusher = threading.Thread(target=push_soon)
+    fetcher = threading.current_thread()
+    pusher = threading.Thread(target=push_once_waiting)
     started = time.monotonic()
     pusher.start()
     taken = store.fetch("box:1:aaa", queues, 5, timeout=20)
@@ -213,11 +220,12 @@ def test_a_waiting_fetch_wakes_up_when_a_job_is_pushed(
 
 
 def test_a_waiting_fetch_that_wakes_up_takes_up_to_its_limit(store: Store, second_store: Store) -> None:
-    def push_soon() -> None:
-        time.sleep(0.2)
+    def push_once_waiting() -> None:
+        wait_for(lambda: inside_fetch(fetcher), what="the fetch to be waiting")
         second_store.push([("default", job(i)) for i in range(3)])
 
-    pusher = threading.Thread(target=push_soon)
+    fetcher = threading.current_thread()
+    pusher = threading.Thread(target=push_once_waiting)
     pusher.start()
     taken = store.fetch("box:1:aaa", ["default"], 5, timeout=20)
     pusher.join()

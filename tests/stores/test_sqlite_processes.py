@@ -13,13 +13,14 @@ import textwrap
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sidequest.stores.base import Beat, Work
 from sidequest.stores.sqlite import SQLiteStore
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -43,13 +44,6 @@ def finish(process: subprocess.Popen[str], timeout: float = 120) -> str:
     assert process.returncode == 0, f"child failed ({process.returncode}):\n{err}"
     assert "locked" not in err.lower(), err
     return out
-
-
-def wait_for(condition: Callable[[], bool], deadline_s: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def alive(identity: str, ttl: float = 600) -> Beat:

@@ -6,19 +6,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from tests.support.waiting import wait_for as wait_for  # the one wait helper, re-exported
+
 JOBS = Path(__file__).resolve().parents[1] / "runtime" / "worker_jobs.py"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    """Poll condition until it holds; fail naming what was awaited once timeout seconds pass."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def worker_command(jobs: Path, url: str, config: Path, *extra: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -241,3 +243,25 @@ def test_disabled_mode_writes_to_the_store(store: MemoryStore) -> None:
     assert store.queue_size("mailers") == 1
     assert store.set_size("schedule") == 1
     assert send_email.jobs == []
+
+
+def test_the_core_never_imports_its_test_helpers() -> None:
+    # given a fresh interpreter that defines and enqueues a job without importing sidequest.testing
+    code = (
+        "import sys, sidequest\n"
+        "from sidequest import job\n"
+        "@job\n"
+        "def ping() -> None: ...\n"
+        "sidequest.configure(url='memory://')\n"
+        "ping.perform_async()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sidequest.testing')))\n"
+        "try:\n"
+        "    ping.jobs\n"
+        "except sidequest.SidequestError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    # then no testing module was loaded, and a fake-mode helper says what to import
+    lines = result.stdout.splitlines()
+    assert lines[0] == "[]", result.stderr
+    assert "ping.jobs is a fake-mode testing helper: import sidequest.testing" in lines[1]

@@ -26,17 +26,15 @@ def queued(store: MemoryStore, queue: str = "default") -> list[dict[str, Any]]:
     return [json.loads(raw) for raw in reversed(store.queue_range(queue, 0, -1))]
 
 
-def test_function_job_enqueues_sidekiq_payload_and_returns_jid(store: MemoryStore) -> None:
-    @job(queue="mailers", retry=5)
-    def send_email(body: str, to: str) -> None: ...
+@job(queue="mailers", retry=5)
+def send_email(body: str, to: str) -> None: ...
 
+
+def test_function_job_enqueues_sidekiq_payload_and_returns_jid(store: MemoryStore) -> None:
     jid = send_email.perform_async("hi", "a@example.com")
     [payload] = queued(store, "mailers")
     assert payload["jid"] == jid
-    assert (
-        payload["class"]
-        == f"{__name__}.test_function_job_enqueues_sidekiq_payload_and_returns_jid.<locals>.send_email"
-    )
+    assert payload["class"] == f"{__name__}.send_email"
     assert (
         payload["args"] == ["hi", "a@example.com"] and payload["retry"] == 5 and payload["queue"] == "mailers"
     )
@@ -45,7 +43,7 @@ def test_function_job_enqueues_sidekiq_payload_and_returns_jid(store: MemoryStor
 
 
 def test_plain_call_runs_now_in_process(store: MemoryStore) -> None:
-    @job
+    @job(name="tests.unit.test_job_client.test_plain_call_runs_now_in_process.double")
     def double(x: int) -> int:
         return x * 2
 
@@ -68,7 +66,7 @@ def test_class_job_with_ruby_name_and_options(store: MemoryStore) -> None:
 
 
 def test_perform_in_and_perform_at_go_to_the_schedule_set(store: MemoryStore) -> None:
-    @job
+    @job(name="tests.unit.test_job_client.test_perform_in_and_perform_at_go_to_the_schedule_set.later")
     def later(x: int) -> None: ...
 
     before = time.time()
@@ -83,7 +81,7 @@ def test_perform_in_and_perform_at_go_to_the_schedule_set(store: MemoryStore) ->
 
 
 def test_past_or_zero_delay_enqueues_now(store: MemoryStore) -> None:
-    @job
+    @job(name="tests.unit.test_job_client.test_past_or_zero_delay_enqueues_now.now_job")
     def now_job() -> None: ...
 
     now_job.perform_in(0)
@@ -92,7 +90,7 @@ def test_past_or_zero_delay_enqueues_now(store: MemoryStore) -> None:
 
 
 def test_naive_datetime_is_refused(store: MemoryStore) -> None:
-    @job
+    @job(name="tests.unit.test_job_client.test_naive_datetime_is_refused.at_job")
     def at_job() -> None: ...
 
     with pytest.raises(ValueError, match="naive datetime"):
@@ -100,7 +98,7 @@ def test_naive_datetime_is_refused(store: MemoryStore) -> None:
 
 
 def test_set_overrides_options_for_one_call(store: MemoryStore) -> None:
-    @job(queue="low")
+    @job(name="tests.unit.test_job_client.test_set_overrides_options_for_one_call.task", queue="low")
     def task() -> None: ...
 
     task.set(queue="critical", retry=False).perform_async()
@@ -110,7 +108,7 @@ def test_set_overrides_options_for_one_call(store: MemoryStore) -> None:
 
 
 def test_perform_bulk_returns_aligned_jids_in_one_push(store: MemoryStore) -> None:
-    @job
+    @job(name="tests.unit.test_job_client.test_perform_bulk_returns_aligned_jids_in_one_push.bulk")
     def bulk(a: str, b: str) -> None: ...
 
     jids = bulk.perform_bulk([("a", "x@y"), ("b", "z@y")])
@@ -122,7 +120,7 @@ def test_perform_bulk_returns_aligned_jids_in_one_push(store: MemoryStore) -> No
 
 
 def test_bad_argument_enqueues_nothing(store: MemoryStore) -> None:
-    @job
+    @job(name="tests.unit.test_job_client.test_bad_argument_enqueues_nothing.picky")
     def picky(x: Any) -> None: ...
 
     with pytest.raises(JobArgumentError, match="bulk entry 2: argument 1 of .*picky is a object"):
@@ -133,15 +131,20 @@ def test_bad_argument_enqueues_nothing(store: MemoryStore) -> None:
 def test_misspelled_option_fails_at_definition_with_a_hint() -> None:
     with pytest.raises(ConfigError, match="did you mean 'retry'"):
 
-        @job(retyr=3)
+        @job(
+            name="tests.unit.test_job_client.test_misspelled_option_fails_at_definition_with_a_hint.typo",
+            retyr=3,
+        )
         def typo() -> None: ...
 
 
 def test_invalid_option_values_are_refused() -> None:
+    def plain() -> None: ...
+
     with pytest.raises(ConfigError, match="queue option"):
-        job(queue="has space")(lambda: None)
+        job(name="tests.unit.plain", queue="has space")(plain)
     with pytest.raises(ConfigError, match="retry option"):
-        job(retry=-1)(lambda: None)
+        job(name="tests.unit.plain", retry=-1)(plain)
 
 
 class StampMiddleware:
@@ -164,7 +167,10 @@ def test_client_middleware_edits_payloads_and_can_stop_a_push(store: MemoryStore
     config.client_middleware.add(StampMiddleware)
     config.client_middleware.add(BlockMiddleware)
 
-    @job(stamp="declared")  # an option owned by a middleware is accepted
+    @job(
+        name="tests.unit.test_job_client.test_client_middleware_edits_payloads_and_can_stop_a_push.mw",
+        stamp="declared",
+    )  # an option owned by a middleware is accepted
     def mw(x: str) -> None: ...
 
     assert mw.perform_async("blocked") is None

@@ -51,6 +51,7 @@ class Chain:
     def __init__(self) -> None:
         self._entries: list[_Entry] = []
         self._lock = threading.Lock()
+        self._owned: frozenset[str] | None = None  # owned_options(), kept until the chain changes
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -66,21 +67,25 @@ class Chain:
         with self._lock:
             self._remove(klass)
             self._entries.append(_Entry(klass, args, kwargs))
+            self._owned = None
 
     def prepend(self, klass: type, *args: Any, **kwargs: Any) -> None:
         with self._lock:
             self._remove(klass)
             self._entries.insert(0, _Entry(klass, args, kwargs))
+            self._owned = None
 
     def insert_before(self, old: type, klass: type, *args: Any, **kwargs: Any) -> None:
         with self._lock:
             self._remove(klass)
             self._entries.insert(self._index(old), _Entry(klass, args, kwargs))
+            self._owned = None
 
     def insert_after(self, old: type, klass: type, *args: Any, **kwargs: Any) -> None:
         with self._lock:
             self._remove(klass)
             self._entries.insert(self._index(old) + 1, _Entry(klass, args, kwargs))
+            self._owned = None
 
     def remove(self, klass: type) -> None:
         with self._lock:
@@ -88,17 +93,16 @@ class Chain:
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            self._entries = []
+            self._owned = None
 
-    def copy(self) -> Chain:
-        clone = Chain()
-        clone._entries = list(self._entries)
-        return clone
-
-    def owned_options(self) -> set[str]:
-        owned: set[str] = set()
-        for entry in self._entries:
-            owned.update(getattr(entry.klass, "options", ()))
+    def owned_options(self) -> frozenset[str]:
+        """The job options the middleware in this chain declare (their ``options`` attribute)."""
+        owned = self._owned
+        if owned is None:
+            owned = self._owned = frozenset(
+                name for entry in self._entries for name in getattr(entry.klass, "options", ())
+            )
         return owned
 
     def invoke(self, args: tuple[Any, ...], final: Callable[[], Any]) -> tuple[bool, Any]:
@@ -125,6 +129,7 @@ class Chain:
 
     def _remove(self, klass: type) -> None:
         self._entries = [entry for entry in self._entries if entry.klass is not klass]
+        self._owned = None
 
     def _index(self, klass: type) -> int:
         for index, entry in enumerate(self._entries):

@@ -28,7 +28,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SORTED_SETS = ("schedule", "retry", "dead")
 #: Per-minute job metrics are kept this many seconds (Sidekiq 7's 8 hours).
 METRICS_RETENTION = 8 * 3600
 
@@ -410,6 +409,19 @@ class Store(ABC):
     def info(self) -> dict[str, str]:
         """What an operator wants to know about the store itself (kind, version, size), as text."""
         return {"store": type(self).__name__}
+
+    # ---- records: small values by key, kept for a while -----------------------------------------
+    @abstractmethod
+    def put_record(self, key: str, value: str, ttl: float) -> None:
+        """Keep value under key for ttl seconds, replacing any earlier value. Atomic.
+
+        For integrations that keep a little state per job, such as the Django Tasks backend's task
+        results. The job path (push, fetch, ack, retry) never reads or writes records.
+        """
+
+    @abstractmethod
+    def get_record(self, key: str) -> str | None:
+        """The value kept under key, or None when it was never stored or its ttl has passed."""
 
     # ---- periodic schedules (sidequest.periodic) ---------------------------------------------------
     @abstractmethod

@@ -67,6 +67,7 @@ class MemoryStore(PeriodicMemory, Store):
         self._counters: dict[str, int] = {}
         self._paused: set[str] = set()
         self._metrics: dict[int, dict[str, JobCounts]] = {}  # minute -> class -> counts
+        self._records: dict[str, tuple[str, float]] = {}  # key -> (value, monotonic expiry)
 
     # ---- queues ----
     def push(self, items: Sequence[tuple[str, str]]) -> None:
@@ -420,3 +421,18 @@ class MemoryStore(PeriodicMemory, Store):
 
     def info(self) -> dict[str, str]:
         return {"store": "memory", "note": "in-process; nothing survives the process"}
+
+    # ---- records ----
+    def put_record(self, key: str, value: str, ttl: float) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if len(self._records) > 1000:  # forget expired records now and then, not on every read
+                self._records = {k: v for k, v in self._records.items() if v[1] > now}
+            self._records[key] = (value, now + ttl)
+
+    def get_record(self, key: str) -> str | None:
+        with self._lock:
+            found = self._records.get(key)
+            if found is None or found[1] <= time.monotonic():
+                return None
+            return found[0]

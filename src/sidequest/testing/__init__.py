@@ -21,11 +21,16 @@ from types import TracebackType
 from typing import Any, Literal
 
 from sidequest.client import set_delivery_override
+from sidequest.job import attach_fake_mode
 from sidequest.testing.clock import Clock, Moment, clock
 from sidequest.testing.fake import DEFAULT_MAX_ROUNDS, DrainLoopError, FakeQueues, JobRef, job_name, queues
 from sidequest.testing.inline import InlineRunner, runner
 
 Mode = Literal["fake", "inline", "disabled"]
+
+# ``send_email.jobs``, ``.drain()``, ``.perform_one()``, ``.clear()`` reach these lists; the core never
+# imports this package (Sidekiq likewise adds them only when sidekiq/testing is required).
+attach_fake_mode(queues)
 
 _lock = threading.Lock()
 _mode: Mode = "disabled"

@@ -21,6 +21,7 @@ from sidequest import _time, registry
 from sidequest import payload as wire
 from sidequest.config import get_config
 from sidequest.job import Enqueuer
+from sidequest.testing._loop import run_coroutine
 from sidequest.testing.clock import Moment, duration_seconds, epoch_seconds
 from sidequest.testing.fake import JobRef, _format_time, job_name, queues
 
@@ -379,7 +380,7 @@ def perform_job(job: JobRef, *args: Any, **payload_fields: Any) -> Any:
         for key, value in payload_fields.items():
             wire.check_args([value], f"{name} (payload field {key!r})")
         raise
-    _, result = run_job(wire.loads(raw), get_config())
+    _, result = run_job(wire.loads(raw), get_config(), run_coroutine=run_coroutine)
     return result
 
 

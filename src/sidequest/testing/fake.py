@@ -27,10 +27,11 @@ from sidequest.client import Delivery
 from sidequest.config import get_config
 from sidequest.errors import EmptyQueueError, SidequestError, UnknownJobError
 from sidequest.job import Enqueuer, Job
+from sidequest.testing._loop import run_coroutine
 from sidequest.testing.clock import Moment, clock, epoch_seconds
 
 #: A job as tests name it: the @job function, a Job class, an Enqueuer from .set(), or the job's name.
-JobRef: TypeAlias = str | Enqueuer | type[Job]
+JobRef: TypeAlias = str | Enqueuer[Any] | type[Job]
 
 DEFAULT_MAX_ROUNDS = 100
 
@@ -218,7 +219,7 @@ class FakeQueues:
 
         config = get_config()
         try:
-            _, result = run_job(entry.payload, config)
+            _, result = run_job(entry.payload, config, run_coroutine=run_coroutine)
         except Exception as exc:
             if not retry or isinstance(exc, UnknownJobError):  # a test setup mistake, not a job failure
                 raise

@@ -14,6 +14,7 @@ from typing import Any
 
 from sidequest.client import Delivery
 from sidequest.config import get_config
+from sidequest.testing._loop import run_coroutine
 
 
 class InlineRunner:
@@ -32,7 +33,7 @@ class InlineRunner:
                 payload["at"] = at
             with self._lock:
                 self._performed.append(payload)
-            run_job(payload, get_config())
+            run_job(payload, get_config(), run_coroutine=run_coroutine)
 
     @property
     def performed(self) -> list[dict[str, Any]]:

@@ -20,7 +20,6 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.connection import HiredisRespSerializer
 from redis.retry import Retry
 from redis.utils import HIREDIS_AVAILABLE
 
@@ -50,10 +49,11 @@ def pack(args: tuple[Any, ...]) -> bytes:
         raise redis.DataError(str(exc)) from None
 
 
-class _SurrogatePacker(HiredisRespSerializer):
-    """redis-py's hiredis packer, through pack() for payloads that are not UTF-8."""
+class _SurrogatePacker:
+    """A command packer for redis-py's connections (it calls pack(*args) and writes the chunks):
+    hiredis's, through pack() for payloads that are not UTF-8."""
 
-    def pack(self, *args: Any) -> Any:
+    def pack(self, *args: Any) -> list[bytes]:
         if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT LOAD" and the like
             args = (*args[0].split(), *args[1:])
         return [pack(args)]

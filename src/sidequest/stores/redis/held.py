@@ -22,6 +22,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -41,10 +42,10 @@ class _Lease:
 
     __slots__ = ("pool", "pid", "connection", "reply_wait", "_sock", "_reader", "_buffer")
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, connection: Any) -> None:
         self.pool = pool
         self.pid = os.getpid()
-        self.connection = pool.get_connection()
+        self.connection = connection
         self.reply_wait = ReplyWait()
         self._sock: socket.socket | None = None
         self._reader: Any = None
@@ -109,16 +110,64 @@ class _Lease:
                 self.pool.release(self.connection)
 
 
+class _PlainLease(_Lease):
+    """A held connection talked to through redis-py's public send and read calls only: the path when
+    this redis-py lacks the connection internals exchange() reads (see PRIVATE_FIELDS)."""
+
+    __slots__ = ()
+
+    def exchange(self, packed: bytes, count: int, spin: bool) -> list[Any]:
+        connection = self.connection
+        connection.send_packed_command([packed])
+        replies: list[Any] = []
+        for _ in range(count):
+            try:
+                replies.append(connection.read_response())
+            except redis_errors.ResponseError as error:
+                replies.append(error)
+        return replies
+
+
+#: redis-py connection fields exchange() reads, private and so free to change in any release;
+#: pyproject.toml pins redis-py to the versions tested with them.
+PRIVATE_FIELDS = ("_sock", "_parser", "next_health_check", "health_check_interval", "encoder")
+
+_warned: set[type] = set()
+
+
+def _has_internals(connection: Any) -> bool:
+    """Whether connection has what exchange() reads; warns once per connection class when not."""
+    missing = [name for name in PRIVATE_FIELDS if not hasattr(connection, name)]
+    if missing and type(connection) not in _warned:
+        _warned.add(type(connection))
+        warnings.warn(
+            f"sidequest: this redis-py ({type(connection).__module__}.{type(connection).__name__}) has no "
+            f"{', '.join(missing)}; the hot paths fall back to redis-py's own send and read (slower). "
+            "Install a redis-py version within sidequest's pin to get them back",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return not missing
+
+
 class HeldConnections:
     """Hands each thread its own connection from client's pool; client runs everything else."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self._local = threading.local()
+        self._plain: bool | None = None  # decided on the first lease, from a real connection
 
     def lease(self) -> _Lease:
         """This thread's lease: its connection, and the state for talking on it (reply polling, reader)."""
         lease: _Lease | None = getattr(self._local, "lease", None)
         if lease is None or lease.pid != os.getpid():
-            lease = self._local.lease = _Lease(self.client.connection_pool)
+            pool = self.client.connection_pool
+            try:
+                connection = pool.get_connection()
+            except TypeError:  # redis-py before 5.3 wants a command name (and ignores it)
+                connection = pool.get_connection("PING")
+            if self._plain is None:
+                self._plain = not _has_internals(connection)
+            lease = self._local.lease = (_PlainLease if self._plain else _Lease)(pool, connection)
         return lease

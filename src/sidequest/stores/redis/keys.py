@@ -32,8 +32,6 @@ class Keys:
         self.queues = self.prefix + "queues"
         self.processes = self.prefix + "processes"
         self.process_cleanup = self.prefix + "process_cleanup"
-        self.stat_processed = self.prefix + "stat:processed"
-        self.stat_failed = self.prefix + "stat:failed"
         self.dead = self.prefix + "dead"
         #: SET of paused queue names; Sidekiq Pro's key, so a Pro UI sharing the Redis agrees.
         self.paused = self.prefix + "paused"
@@ -48,6 +46,10 @@ class Keys:
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name
+
+    def record(self, key: str) -> str:
+        """A STRING with a TTL: an integration's record (Store.put_record), e.g. a Django task result."""
+        return f"{self.prefix}sidequest:record:{key}"
 
     def sorted_set(self, name: str) -> str:
         """schedule, retry or dead."""

@@ -451,7 +451,7 @@ class RedisStore(Operators, PeriodicRedis, Store):
 
     @_translate_errors
     def counters(self) -> Counters:
-        processed, failed = self._redis.mget([self.keys.stat_processed, self.keys.stat_failed])
+        processed, failed = self._redis.mget([self.keys.stat("processed"), self.keys.stat("failed")])
         return Counters(int(processed or 0), int(failed or 0))
 
     @_translate_errors
@@ -468,9 +468,18 @@ class RedisStore(Operators, PeriodicRedis, Store):
     @_translate_errors
     def reset_counters(self) -> None:
         # Sidekiq's Stats#reset writes zeros rather than deleting
-        self._redis.mset({self.keys.stat_processed: 0, self.keys.stat_failed: 0})
+        self._redis.mset({self.keys.stat("processed"): 0, self.keys.stat("failed"): 0})
 
     # ---- lifecycle -------------------------------------------------------------------------------
+    @_translate_errors
+    def put_record(self, key: str, value: str, ttl: float) -> None:
+        self._redis.set(self.keys.record(key), value, px=max(1, int(ttl * 1000)))
+
+    @_translate_errors
+    def get_record(self, key: str) -> str | None:
+        value = self._redis.get(self.keys.record(key))
+        return None if value is None else str(value)
+
     @_translate_errors
     def ping(self) -> float:
         started = time.perf_counter()

@@ -76,7 +76,15 @@ def _operators_v3(conn: sqlite3.Connection) -> None:
     )
 
 
-def _periodic_and_unique_v4(conn: sqlite3.Connection) -> None:
+def _records_v4(conn: sqlite3.Connection) -> None:
+    """Records with an expiry (Store.put_record), for integrations such as the Django Tasks backend."""
+    conn.execute(
+        "CREATE TABLE records (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID"
+    )
+    conn.execute("CREATE INDEX records_expiry ON records (expires_at)")
+
+
+def _periodic_and_unique_v5(conn: sqlite3.Connection) -> None:
     """Periodic schedules (one row each, with the last claimed tick) and unique-job locks."""
     conn.execute(
         "CREATE TABLE periodic (name TEXT PRIMARY KEY, definition TEXT NOT NULL, paused INTEGER NOT NULL,"
@@ -94,7 +102,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_v1,
     _count_dead_v2,
     _operators_v3,
-    _periodic_and_unique_v4,
+    _records_v4,
+    _periodic_and_unique_v5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -286,6 +286,20 @@ class SQLiteStore(SortedSets, Processes, PeriodicSQLite, Store):
             "sqlite_version": sqlite3.sqlite_version,
         }
 
+    # ---- records -------------------------------------------------------------------------------
+    def put_record(self, key: str, value: str, ttl: float) -> None:
+        now = time.time()
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(_PUT_RECORD, (key, value, now + ttl))
+            conn.execute(_FORGET_EXPIRED_RECORDS, (now,))
+
+        self._db.write("keep a record", run)
+
+    def get_record(self, key: str) -> str | None:
+        rows = self._db.read_all("read a record", _GET_RECORD, (key, time.time()))
+        return str(rows[0][0]) if rows else None
+
     # ---- lifecycle -------------------------------------------------------------------------------
     def ping(self) -> float:
         started = time.perf_counter()
@@ -332,6 +346,10 @@ _CLAIM = (
     " AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE name = ?) ORDER BY id LIMIT ?) RETURNING id, payload"
 )
 _HELD_BY_DEAD = "owner IS NOT NULL AND owner NOT IN (SELECT identity FROM processes WHERE expires_at > ?)"
+_PUT_RECORD = "INSERT OR REPLACE INTO records (key, value, expires_at) VALUES (?, ?, ?)"
+_GET_RECORD = "SELECT value FROM records WHERE key = ? AND expires_at > ?"
+# each write forgets a few expired records, so the table stays near its live size without a sweeper
+_FORGET_EXPIRED_RECORDS = "DELETE FROM records WHERE key IN (SELECT key FROM records WHERE expires_at <= ? ORDER BY expires_at LIMIT 10)"
 
 
 def _claim(conn: sqlite3.Connection, identity: str, names: list[str], limit: int) -> list[Work]:
