@@ -35,6 +35,7 @@ from sidequest.api.records import (
 )
 from sidequest.api.sets import DeadSet, JobSet, RetrySet, ScheduledSet
 from sidequest.api.stats import Stats
+from sidequest.api.unique import UniqueLock, unique_lock
 
 __all__ = [
     "ClassMetrics",
@@ -61,6 +62,8 @@ __all__ = [
     "StatsRecord",
     "WorkSet",
     "connect",
+    "UniqueLock",
     "UnknownScheduleError",
     "entry_key",
+    "unique_lock",
 ]

@@ -45,6 +45,7 @@ TABS = [
     ("scheduled", "Scheduled"),
     ("morgue", "Dead"),
     ("metrics", "Metrics"),
+    ("periodic", "Periodic"),
 ]
 
 
