@@ -80,3 +80,16 @@ def test_expired_lists_jobs_the_worker_would_skip() -> None:
 
     assert feature_jobs.RAN == []
     assert [job["args"] for job in periodic_testing.expired(refresh_quote)] == [["OLD"]]
+
+
+def test_clear_all_forgets_the_locks_of_jobs_that_were_never_run() -> None:
+    # given a unique job enqueued in fake mode and never drained (the end of one test)
+    assert sync_account.perform_async(9) is not None
+
+    # when the next test starts from empty lists
+    testing.clear_all()
+
+    # then the same enqueue is not dropped as a duplicate of a job that no longer exists
+    assert sync_account.perform_async(9) is not None
+    assert periodic_testing.dropped(sync_account) == []
+    assert testing.assert_dropped is periodic_testing.assert_dropped

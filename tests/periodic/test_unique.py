@@ -241,3 +241,20 @@ def test_while_the_job_runs_a_duplicate_is_dropped_unless_the_lock_went_at_start
         process.wait(60)
 
     assert (duplicate is not None) is duplicate_accepted
+
+
+def test_a_unique_option_without_the_middleware_says_how_to_turn_it_on() -> None:
+    from sidequest import job
+    from sidequest.errors import ConfigError
+
+    # given a process that never called unique.install()
+    get_config().client_middleware.clear()
+    get_config().server_middleware.clear()
+
+    @job(name="tests.unique.forgotten", unique_for=60)
+    def forgotten() -> None: ...
+
+    with pytest.raises(
+        ConfigError, match=r"needs its middleware: call sidequest.middleware.unique.install\(\)"
+    ):
+        forgotten.perform_async()
