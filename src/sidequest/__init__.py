@@ -49,6 +49,8 @@ def configure(**settings: Any) -> Config:
       require             modules the worker imports for its jobs (none)
       processes           worker processes under one supervisor, or "auto" (1)
       max_rss_mb          restart a worker process past this many MB, with processes (0: off)
+      periodic            schedules as {name: {cron, job, args, queue, tz, missed}}, the settings
+                          file's [periodic.NAME] tables (none; docs/periodic.md)
     An unknown name or a bad value raises ConfigError naming it. Job options: see help(sidequest.job).
     """
     return _config.configure(**settings)
