@@ -167,3 +167,17 @@ def test_pyproject_periodic_tables_become_schedules(tmp_path: Path) -> None:
     assert (schedule.name, schedule.cron, schedule.job) == ("cleanup", "@daily", "tests.stamp")
     with pytest.raises(ConfigError, match="periodic must be a table of schedules"):
         get_config().update(periodic={"cleanup": "@daily"})
+
+
+def test_sidequest_periodic_in_the_environment_holds_the_tables_as_json() -> None:
+    from sidequest.config import settings_from_env
+    from sidequest.errors import ConfigError
+    from sidequest.periodic import declared
+
+    tables = {"cleanup": {"cron": "@hourly", "job": "tests.stamp", "tz": "Asia/Jakarta"}}
+    get_config().update(**settings_from_env({"SIDEQUEST_PERIODIC": json.dumps(tables)}))
+
+    [schedule] = declared(get_config().settings.periodic)
+    assert (schedule.name, schedule.cron, schedule.tz) == ("cleanup", "@hourly", "Asia/Jakarta")
+    with pytest.raises(ConfigError, match="periodic must be JSON of schedule tables"):
+        get_config().update(**settings_from_env({"SIDEQUEST_PERIODIC": "cleanup=@hourly"}))
