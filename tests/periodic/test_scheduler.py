@@ -154,3 +154,19 @@ def test_any_interleaving_of_schedulers_passing_within_the_grace_enqueues_every_
     # then every tick up to the last pass was enqueued exactly once
     expected = list(schedule.ticks(T0, moment))
     assert [job["periodic"]["tick"] for job in queued(store)] == expected  # type: ignore[index]
+
+
+def test_with_pass_tick_a_function_job_gets_its_tick_as_the_last_argument(store: Store) -> None:
+    from sidequest import job
+
+    @job(name="tests.periodic.hourly_report", queue="reports")
+    def hourly_report(kind: str, tick: float) -> None: ...
+
+    schedule = Schedule("hourly", "@hourly", "tests.periodic.hourly_report", args=("sales",), pass_tick=True)
+    worker = scheduler(store, schedule)
+    worker.sync(T0)
+
+    worker.step(T0 + 3600)
+
+    [enqueued] = queued(store)
+    assert enqueued["args"] == ["sales", T0 + 3600]

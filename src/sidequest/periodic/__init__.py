@@ -29,6 +29,7 @@ def periodic(
     queue: str | None = None,
     tz: str = "UTC",
     missed: Missed = "skip",
+    pass_tick: bool = False,
     **options: Any,
 ) -> Schedule:
     """Enqueue job on a cron schedule, from every worker that imports this declaration, once per tick.
@@ -36,7 +37,8 @@ def periodic(
     cron: five fields, six with seconds first ("*/10 * * * * *"), or an alias (@hourly, @daily, ...),
     read in time zone tz (an IANA name). name identifies the schedule in the store (default: the job's
     name): renaming a schedule makes it a new one. missed: what to do with ticks missed while no worker
-    ran: "skip" them, or enqueue the "latest" missed tick once. options: retry, tags, backtrace, dead,
+    ran: "skip" them, or enqueue the "latest" missed tick once. pass_tick: append the tick (epoch
+    seconds) to the job's arguments, for jobs that cannot read their payload. options: retry, tags, backtrace, dead,
     retry_for, expires_in for the enqueued jobs. The expression and time zone are checked here; the job
     is checked at worker start (it may be registered after this call).
     """
@@ -50,6 +52,7 @@ def periodic(
         tz=tz,
         missed=missed,
         options=dict(options),
+        pass_tick=pass_tick,
     )
     with _lock:
         existing = _declared.get(schedule.name)

@@ -47,6 +47,8 @@ class Schedule:
     tz: str = "UTC"
     missed: Missed = "skip"
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: Append the tick (epoch seconds, float) to the job's arguments, like sidekiq-cron's date_as_argument.
+    pass_tick: bool = False
 
     def __post_init__(self) -> None:
         where = f"periodic schedule {self.name!r}"
@@ -68,6 +70,8 @@ class Schedule:
             raise PeriodicError(
                 f"{where} has queue {self.queue!r}; use a non-empty name of letters, digits and _ : . -"
             )
+        if not isinstance(self.pass_tick, bool):
+            raise PeriodicError(f"{where} has pass_tick={self.pass_tick!r}; use true or false")
         unknown = sorted(set(self.options) - SCHEDULE_OPTIONS)
         if unknown:
             raise PeriodicError(
@@ -138,6 +142,7 @@ class Schedule:
                 "tz": self.tz,
                 "missed": self.missed,
                 "options": dict(self.options),
+                "pass_tick": self.pass_tick,
             },
             separators=(",", ":"),
             sort_keys=True,
@@ -155,6 +160,7 @@ class Schedule:
             tz=data.get("tz") or "UTC",
             missed=data.get("missed") or "skip",
             options=data.get("options") or {},
+            pass_tick=bool(data.get("pass_tick")),
         )
 
 
@@ -177,7 +183,7 @@ def from_table(name: str, table: Mapping[str, Any]) -> Schedule:
     """A schedule from a settings-file table ``[periodic.NAME]``: cron, job, args, queue, tz, missed."""
     if not isinstance(table, Mapping):
         raise PeriodicError(f"[periodic.{name}] must be a table with at least cron and job, got {table!r}")
-    known = {"cron", "job", "args", "queue", "tz", "missed"} | SCHEDULE_OPTIONS
+    known = {"cron", "job", "args", "queue", "tz", "missed", "pass_tick"} | SCHEDULE_OPTIONS
     unknown = sorted(set(table) - known)
     if unknown:
         raise PeriodicError(
@@ -198,4 +204,5 @@ def from_table(name: str, table: Mapping[str, Any]) -> Schedule:
         tz=table.get("tz", "UTC"),
         missed=table.get("missed", "skip"),
         options={k: v for k, v in table.items() if k in SCHEDULE_OPTIONS},
+        pass_tick=table.get("pass_tick", False),
     )

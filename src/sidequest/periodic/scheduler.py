@@ -74,8 +74,10 @@ def build_payload(
     schedule: Schedule, tick: float | None, now: float, options: dict[str, Any] | None = None
 ) -> tuple[str, str, str]:
     """(queue, payload, jid) for schedule's job at tick (None: enqueued out of band, "enqueue now")."""
-    job = wire.build(schedule.job, list(schedule.args), options or payload_options(schedule), now)
-    job["periodic"] = {"name": schedule.name, "tick": now if tick is None else tick}
+    moment = now if tick is None else tick
+    args = [*schedule.args, moment] if schedule.pass_tick else list(schedule.args)
+    job = wire.build(schedule.job, args, options or payload_options(schedule), now)
+    job["periodic"] = {"name": schedule.name, "tick": moment}
     if tick is None:
         job["periodic"]["manual"] = True
     job["enqueued_at"] = now
