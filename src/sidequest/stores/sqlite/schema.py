@@ -84,7 +84,16 @@ def _records_v4(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX records_expiry ON records (expires_at)")
 
 
-def _periodic_and_unique_v5(conn: sqlite3.Connection) -> None:
+def _count_recoveries_v5(conn: sqlite3.Connection) -> None:
+    """How many times each job's process died under it, so recover buries a poison pill.
+
+    The count lives on the job's row: it survives recovery (the row only changes owner) and goes
+    with the row when the job is acknowledged.
+    """
+    conn.execute("ALTER TABLE jobs ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0")
+
+
+def _periodic_and_unique_v6(conn: sqlite3.Connection) -> None:
     """Periodic schedules (one row each, with the last claimed tick) and unique-job locks."""
     conn.execute(
         "CREATE TABLE periodic (name TEXT PRIMARY KEY, definition TEXT NOT NULL, paused INTEGER NOT NULL,"
@@ -103,7 +112,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _count_dead_v2,
     _operators_v3,
     _records_v4,
-    _periodic_and_unique_v5,
+    _count_recoveries_v5,
+    _periodic_and_unique_v6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
