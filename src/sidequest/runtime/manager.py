@@ -38,7 +38,7 @@ from sidequest.stores.base import JobCounts, Store, Work
 logger = logging.getLogger("sidequest")
 
 #: At stop, how long threads get to end once the pipeline closes, when the deadline leaves less.
-JOIN_GRACE = 2.0
+JOIN_GRACE = 1.0
 
 
 class Manager:
