@@ -1,12 +1,13 @@
 """Connections to one SQLite file, shared safely by threads and processes.
 
-Each thread gets its own connection (a sqlite3 connection must not run two statements at once), and
-a connection never crosses a fork. Every write runs in ``BEGIN IMMEDIATE``, so it takes the file's
-write lock up front and cannot fail half-way on a lock upgrade. When another process holds the lock,
-SQLite's busy handler waits, and on top of it a retry loop with bounded backoff covers the cases the
-handler does not (WAL recovery, a commit racing a checkpoint). "database is locked" therefore never
-reaches the caller; after busy_timeout seconds of contention it becomes StoreUnavailable. Every other
-SQLite failure becomes a StoreError saying what happened to the file and what to do.
+Each thread gets its own connection (a sqlite3 connection must not run two statements at once), only
+that thread closes it (see _Handle), and a connection never crosses a fork. Every write runs in
+``BEGIN IMMEDIATE``, so it takes the file's write lock up front and cannot fail half-way on a lock
+upgrade. When another process holds the lock, SQLite's busy handler waits, and on top of it a retry
+loop with bounded backoff covers the cases the handler does not (WAL recovery, a commit racing a
+checkpoint). "database is locked" therefore never reaches the caller; after busy_timeout seconds of
+contention it becomes StoreUnavailable. Every other SQLite failure becomes a StoreError saying what
+happened to the file and what to do.
 """
 
 from __future__ import annotations
