@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sidequest.stores.batches import BatchStore
+
 #: Per-minute job metrics are kept this many seconds (Sidekiq 7's 8 hours).
 METRICS_RETENTION = 8 * 3600
 
@@ -170,7 +172,7 @@ class Counters:
     failed: int
 
 
-class Store(ABC):
+class Store(BatchStore, ABC):
     """Storage for queues, sorted sets, processes and counters. One instance is shared by all threads."""
 
     url: str = ""

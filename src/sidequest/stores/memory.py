@@ -26,6 +26,7 @@ from sidequest.stores.base import (
     minute_of,
     unreadable_entry,
 )
+from sidequest.stores.memory_batches import MemoryBatches
 
 
 class _SortedSet:
@@ -50,7 +51,7 @@ class _SortedSet:
         return True
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryBatches, Store):
     url = "memory://"
 
     def __init__(self) -> None:

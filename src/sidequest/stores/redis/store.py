@@ -30,6 +30,7 @@ from sidequest.stores.base import (
     Work,
 )
 from sidequest.stores.redis import processes as process_hash
+from sidequest.stores.redis.batches import RedisBatches
 from sidequest.stores.redis.connection import MAX_BLOCK, Connection
 from sidequest.stores.redis.held import HeldConnections
 from sidequest.stores.redis.keys import CLEANUP_INTERVAL, SIGNAL_TTL, STATS_TTL, Keys
@@ -64,7 +65,7 @@ def _translate_errors(
     return wrapper
 
 
-class RedisStore(Operators, Store):
+class RedisStore(RedisBatches, Operators, Store):
     """A Store on one Redis database, shareable by every thread of a process (redis-py pools connections).
 
     sidekiq_version ("6", "7" or "8") picks the wire details peers expect: "6" also writes the

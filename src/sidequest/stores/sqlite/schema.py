@@ -84,12 +84,20 @@ def _records_v4(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX records_expiry ON records (expires_at)")
 
 
+def _batches_v5(conn: sqlite3.Connection) -> None:
+    """Batches and their pending members (sidequest.batches)."""
+    from sidequest.stores.sqlite.batches import create_tables
+
+    create_tables(conn)
+
+
 #: MIGRATIONS[n] turns a version-n file into version n + 1.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_v1,
     _count_dead_v2,
     _operators_v3,
     _records_v4,
+    _batches_v5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from sidequest.errors import StoreError, StoreNotFound, StoreUnavailable
 from sidequest.stores.base import Store, Work
+from sidequest.stores.sqlite.batches import Batches
 from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
 from sidequest.stores.sqlite.processes import Processes, expire_processes
 from sidequest.stores.sqlite.sorted_sets import SortedSets, rank_window
@@ -28,7 +29,7 @@ from sidequest.stores.sqlite.sorted_sets import SortedSets, rank_window
 IDLE_POLL = 0.02
 
 
-class SQLiteStore(SortedSets, Processes, Store):
+class SQLiteStore(Batches, SortedSets, Processes, Store):
     """``sqlite:///path/to/file.db?synchronous=FULL&busy_timeout=30``: the embedded default store.
 
     synchronous=NORMAL (the default) with WAL survives a crash of any process but may lose the last

@@ -1,0 +1,227 @@
+"""SQLiteStore's batches: one row per batch with its counters, one row per pending member.
+
+A member's row goes when it succeeds, so the table holds only what is still pending (bounded by the
+batch's unfinished jobs). The counters on the batch row change in the same transaction as the member
+rows, so deciding whether an event is due reads one row instead of counting members; firing writes the
+callbacks into ``sorted_sets`` ("schedule") in that transaction too (see stores/batches.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+
+from sidequest.stores.batches import (
+    EVENTS,
+    SUCCESS_OFFSET,
+    BatchState,
+    BatchStore,
+    Outcome,
+    callbacks_by_event,
+)
+from sidequest.stores.sqlite.database import Database
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    """The batch tables (schema migration; see schema.py)."""
+    conn.execute(
+        "CREATE TABLE batches (bid TEXT PRIMARY KEY, meta TEXT NOT NULL, created_at REAL NOT NULL,"
+        " callbacks TEXT NOT NULL, success_ttl REAL NOT NULL, expires_at REAL NOT NULL,"
+        " total INTEGER NOT NULL DEFAULT 0, pending INTEGER NOT NULL DEFAULT 0,"
+        " unrun INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,"
+        " dead INTEGER NOT NULL DEFAULT 0, fired TEXT NOT NULL DEFAULT '{}') WITHOUT ROWID"
+    )
+    conn.execute("CREATE INDEX batches_created ON batches (created_at)")
+    # unrun: not run once yet; error: the last failure (NULL when none); dead: it died
+    conn.execute(
+        "CREATE TABLE batch_members (bid TEXT NOT NULL, member TEXT NOT NULL, unrun INTEGER NOT NULL,"
+        " error TEXT, dead INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (bid, member)) WITHOUT ROWID"
+    )
+
+
+class Batches(BatchStore):
+    """The batch part of SQLiteStore (mixed into it)."""
+
+    _db: Database
+
+    def batch_create(
+        self,
+        bid: str,
+        meta: str,
+        callbacks: Sequence[tuple[str, str]],
+        now: float,
+        ttl: float,
+        success_ttl: float,
+    ) -> bool:
+        wall = time.time()
+        grouped = json.dumps(callbacks_by_event(callbacks))
+
+        def run(conn: sqlite3.Connection) -> bool:
+            _forget_expired(conn, wall)
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO batches (bid, meta, created_at, callbacks, success_ttl, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (bid, meta, now, grouped, success_ttl, wall + ttl),
+            )
+            return cursor.rowcount == 1
+
+        return self._db.write("create a batch", run)
+
+    def batch_add(self, bid: str, members: Sequence[str], *, counted: bool = True) -> int | None:
+        wall = time.time()
+
+        def run(conn: sqlite3.Connection) -> int | None:
+            if not _exists(conn, bid, wall):
+                return None
+            added = 0
+            for member in members:
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO batch_members (bid, member, unrun) VALUES (?, ?, 1)", (bid, member)
+                )
+                added += cursor.rowcount
+            conn.execute(
+                "UPDATE batches SET pending = pending + ?, unrun = unrun + ?, total = total + ? WHERE bid = ?",
+                (added, added, added if counted else 0, bid),
+            )
+            return added
+
+        return self._db.write("add jobs to a batch", run)
+
+    def batch_done(self, bid: str, member: str, outcome: Outcome, error: str, now: float) -> list[str]:
+        wall = time.time()
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            if not _exists(conn, bid, wall):
+                return []
+            row = conn.execute(
+                "SELECT unrun, error, dead FROM batch_members WHERE bid = ? AND member = ?", (bid, member)
+            ).fetchone()
+            if row is not None:
+                _record(conn, bid, member, outcome, error, row)
+            return _fire_due(conn, bid, now, wall)
+
+        return self._db.write("finish a batch job", run)
+
+    def batch_state(self, bid: str, failed_limit: int = 100) -> BatchState | None:
+        wall = time.time()
+
+        def run(conn: sqlite3.Connection) -> BatchState | None:
+            row = conn.execute(
+                "SELECT meta, created_at, total, pending, unrun, failures, dead, fired, expires_at"
+                " FROM batches WHERE bid = ? AND expires_at > ?",
+                (bid, wall),
+            ).fetchone()
+            if row is None:
+                return None
+            failed = conn.execute(
+                "SELECT member, error FROM batch_members WHERE bid = ? AND error IS NOT NULL ORDER BY member LIMIT ?",
+                (bid, failed_limit),
+            ).fetchall()
+            meta, created_at, total, pending, unrun, failures, dead, fired, expires_at = row
+            return BatchState(
+                bid=bid,
+                meta=meta,
+                created_at=created_at,
+                total=total,
+                pending=pending,
+                unrun=unrun,
+                failures=failures,
+                dead=dead,
+                failed={str(m): str(e) for m, e in failed},
+                fired=json.loads(fired),
+                expires_at=expires_at,
+            )
+
+        return self._db.read("read a batch", run)
+
+    def batch_members(self, bid: str, limit: int = 100) -> list[str]:
+        rows = self._db.read_all(
+            "list a batch's jobs",
+            "SELECT member FROM batch_members WHERE bid = ? AND bid IN (SELECT bid FROM batches WHERE expires_at > ?)"
+            " ORDER BY member LIMIT ?",
+            (bid, time.time(), limit),
+        )
+        return [str(row[0]) for row in rows]
+
+    def batch_ids(self, limit: int = 100) -> list[str]:
+        rows = self._db.read_all(
+            "list batches",
+            "SELECT bid FROM batches WHERE expires_at > ? ORDER BY created_at DESC, bid DESC LIMIT ?",
+            (time.time(), limit),
+        )
+        return [str(row[0]) for row in rows]
+
+
+def _exists(conn: sqlite3.Connection, bid: str, wall: float) -> bool:
+    found = conn.execute("SELECT 1 FROM batches WHERE bid = ? AND expires_at > ?", (bid, wall)).fetchone()
+    return found is not None
+
+
+def _record(
+    conn: sqlite3.Connection,
+    bid: str,
+    member: str,
+    outcome: Outcome,
+    error: str,
+    row: tuple[int, str | None, int],
+) -> None:
+    """Apply one outcome to a pending member's row and the batch's counters."""
+    unrun, old_error, dead = row
+    if outcome == "success":
+        conn.execute("DELETE FROM batch_members WHERE bid = ? AND member = ?", (bid, member))
+        conn.execute(
+            "UPDATE batches SET pending = pending - 1, unrun = unrun - ?, failures = failures - ? WHERE bid = ?",
+            (unrun, 0 if old_error is None else 1, bid),
+        )
+        return
+    if outcome == "ran":
+        conn.execute("UPDATE batch_members SET unrun = 0 WHERE bid = ? AND member = ?", (bid, member))
+        conn.execute("UPDATE batches SET unrun = unrun - ? WHERE bid = ?", (unrun, bid))
+        return
+    died = 1 if outcome == "death" and not dead else 0
+    conn.execute(
+        "UPDATE batch_members SET unrun = 0, error = ?, dead = dead + ? WHERE bid = ? AND member = ?",
+        (error, died, bid, member),
+    )
+    conn.execute(
+        "UPDATE batches SET unrun = unrun - ?, failures = failures + ?, dead = dead + ? WHERE bid = ?",
+        (unrun, 1 if old_error is None else 0, died, bid),
+    )
+
+
+def _fire_due(conn: sqlite3.Connection, bid: str, now: float, wall: float) -> list[str]:
+    pending, unrun, dead, fired_json, callbacks_json, success_ttl = conn.execute(
+        "SELECT pending, unrun, dead, fired, callbacks, success_ttl FROM batches WHERE bid = ?", (bid,)
+    ).fetchone()
+    fired: dict[str, float] = json.loads(fired_json)
+    due = {"death": dead > 0, "complete": unrun == 0, "success": pending == 0}
+    now_fired = [event for event in EVENTS if due[event] and event not in fired]
+    if not now_fired:
+        return []
+    callbacks: dict[str, list[str]] = json.loads(callbacks_json)
+    for event in now_fired:
+        fired[event] = now
+        at = now + SUCCESS_OFFSET if event == "success" else now
+        conn.executemany(
+            "INSERT INTO sorted_sets (name, score, payload) VALUES ('schedule', ?, ?)"
+            " ON CONFLICT (name, payload) DO UPDATE SET score = excluded.score",
+            [(at, payload) for payload in callbacks.get(event, [])],
+        )
+    if "success" in now_fired:
+        conn.execute(
+            "UPDATE batches SET fired = ?, expires_at = ? WHERE bid = ?",
+            (json.dumps(fired), wall + success_ttl, bid),
+        )
+    else:
+        conn.execute("UPDATE batches SET fired = ? WHERE bid = ?", (json.dumps(fired), bid))
+    return now_fired
+
+
+def _forget_expired(conn: sqlite3.Connection, wall: float) -> None:
+    """Each new batch forgets a few expired ones and their members, so no sweeper is needed."""
+    expired = conn.execute("SELECT bid FROM batches WHERE expires_at <= ? LIMIT 5", (wall,)).fetchall()
+    for (bid,) in expired:
+        conn.execute("DELETE FROM batch_members WHERE bid = ?", (bid,))
+        conn.execute("DELETE FROM batches WHERE bid = ?", (bid,))

@@ -1,0 +1,138 @@
+"""The batch part of the store contract, run against every store (memory, SQLite, Redis)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sidequest.stores import Store
+
+NOW = 1_700_000_000.0
+DAY = 86400.0
+
+CALLBACKS = [
+    ("complete", '{"class":"Done","queue":"default","args":["complete"],"jid":"c1"}'),
+    ("success", '{"class":"Done","queue":"default","args":["success"],"jid":"s1"}'),
+    ("death", '{"class":"Done","queue":"default","args":["death"],"jid":"d1"}'),
+]
+
+
+def scheduled(store: Store) -> list[str]:
+    return [payload for _, payload in store.set_range("schedule", 0, -1)]
+
+
+def make(store: Store, bid: str = "b1", members: tuple[str, ...] = ("j1", "j2")) -> None:
+    assert store.batch_create(bid, '{"description": "import"}', CALLBACKS, NOW, DAY, 60.0)
+    assert store.batch_add(bid, list(members)) == len(members)
+
+
+def test_a_batch_fires_complete_and_success_once_when_its_jobs_succeed(store: Store) -> None:
+    # given a batch of two jobs
+    make(store)
+    # when the first succeeds, nothing fires; when the second does, complete then success fire
+    assert store.batch_done("b1", "j1", "success", "", NOW + 1) == []
+    assert store.batch_done("b1", "j2", "success", "", NOW + 2) == ["complete", "success"]
+    # then each callback is scheduled once, and repeating the step (a re-run) fires nothing
+    assert store.batch_done("b1", "j2", "success", "", NOW + 3) == []
+    assert sorted(scheduled(store)) == sorted([CALLBACKS[0][1], CALLBACKS[1][1]])
+    state = store.batch_state("b1")
+    assert state is not None
+    assert (state.total, state.pending, state.unrun, state.failures) == (2, 0, 0, 0)
+    assert state.fired == {"complete": NOW + 2, "success": NOW + 2}
+    assert state.meta == '{"description": "import"}'
+    assert state.created_at == NOW
+
+
+def test_complete_fires_after_a_failure_and_success_after_the_retry_succeeds(store: Store) -> None:
+    make(store)
+    assert store.batch_done("b1", "j1", "success", "", NOW) == []
+    # a failing job has run: complete fires, success waits
+    assert store.batch_done("b1", "j2", "failure", "ValueError: bad row", NOW + 1) == ["complete"]
+    state = store.batch_state("b1")
+    assert state is not None
+    assert (state.pending, state.failures, state.failed) == (1, 1, {"j2": "ValueError: bad row"})
+    assert store.batch_members("b1") == ["j2"]
+    # the retry succeeds: success fires and the failure is forgotten
+    assert store.batch_done("b1", "j2", "success", "", NOW + 2) == ["success"]
+    state = store.batch_state("b1")
+    assert state is not None
+    assert (state.pending, state.failures, state.failed) == (0, 0, {})
+
+
+def test_death_fires_once_and_success_never(store: Store) -> None:
+    make(store, members=("j1", "j2", "j3"))
+    assert store.batch_done("b1", "j1", "death", "died", NOW) == ["death"]
+    assert store.batch_done("b1", "j2", "death", "died too", NOW) == []
+    assert store.batch_done("b1", "j3", "success", "", NOW) == ["complete"]
+    state = store.batch_state("b1")
+    assert state is not None
+    assert (state.dead, state.failures, state.pending) == (2, 2, 2)
+    assert CALLBACKS[1][1] not in scheduled(store)
+    assert CALLBACKS[2][1] in scheduled(store)
+
+
+def test_unknown_members_and_batches_change_nothing(store: Store) -> None:
+    make(store)
+    assert store.batch_done("b1", "stranger", "failure", "x", NOW) == []
+    assert store.batch_done("nope", "j1", "success", "", NOW) == []
+    assert store.batch_add("nope", ["j9"]) is None
+    state = store.batch_state("b1")
+    assert state is not None and state.failures == 0
+    assert store.batch_state("nope") is None
+    # creating it again keeps the first
+    assert not store.batch_create("b1", "{}", [], NOW, DAY, 60.0)
+
+
+def test_uncounted_members_hold_the_batch_open_without_counting(store: Store) -> None:
+    make(store, members=("j1",))
+    assert store.batch_add("b1", ["hold:1"], counted=False) == 1
+    assert store.batch_done("b1", "j1", "success", "", NOW) == []
+    state = store.batch_state("b1")
+    assert state is not None and (state.total, state.pending) == (1, 1)
+    # a child batch that ran lets complete fire but not success
+    assert store.batch_done("b1", "hold:1", "ran", "", NOW) == ["complete"]
+    assert store.batch_done("b1", "hold:1", "success", "", NOW) == ["success"]
+
+
+def test_success_lets_the_batch_expire_after_its_success_ttl(store: Store) -> None:
+    assert store.batch_create("short", "{}", [], NOW, DAY, 0.2)
+    store.batch_add("short", ["j1"])
+    assert "short" in store.batch_ids()
+    store.batch_done("short", "j1", "success", "", NOW)
+    deadline = time.monotonic() + 10
+    while store.batch_state("short") is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.batch_state("short") is None
+    assert "short" not in store.batch_ids()
+
+
+def test_batch_ids_lists_newest_first(store: Store) -> None:
+    store.batch_create("older", "{}", [], NOW, DAY, 60.0)
+    store.batch_create("newer", "{}", [], NOW + 5, DAY, 60.0)
+    assert store.batch_ids()[:2] == ["newer", "older"]
+
+
+def test_racing_finishers_fire_each_event_exactly_once(store: Store, second_store: Store) -> None:
+    # given a batch of 200 jobs finished by 8 threads on two handles, each job reported twice
+    members = [f"j{i}" for i in range(200)]
+    make(store, members=tuple(members))
+    fired: list[str] = []
+    lock = threading.Lock()
+
+    def finish(handle: Store, part: list[str]) -> None:
+        for member in part:
+            events = handle.batch_done("b1", member, "success", "", NOW)
+            with lock:
+                fired.extend(events)
+
+    threads = [
+        threading.Thread(target=finish, args=(store if i % 2 else second_store, members[i::4]))
+        for i in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then complete and success fired once each, and each callback was scheduled once
+    assert sorted(fired) == ["complete", "success"]
+    assert sorted(scheduled(store)) == sorted([CALLBACKS[0][1], CALLBACKS[1][1]])
