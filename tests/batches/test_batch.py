@@ -71,7 +71,7 @@ def test_success_callback_runs_once_after_every_job_of_the_batch(worker_store: S
     burst()
     # then every row ran before both callbacks, which ran once each with the batch id and options
     assert sorted(entry[1] for entry in RAN if entry[0] == "row") == list(range(20))
-    assert callbacks() == [
+    assert sorted(callbacks(), key=str) == [
         ("callback", batch.bid, {"event": "complete"}),
         ("callback", batch.bid, {"import_id": 42}),
     ]
@@ -121,7 +121,7 @@ def test_jobs_of_a_batch_add_more_jobs_to_it_while_it_runs(worker_store: Store) 
         Fanout.perform_async(5)
     burst()
     # the callback waited for the five rows the first job added
-    assert [entry[1] for entry in RAN if entry[0] == "row"] == [0, 1, 2, 3, 4] or sorted(
+    assert sorted(
         entry[1] for entry in RAN if entry[0] == "row"
     ) == [0, 1, 2, 3, 4]
     assert RAN[-1] == ("callback", batch.bid, {"event": "success"})
