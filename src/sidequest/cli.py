@@ -176,6 +176,7 @@ def _register_operator_commands() -> None:
 
 _register_operator_commands()
 main.add_command(importlib.import_module("sidequest.web.cli").web)  # `sidequest web`: the dashboard
+main.add_command(importlib.import_module("sidequest.cli_batches").batches)  # `sidequest batches list|show`
 
 if __name__ == "__main__":
     main()

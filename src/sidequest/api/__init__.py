@@ -15,6 +15,7 @@ configured one when omitted) and returns plain records (records.py) ready to ren
 """
 
 from sidequest.api._store import connect
+from sidequest.api.batches import BatchNotFound, BatchSet, BatchSummary
 from sidequest.api.metrics import Metrics
 from sidequest.api.processes import HeldByDead, ProcessSet, WorkSet
 from sidequest.api.queues import Queue
@@ -36,6 +37,9 @@ from sidequest.api.sets import DeadSet, JobSet, RetrySet, ScheduledSet
 from sidequest.api.stats import Stats
 
 __all__ = [
+    "BatchNotFound",
+    "BatchSet",
+    "BatchSummary",
     "ClassMetrics",
     "DayCounts",
     "DeadSet",

@@ -30,6 +30,7 @@ from sidequest._time import now
 from sidequest.batches import _store
 from sidequest.errors import ConfigError, SidequestError
 from sidequest.job import Enqueuer, Job
+from sidequest.stores.base import Store
 
 #: Seconds a batch's data is kept while it has not succeeded (Sidekiq Pro keeps 30 days).
 DEFAULT_TTL = 30 * 86400
@@ -170,37 +171,40 @@ class Batch:
         return _current.get()
 
     @staticmethod
-    def status(bid: str, *, jids: int = 100) -> BatchStatus | None:
+    def status(bid: str, *, jids: int = 100, store: Store | None = None) -> BatchStatus | None:
         """The batch's progress, or None when it is unknown or expired; jids: pending jids listed."""
-        store = _store.store()
-        state = store.batch_state(bid)
-        if state is None:
-            return None
-        meta = json.loads(state.meta or "{}")
-        return BatchStatus(
-            bid=bid,
-            description=str(meta.get("description") or ""),
-            total=state.total,
-            pending=state.pending,
-            failures=state.failures,
-            dead=state.dead,
-            failed=state.failed,
-            created_at=state.created_at,
-            complete_at=state.fired.get("complete"),
-            success_at=state.fired.get("success"),
-            death_at=state.fired.get("death"),
-            parent=meta.get("parent"),
-            callbacks={k: list(v) for k, v in (meta.get("callbacks") or {}).items()},
-            expires_at=state.expires_at,
-            pending_jids=[m for m in store.batch_members(bid, jids) if not m.startswith("hold:")]
-            if jids
-            else [],
-        )
+        return read_status(store or _store.store(), bid, jids)
 
     @staticmethod
     async def astatus(bid: str, *, jids: int = 100) -> BatchStatus | None:
         """status() without blocking the event loop."""
         return await asyncio.to_thread(Batch.status, bid, jids=jids)
+
+
+def read_status(store: Store, bid: str, jids: int = 100) -> BatchStatus | None:
+    """A batch's BatchStatus as store keeps it (also what sidequest.api.BatchSet shows)."""
+    state = store.batch_state(bid)
+    if state is None:
+        return None
+    meta = json.loads(state.meta or "{}")
+    members = store.batch_members(bid, jids + 50) if jids else []
+    return BatchStatus(
+        bid=bid,
+        description=str(meta.get("description") or ""),
+        total=state.total,
+        pending=state.pending,
+        failures=state.failures,
+        dead=state.dead,
+        failed=state.failed,
+        created_at=state.created_at,
+        complete_at=state.fired.get("complete"),
+        success_at=state.fired.get("success"),
+        death_at=state.fired.get("death"),
+        parent=meta.get("parent"),
+        callbacks={k: list(v) for k, v in (meta.get("callbacks") or {}).items()},
+        expires_at=state.expires_at,
+        pending_jids=[m for m in members if not m.startswith("hold:")][:jids],
+    )
 
 
 def _job_of(job: Any) -> tuple[str, dict[str, Any]]:
