@@ -27,7 +27,8 @@ from sidequest.job import Job, job
 def configure(**settings: Any) -> Config:
     """Change settings from code, e.g. ``sidequest.configure(url="redis://localhost:6379/0", concurrency=20)``.
 
-    Settings (default; environment variable; docs/configuration.md has the TOML file and worker flags):
+    Settings (default; environment variables are SIDEQUEST_<NAME>, e.g. SIDEQUEST_FETCH_BATCH;
+    docs/configuration.md has the TOML file and worker flags):
       url                 store: redis://..., sqlite:///file.db or memory:// (sqlite:///sidequest.db;
                           SIDEQUEST_URL, SIDEQUEST_REDIS_URL or REDIS_URL)
       namespace           prefix of every Redis key ("" ; SIDEQUEST_NAMESPACE)
@@ -49,6 +50,7 @@ def configure(**settings: Any) -> Config:
       require             modules the worker imports for its jobs (none)
       processes           worker processes under one supervisor, or "auto" (1)
       max_rss_mb          restart a worker process past this many MB, with processes (0: off)
+      burst_store_wait    seconds a --burst worker waits for an unreachable store, then exits 3 (30)
     An unknown name or a bad value raises ConfigError naming it. Job options: see help(sidequest.job).
     """
     return _config.configure(**settings)

@@ -1,47 +1,46 @@
-"""The ``sidequest`` command: ``worker`` (Sidekiq's flags plus --burst) and ``demo``."""
+"""The ``sidequest`` command: ``worker`` (Sidekiq's flags plus --burst) and ``demo``.
+
+A mistake the user must fix (a bad flag, setting, environment value, store URL or -r module) ends the
+command with one ``Error:`` line and exit code 2, never a traceback: the traceback would bury the
+message and point into sidequest instead of at the user's setting or file.
+"""
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import os
+import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
 from sidequest import __version__
-from sidequest.config import get_config, parse_queue, settings_from_env, settings_from_toml
-from sidequest.errors import ConfigError
+from sidequest._require import load_modules
+from sidequest.config import Config, apply_sources, env_sources, get_config, parse_queue, settings_from_toml
+from sidequest.errors import ConfigError, StoreError
+
+__all__ = ["load_modules", "main"]
+
+logger = logging.getLogger("sidequest")
 
 
-def load_modules(specs: tuple[str, ...] | list[str]) -> None:
-    """Import the modules that define jobs (-r): a dotted module name or a path to a .py file."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    for spec in specs:
-        path = Path(spec)
-        if spec.endswith(".py") or path.is_file():
-            if not path.is_file():
-                raise ConfigError(f"-r {spec}: no such file")
-            name = path.stem
-            module_spec = importlib.util.spec_from_file_location(name, path)
-            if module_spec is None or module_spec.loader is None:
-                raise ConfigError(f"-r {spec}: cannot load this file as a Python module")
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[name] = module
-            module_spec.loader.exec_module(module)
-        else:
-            try:
-                importlib.import_module(spec)
-            except ModuleNotFoundError as exc:
-                raise ConfigError(
-                    f"-r {spec}: cannot import module {exc.name!r} (is it on PYTHONPATH?)"
-                ) from None
+class UserError(click.ClickException):
+    """A mistake in what the user gave us: printed as one ``Error:`` line, exit code 2 (as usage errors)."""
+
+    exit_code = 2
 
 
-@click.group()
+class _Commands(click.Group):
+    """Turns our configuration and store errors, from any command, into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, StoreError) as exc:
+            raise UserError(str(exc)) from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="sidequest")
 def main() -> None:
     """sidequest: background jobs for Python, in Sidekiq's format."""
@@ -49,7 +48,11 @@ def main() -> None:
 
 @main.command()
 @click.option(
-    "-r", "--require", "require", multiple=True, help="Module (or .py file) defining your jobs; repeatable."
+    "-r",
+    "--require",
+    "require",
+    multiple=True,
+    help="Module defining your jobs, or its .py file (shop/jobs.py is imported as shop.jobs); repeatable.",
 )
 @click.option("-c", "--concurrency", type=int, help="Jobs run at once per process (default 10).")
 @click.option(
@@ -70,7 +73,11 @@ def main() -> None:
     "--url",
     help="Store URL: redis://..., sqlite:///file.db or memory:// (default: REDIS_URL or ./sidequest.db).",
 )
-@click.option("--burst", is_flag=True, help="Exit once the queues and due scheduled jobs are empty.")
+@click.option(
+    "--burst",
+    is_flag=True,
+    help="Exit once the queues and due scheduled jobs are empty (exit 3 if the store stays unreachable).",
+)
 @click.option(
     "--processes", help="Worker processes to run under one supervisor: a number or 'auto' (one per core)."
 )
@@ -107,35 +114,40 @@ def worker(
 ) -> None:
     """Run jobs from the store until stopped (TERM/INT stop gracefully, TSTP quiets, TTIN dumps threads)."""
     config = get_config()
-    try:
-        changes: dict[str, Any] = {}
-        if config_file:
-            changes.update(settings_from_toml(config_file))
-        changes.update(settings_from_env())
-        flags = {
-            "require": require or None,
-            "concurrency": concurrency,
-            "strict": strict,
-            "timeout": timeout,
-            "url": url,
-            "tag": tag,
-            "log_format": log_format,
-            "log_level": "DEBUG" if verbose else log_level,
-            "sidekiq_version": sidekiq_version,
-            "processes": processes,
-            "max_rss_mb": max_rss_mb,
-        }
-        changes.update({key: value for key, value in flags.items() if value is not None})
-        if queues:
-            changes["queues"] = tuple(parse_queue(spec) for spec in queues)
-        config.update(**changes)
-        settings = config.settings
-        from sidequest import logging as sq_logging
+    sources: list[tuple[str, dict[str, Any]]] = []
+    if config_file:
+        sources.append((f"config file {config_file}", settings_from_toml(config_file)))
+    sources.extend(env_sources())
+    flags = {
+        "require": require or None,
+        "concurrency": concurrency,
+        "strict": strict,
+        "timeout": timeout,
+        "url": url,
+        "tag": tag,
+        "log_format": log_format,
+        "log_level": "DEBUG" if verbose else log_level,
+        "sidekiq_version": sidekiq_version,
+        "processes": processes,
+        "max_rss_mb": max_rss_mb,
+    }
+    changes: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
+    if queues:
+        changes["queues"] = tuple(parse_queue(spec) for spec in queues)
+    sources.append(("command line", changes))
+    apply_sources(config.settings, sources)  # validated once, naming where a bad value came from
+    config.update(**{key: value for _, values in sources for key, value in values.items()})
+    settings = config.settings
+    from sidequest import logging as sq_logging
 
-        sq_logging.setup(settings.log_format, settings.log_level)
-        load_modules(list(settings.require))
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+    sq_logging.setup(settings.log_format, settings.log_level)
+    load_modules(list(settings.require))
+    if not settings.require:
+        logger.warning(
+            "no -r given: this worker knows only jobs registered by modules it imported itself; "
+            "pass the module that defines your jobs, e.g. -r myapp.jobs"
+        )
+    _check_store(config, separate_processes=settings.processes > 1)
 
     from sidequest.runtime.malloc import limit_malloc_arenas
 
@@ -172,6 +184,29 @@ def _register_operator_commands() -> None:
     from sidequest.cli_ops import register
 
     register(main)
+
+
+def _check_store(config: Config, *, separate_processes: bool) -> None:
+    """Open the store once before starting, so a bad URL or a refusal for good is one line, not a retry loop.
+
+    With --processes the supervisor holds no store: the check's connection is closed before the
+    children fork, and each child opens its own.
+    """
+    from sidequest.errors import StoreUnavailable
+    from sidequest.runtime.report import permanent_problem
+
+    store = config.store
+    try:
+        store.ping()
+    except StoreUnavailable as exc:
+        problem = permanent_problem(store, exc)
+        if problem:
+            raise UserError(f"cannot start: {problem}") from None
+    except StoreError as exc:
+        raise UserError(f"cannot start: {exc}") from None
+    if separate_processes:
+        config.use_store(None)
+        store.close()
 
 
 _register_operator_commands()

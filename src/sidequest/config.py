@@ -7,11 +7,12 @@ the setting and the bad value, so the worker never starts half-configured.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import threading
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -57,23 +58,22 @@ class Settings:
     require: tuple[str, ...] = ()
     processes: int = 1
     max_rss_mb: int = 0
+    #: A --burst worker gives up (exit 3) when the store stays unreachable this long, so cron and CI end.
+    burst_store_wait: float = 30.0
 
     def __post_init__(self) -> None:
         _validate(self)
 
     def with_changes(self, **changes: Any) -> Settings:
         """A copy with some values changed (and re-validated); unknown names are a ConfigError."""
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(changes) - known)
+        unknown = sorted(set(changes) - SETTING_NAMES)
         if unknown:
-            raise ConfigError(
-                f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(known))}"
-            )
+            raise ConfigError(unknown_settings_message(unknown))
         return replace(self, **{key: _coerce(key, value) for key, value in changes.items()})
 
     @property
     def store_url(self) -> str:
-        """The store this process talks to: url, else SIDEQUEST_URL / SIDEQUEST_REDIS_URL / REDIS_URL, else SQLite."""
+        """The store this process talks to: url (which the environment may set), else ./sidequest.db."""
         return self.url or DEFAULT_SQLITE_URL
 
     @property
@@ -95,7 +95,7 @@ def _validate(settings: Settings) -> None:
             )
         if weight < 0:
             raise ConfigError(f"queue {name!r} has a negative weight {weight}")
-    for name in ("heartbeat_interval", "process_ttl", "poll_interval"):
+    for name in ("heartbeat_interval", "process_ttl", "poll_interval", "burst_store_wait"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(settings, name)}")
     if settings.process_ttl <= settings.heartbeat_interval:
@@ -149,7 +149,14 @@ def _coerce(key: str, value: Any) -> Any:
             return int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key} must be an integer, got {value!r}") from None
-    if key in ("timeout", "dead_timeout", "heartbeat_interval", "process_ttl", "poll_interval"):
+    if key in (
+        "timeout",
+        "dead_timeout",
+        "heartbeat_interval",
+        "process_ttl",
+        "poll_interval",
+        "burst_store_wait",
+    ):
         try:
             return float(value)
         except (TypeError, ValueError):
@@ -159,29 +166,76 @@ def _coerce(key: str, value: Any) -> Any:
     return value
 
 
-_ENV = {
-    "SIDEQUEST_CONCURRENCY": "concurrency",
-    "SIDEQUEST_QUEUES": "queues",
-    "SIDEQUEST_TIMEOUT": "timeout",
-    "SIDEQUEST_NAMESPACE": "namespace",
-    "SIDEQUEST_SIDEKIQ_VERSION": "sidekiq_version",
-    "SIDEQUEST_LOG_FORMAT": "log_format",
-    "SIDEQUEST_LOG_LEVEL": "log_level",
-    "SIDEQUEST_TAG": "tag",
-}
+SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+
+#: Every setting but url can come from SIDEQUEST_<NAME>; the URL has its own three variables.
+URL_VARIABLES = ("SIDEQUEST_URL", "SIDEQUEST_REDIS_URL", "REDIS_URL")
+ENV_VARIABLES = {f"SIDEQUEST_{name.upper()}": name for name in sorted(SETTING_NAMES - {"url"})}
+#: Variables under this prefix belong to sidequest.testing (its pytest plugin), not to settings.
+_TESTING_PREFIX = "SIDEQUEST_TEST_"
+_warned_variables: set[str] = set()
+
+
+def close_match(word: str, known: Collection[str]) -> str | None:
+    """The known name word was most likely meant to be, if any is close enough to suggest."""
+    matches = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+def unknown_settings_message(unknown: Collection[str]) -> str:
+    """'unknown setting ...; did you mean ...? known settings: ...' for misspelled setting names."""
+    parts = []
+    for name in sorted(unknown):
+        match = close_match(name, SETTING_NAMES)
+        parts.append(f"{name!r} (did you mean {match!r}?)" if match else repr(name))
+    return f"unknown setting {', '.join(parts)}; known settings: {', '.join(sorted(SETTING_NAMES))}"
+
+
+def env_sources(environ: Mapping[str, str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The settings the environment names, one (variable=value, {setting: value}) per variable.
+
+    SIDEQUEST_URL beats SIDEQUEST_REDIS_URL beats REDIS_URL. A SIDEQUEST_ variable that names no
+    setting is logged once, with the setting it was most likely meant to be: a misspelled variable
+    would otherwise be ignored without a word.
+    """
+    env = os.environ if environ is None else environ
+    found: list[tuple[str, dict[str, Any]]] = []
+    for var in URL_VARIABLES:
+        if env.get(var):
+            from sidequest.stores import redact  # the label may reach a log: never its password
+
+            found.append((f"{var}={redact(env[var])!r}", {"url": env[var]}))
+            break
+    for var, key in ENV_VARIABLES.items():
+        if env.get(var):
+            found.append((f"{var}={env[var]!r}", {key: env[var]}))
+    for var in sorted(env):
+        if (
+            var.startswith("SIDEQUEST_")
+            and var not in ENV_VARIABLES
+            and var not in URL_VARIABLES
+            and not var.startswith(_TESTING_PREFIX)
+            and var not in _warned_variables
+        ):
+            _warned_variables.add(var)
+            # compare what follows the prefix: the shared prefix would make every name look close
+            prefix = len("SIDEQUEST_")
+            known = [name[prefix:] for name in [*ENV_VARIABLES, *URL_VARIABLES[:2]]]
+            match = close_match(var[prefix:], known)
+            hint = (
+                f"did you mean SIDEQUEST_{match}?"
+                if match
+                else f"settings are {', '.join([*URL_VARIABLES[:2], *ENV_VARIABLES])}"
+            )
+            logger.warning("environment variable %s is not a sidequest setting and is ignored; %s", var, hint)
+    return found
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Settings named by environment variables; SIDEQUEST_URL beats SIDEQUEST_REDIS_URL beats REDIS_URL."""
-    env = os.environ if environ is None else environ
+    """Settings named by environment variables, as raw strings (see env_sources)."""
     found: dict[str, Any] = {}
-    for var in ("SIDEQUEST_URL", "SIDEQUEST_REDIS_URL", "REDIS_URL"):
-        if env.get(var):
-            found["url"] = env[var]
-            break
-    for var, key in _ENV.items():
-        if env.get(var):
-            found[key] = env[var]
+    for _, values in env_sources(environ):
+        found.update(values)
     return found
 
 
@@ -197,7 +251,31 @@ def settings_from_toml(path: str | Path) -> dict[str, Any]:
     settings = dict(table)
     if "redis_url" in settings:
         settings["url"] = settings.pop("redis_url")
+    unknown = set(settings) - SETTING_NAMES
+    if unknown:
+        raise ConfigError(f"config file {path}: {unknown_settings_message(unknown)}")
     return settings
+
+
+def apply_sources(settings: Settings, sources: Sequence[tuple[str, Mapping[str, Any]]]) -> Settings:
+    """settings with every source's values applied, later sources winning.
+
+    The values are checked together (one may depend on another), and when they fail the error
+    names the source of the bad value: "SIDEQUEST_CONCURRENCY='abc': concurrency must be an
+    integer", not only the setting, which the user may not know they set from the environment.
+    """
+    merged: dict[str, Any] = {}
+    for _, values in sources:
+        merged.update(values)
+    try:
+        return settings.with_changes(**merged)
+    except ConfigError as exc:
+        for source, values in sources:
+            try:
+                settings.with_changes(**values)
+            except ConfigError as own:
+                raise ConfigError(f"{source}: {own}") from None
+        raise ConfigError(str(exc)) from None
 
 
 def _batch_parts() -> tuple[Chain, list[DeathHandler]]:
@@ -292,13 +370,16 @@ _env_applied = False
 
 
 def get_config() -> Config:
-    """The process-wide configuration (environment variables applied on first use)."""
+    """The process-wide configuration (environment variables applied on first use).
+
+    A bad environment value raises here, naming the variable, on every call until it is fixed.
+    """
     global _env_applied
     if not _env_applied:
+        sources = env_sources()
+        if sources:
+            _config.settings = apply_sources(_config.settings, sources)
         _env_applied = True
-        env = settings_from_env()
-        if env:
-            _config.settings = _config.settings.with_changes(**env)
     return _config
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -98,27 +99,72 @@ def test_another_applications_database_is_refused(tmp_path: Path) -> None:
     assert tables == ["users"]
 
 
-OPEN = """
-import sys
+OPEN_IN_ROUNDS = """
+import os, sys, time
 from sidequest.stores.sqlite import SQLiteStore
-store = SQLiteStore(sys.argv[1])
-store.push([("default", sys.argv[2])])
-store.close()
+directory, me, count, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+for round in range(rounds):
+    # A barrier through the file system, so every process opens round N's new file at the same moment;
+    # a process that failed leaves a marker so the others stop waiting for it.
+    open(os.path.join(directory, f"ready-{round}-{me}"), "w").close()
+    deadline = time.monotonic() + 60
+    while True:
+        names = os.listdir(directory)
+        if any(name.startswith("failed-") for name in names):
+            sys.exit(3)
+        if sum(name.startswith(f"ready-{round}-") for name in names) >= count:
+            break
+        if time.monotonic() > deadline:
+            sys.exit(f"round {round}: the other processes never arrived")
+        time.sleep(0.001)
+    try:
+        store = SQLiteStore(f"sqlite:///{directory}/round-{round}.db")
+        store.push([("default", f"{me}-{round}")])
+        store.close()
+    except BaseException:
+        open(os.path.join(directory, f"failed-{me}"), "w").close()
+        raise
 """
 
 
-def test_processes_opening_a_new_file_together_migrate_it_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'race.db'}"
-    children = [
-        subprocess.Popen([sys.executable, "-c", OPEN, url, f"job-{n}"], stderr=subprocess.PIPE, text=True)
-        for n in range(4)
-    ]
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen[str]]]:
+    """Child processes a test starts; any still running when it ends (a failed test) are killed and reaped."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for child in started:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+
+
+def test_processes_opening_new_files_together_migrate_each_once(
+    tmp_path: Path, children: list[subprocess.Popen[str]]
+) -> None:
+    # given six processes that open a fresh file together, a hundred times over
+    count, rounds = 6, 100
+    children.extend(
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_IN_ROUNDS, str(tmp_path), str(n), str(count), str(rounds)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(count)
+    )
+    # when they have all finished
+    failures = []
     for child in children:
-        _, err = child.communicate(timeout=60)
-        assert child.returncode == 0, err
-    store = SQLiteStore(url)
-    assert sorted(store.queue_range("default", 0, -1)) == [f"job-{n}" for n in range(4)]
-    store.close()
+        _, err = child.communicate(timeout=120)
+        if child.returncode not in (0, 3):  # 3: stopped because another process failed
+            failures.append(err.strip().splitlines()[-1] if err.strip() else f"exit {child.returncode}")
+    # then none was refused, and every file holds one job from each process
+    assert failures == []
+    assert [child.returncode for child in children] == [0] * count
+    for round in range(rounds):
+        store = SQLiteStore(f"sqlite:///{tmp_path / f'round-{round}.db'}")
+        assert sorted(store.queue_range("default", 0, -1)) == sorted(f"{n}-{round}" for n in range(count))
+        store.close()
+        assert pragma(tmp_path / f"round-{round}.db", "user_version") == SCHEMA_VERSION
 
 
 def test_url_options_and_their_errors(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ DOCS = ROOT / "docs"
 def test_every_setting_is_in_the_configuration_reference_and_in_help() -> None:
     # given every setting the code knows, and every environment variable it reads
     settings = [field.name for field in dataclasses.fields(config.Settings)]
-    environment = [*config._ENV, "SIDEQUEST_URL", "SIDEQUEST_REDIS_URL", "REDIS_URL"]
+    environment = [*config.ENV_VARIABLES, *config.URL_VARIABLES]
     reference = (DOCS / "configuration.md").read_text()
     shown = pydoc.render_doc(sidequest.configure, renderer=pydoc.plaintext)
     # then each has a row in docs/configuration.md and a line in help(sidequest.configure)

@@ -7,6 +7,7 @@ chromium they skip locally and fail in CI, where .ci/run installs it.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from sidequest.config import get_config
+from sidequest.web import create_app
 from tests.support.redis_server import free_port
 from tests.support.worker import wait_for
 
@@ -44,8 +47,12 @@ def _clean_env(tmp_path: Path) -> dict[str, str]:
 class Served:
     """`sidequest web` in a subprocess on a free port: the same command an operator runs."""
 
-    def __init__(self, url: str, tmp_path: Path, *extra: str) -> None:
+    def __init__(
+        self, url: str, tmp_path: Path, *extra: str, path: str = "/", local: str | None = None
+    ) -> None:
         self.port = free_port()
+        self.path = path  # the URL path it prints (with --prefix or --root-path)
+        self.local = path if local is None else local  # where it answers when asked directly
         self.log = tmp_path / f"web-{self.port}.log"
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
@@ -56,13 +63,19 @@ class Served:
                 cwd=tmp_path,
             )
         self.base = f"http://127.0.0.1:{self.port}"
-        wait_for(self._answers, timeout=30, what=f"the dashboard on port {self.port}\n{self.output()}")
+        try:
+            wait_for(self._answers, timeout=30, what=f"the dashboard on port {self.port}")
+            # the command tells the operator where to look
+            assert f"sidequest dashboard: {self.base}{path}\n" in self.output(), self.output()
+        except BaseException:
+            self.stop()
+            raise
 
     def _answers(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"sidequest web exited:\n{self.output()}")
         try:
-            with urllib.request.urlopen(self.base + "/stats", timeout=2) as response:
+            with urllib.request.urlopen(self.base + self.local + "stats", timeout=2) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
@@ -83,9 +96,9 @@ class Served:
 class WebWorker:
     """A real `sidequest worker` on tests/web/web_jobs.py with a fast heartbeat."""
 
-    def __init__(self, url: str, tmp_path: Path, *extra: str) -> None:
-        config = tmp_path / "sidequest.toml"
-        config.write_text("heartbeat_interval = 0.5\nprocess_ttl = 10\npoll_interval = 0.1\n")
+    def __init__(self, url: str, tmp_path: Path, *extra: str, ttl: float = 10) -> None:
+        config = tmp_path / f"sidequest-{time.monotonic_ns()}.toml"
+        config.write_text(f"heartbeat_interval = 0.5\nprocess_ttl = {ttl}\npoll_interval = 0.1\n")
         self.log = tmp_path / f"worker-{time.monotonic_ns()}.log"
         self.ledger_path = tmp_path / "ledger.txt"
         argv = [sys.executable, "-m", "sidequest", "worker", "-r", str(JOBS), "--url", url, "-C", str(config)]
@@ -145,6 +158,20 @@ def start_worker(store_url: str, tmp_path: Path) -> Iterator[Any]:
         worker.stop()
 
 
+def csrf_of(text: str) -> str:
+    """The CSRF token a page's forms carry."""
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', text)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+@pytest.fixture
+def client(store_url: str) -> Iterator[TestClient]:
+    """The dashboard on the test's store, in-process (Starlette's TestClient keeps its cookies)."""
+    with TestClient(create_app(store_url)) as test_client:
+        yield test_client
+
+
 def require_chromium() -> str:
     if not os.path.exists(CHROMIUM):
         problem = f"{CHROMIUM} is not installed"
@@ -160,9 +187,13 @@ def require_chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium, headless, driven by Playwright; one per session."""
+    """Debian's chromium, headless, driven by Playwright; one per test module.
+
+    Not one per session: Playwright's sync API keeps an event loop running in the main thread while
+    it is open, and Django's ORM then refuses to run in tests that come later (SynchronousOnlyOperation).
+    """
     require_chromium()
     from playwright.sync_api import sync_playwright
 

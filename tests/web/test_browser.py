@@ -87,7 +87,7 @@ def test_every_page_loads_and_shows_the_stores_jobs(
         "/retries": ["web.echo_error", "card declined for order 1042", "insufficient funds for order 1051"],
         "/scheduled": ["web.record", "next week"],
         "/morgue": ["web.doomed", "order 977 cannot succeed"],
-        "/metrics": ["web.echo_error"],
+        "/metrics": ["web.echo_error", "web.record", "successful runs by run time"],
     }
     shots = {
         "/": "dashboard",

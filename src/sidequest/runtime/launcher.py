@@ -1,6 +1,8 @@
 """One worker process from start to exit: heartbeat, poller and job pipeline, quiet and stop.
 
-Start: wait for the store (one clear line, then retries), write the first heartbeat *before* the
+Start: wait for the store (one clear line, then retries; a permanent refusal such as bad credentials
+ends the process, and a --burst worker gives up after ``burst_store_wait``), log what this worker
+runs (jobs, queues, the store's absolute location), write the first heartbeat *before* the
 first fetch (so no one mistakes us for dead and takes our jobs), recover jobs left by dead
 processes, fire "startup", then run. Stop (TERM/INT, remote stop, or burst mode finding nothing left
 to do): quiet -> wait up to the timeout for running jobs -> push back what is unfinished -> flush
@@ -22,9 +24,14 @@ from sidequest.errors import StoreError
 from sidequest.runtime.heartbeat import Heartbeat, hostname
 from sidequest.runtime.manager import Manager
 from sidequest.runtime.poller import Poller
-from sidequest.stores import redact
+from sidequest.runtime.report import leftovers, log_jobs, permanent_problem
+from sidequest.stores import location
 
 logger = logging.getLogger("sidequest")
+
+#: Exit code of a worker whose store refused it for good or, with --burst, stayed unreachable for
+#: burst_store_wait; a supervisor in burst mode does not restart a child that exits with it.
+EXIT_STORE_UNUSABLE = 3
 
 
 def new_identity() -> str:
@@ -72,32 +79,58 @@ class Launcher:
     def run(self) -> int:
         """Run until stopped (or, in burst mode, until nothing is left to do); returns the exit code."""
         if not self._connect():
-            return 1
+            return 1 if self._stop_requested.is_set() else EXIT_STORE_UNUSABLE
         self.start()
+        drained = True
         try:
             if self.burst:
-                self._wait_until_drained()
+                drained = self._wait_until_drained()
             else:
                 while not self._stop_requested.wait(0.5):
                     pass
         finally:
             self.stop()
-        return 0
+        if self.burst and drained:
+            try:
+                logger.info("burst done: %s", leftovers(self.store, self.settings.queue_names))
+            except StoreError as exc:
+                logger.error("burst done; could not read what is left: %s", exc)
+        logger.info("bye")
+        return 0 if drained else EXIT_STORE_UNUSABLE
 
     def _connect(self) -> bool:
-        url = redact(self.store.url)
+        """Wait for the store; False when it refuses us for good, or (--burst) stays unreachable too long."""
+        url = location(self.store.url)
         delay = 0.5
         announced = False
+        give_up = time.monotonic() + self.settings.burst_store_wait if self.burst else None
         while not self._stop_requested.is_set():
             try:
+                self.store.ping()
                 if self.heartbeat.beat_once():
                     if announced:
                         logger.warning("store %s is reachable; starting", url)
                     return True
-            except StoreError:
-                pass
+            except StoreError as exc:
+                problem = permanent_problem(self.store, exc)
+                if problem:
+                    logger.error("cannot start: %s", problem)
+                    return False
+            if give_up is not None and time.monotonic() >= give_up:
+                logger.error(
+                    "giving up: the store at %s stayed unreachable for %gs (--burst; burst_store_wait)",
+                    url,
+                    self.settings.burst_store_wait,
+                )
+                return False
             if not announced:
-                logger.error("cannot reach the store at %s; retrying with backoff (Ctrl-C to give up)", url)
+                logger.error(
+                    "cannot reach the store at %s; retrying with backoff (%s)",
+                    url,
+                    f"giving up after {self.settings.burst_store_wait:g}s"
+                    if give_up
+                    else "Ctrl-C to give up",
+                )
                 announced = True
             self._stop_requested.wait(delay)
             delay = min(delay * 2, 5.0)
@@ -106,13 +139,17 @@ class Launcher:
     def start(self) -> None:
         settings = self.settings
         logger.info(
-            "sidequest worker %s starting: store=%s queues=%s concurrency=%d%s",
+            "sidequest worker %s starting: store=%s queues=%s%s concurrency=%d%s",
             self.identity,
-            redact(self.store.url),
-            ",".join(settings.queue_names),
+            location(self.store.url),
+            ", ".join(settings.queue_names)
+            if settings.strict
+            else ", ".join(f"{name} (weight {weight})" for name, weight in settings.queues),
+            " in strict order" if settings.strict else "",
             settings.concurrency,
             " (burst)" if self.burst else "",
         )
+        log_jobs(settings.queue_names)
         try:
             recovered = self.store.recover()
             if recovered:
@@ -124,21 +161,35 @@ class Launcher:
         self.poller.start()
         self.heartbeat.start()
 
-    def _wait_until_drained(self) -> None:
-        """Burst mode: stop once queues and due scheduled jobs stay empty for two checks in a row."""
+    def _wait_until_drained(self) -> bool:
+        """Burst mode: True once queues and due scheduled jobs stay empty for two checks in a row.
+
+        False when the store stays unreachable for burst_store_wait: a burst run in cron or CI must end.
+        """
         empty_checks = 0
+        failing_since: float | None = None
         while not self._stop_requested.wait(0.05):
             try:
                 self.poller.poll_once()
-            except StoreError:
+            except StoreError as exc:
                 empty_checks = 0
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since >= self.settings.burst_store_wait:
+                    logger.error(
+                        "giving up: the store stayed unreachable for %gs (--burst; burst_store_wait): %s",
+                        self.settings.burst_store_wait,
+                        exc,
+                    )
+                    return False
                 continue
+            failing_since = None
             if self.manager.idle and self.poller.nothing_due:
                 empty_checks += 1
                 if empty_checks >= 2:
-                    return
+                    return True
             else:
                 empty_checks = 0
+        return True
 
     def stop(self) -> None:
         deadline = time.monotonic() + self.settings.timeout
@@ -148,7 +199,6 @@ class Launcher:
         self._return_strays()
         self.config.fire("shutdown")
         self.heartbeat.stop()
-        logger.info("bye")
 
     def _return_strays(self) -> None:
         """Push back anything still in our in-progress list once the pipeline has stopped.

@@ -18,6 +18,7 @@ from types import FrameType
 
 from sidequest.config import Config
 from sidequest.runtime.heartbeat import rss_kb
+from sidequest.runtime.launcher import EXIT_STORE_UNUSABLE
 
 logger = logging.getLogger("sidequest")
 
@@ -45,6 +46,7 @@ class Supervisor:
         for sig in FORWARDED:
             signal.signal(sig, self._forward)
         logger.info("supervisor %d starting %d worker processes", os.getpid(), self.count)
+        exit_code = 0
         for slot in range(self.count):
             self._fork(slot)
         while self.children or (self.restarts and not self.stopping):
@@ -62,6 +64,9 @@ class Supervisor:
             if slot < 0:
                 continue
             code = os.waitstatus_to_exitcode(status)
+            if self.burst and code == EXIT_STORE_UNUSABLE:
+                exit_code = code  # a new child would wait for the same store in vain
+                continue
             if self.stopping or (self.burst and code == 0):
                 continue
             if time.monotonic() - self.started_at.get(slot, 0.0) < QUICK_DEATH:
@@ -75,7 +80,7 @@ class Supervisor:
             )
             logger.warning("worker process %d exited with %s; starting a new one in %.1fs", pid, code, delay)
             self.restarts[slot] = time.monotonic() + delay
-        return 0
+        return exit_code
 
     def _start_due(self) -> None:
         if self.stopping:

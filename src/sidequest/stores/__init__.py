@@ -7,12 +7,13 @@ costs nothing.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sidequest.errors import ConfigError
 from sidequest.stores.base import Beat, BeatResult, Counters, ProcessRecord, Store, Work
 
-__all__ = ["Beat", "BeatResult", "Counters", "ProcessRecord", "Store", "Work", "open_store"]
+__all__ = ["Beat", "BeatResult", "Counters", "ProcessRecord", "Store", "Work", "location", "open_store"]
 
 
 def open_store(url: str, *, create: bool = True, **options: Any) -> Store:
@@ -38,9 +39,27 @@ def open_store(url: str, *, create: bool = True, **options: Any) -> Store:
         from sidequest.stores.memory import MemoryStore
 
         return MemoryStore()
+    if "://" not in url:
+        guess = f"redis://{url}" if ":" in url and url.rsplit(":", 1)[1].isdigit() else f"sqlite:///{url}"
+        raise ConfigError(
+            f"store URL {redact(url)!r} has no scheme; did you mean {redact(guess)}? "
+            "Use redis://host:port/db, sqlite:///path/to/file.db or memory://"
+        )
     raise ConfigError(
         f"store URL {redact(url)!r} has an unknown scheme {scheme!r}; use redis://host:port/db, sqlite:///path/to/file.db or memory://"
     )
+
+
+def location(url: str) -> str:
+    """Where a store URL points, for logs: an SQLite file by its absolute path, Redis with any password redacted."""
+    if url.split(":", 1)[0].lower() == "sqlite":
+        from sidequest.stores.sqlite.database import parse_url
+
+        try:
+            return f"sqlite:///{os.path.abspath(parse_url(url, None, None).path)}"
+        except ConfigError:
+            return url
+    return redact(url)
 
 
 def redact(url: str) -> str:

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import jinja2
 from starlette.applications import Starlette
@@ -29,12 +29,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sidequest import api
 from sidequest._version import __version__
 from sidequest.config import Config
+from sidequest.errors import StoreError
 from sidequest.stores import Store, redact
 from sidequest.web import format
 from sidequest.web.gate import FORM_KEY, NONCE_KEY, Gate
 from sidequest.web.security import AuthHook, Csrf, SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
+FLASH_COOKIE = "sidequest_flash"
+STATS_KEY = "sidequest.stats"
 
 #: The tabs, in Sidekiq's order; "morgue" is Sidekiq's path for the dead set.
 TABS = [
@@ -101,16 +104,26 @@ class Dashboard:
             tabs=TABS,
             tab=tab,
             title=context.pop("title", dict(TABS).get(tab, "")),
-            summary=api.Stats(self.store).read(),
+            summary=self.stats(request),
             store_label=self.store_label(),
             read_only=self.read_only,
             csrf_token=self.csrf.token(nonce) if nonce else "",
-            flash=request.query_params.get("done", ""),
+            flash=unquote(request.cookies.get(FLASH_COOKIE, ""))[:500],
             version=__version__,
             now=time.time(),
             **context,
         )
-        return HTMLResponse(body, status_code=status)
+        response = HTMLResponse(body, status_code=status)
+        if FLASH_COOKIE in request.cookies:  # shown once
+            response.delete_cookie(FLASH_COOKIE, path=root or "/")
+        return response
+
+    def stats(self, request: Request) -> api.StatsRecord:
+        """The counters, read once per request: the summary bar and the page's own totals share them."""
+        cached: api.StatsRecord | None = request.scope.get(STATS_KEY)
+        if cached is None:
+            cached = request.scope[STATS_KEY] = api.Stats(self.store).read()
+        return cached
 
     def store_label(self) -> str:
         """The store named in the header: a Redis URL without password, or the SQLite file."""
@@ -140,10 +153,13 @@ def field(form: dict[str, list[str]], name: str, default: str = "") -> str:
 
 
 def back(request: Request, route: str, done: str = "", **params: Any) -> Response:
-    """After an action, back to a page with a GET (so a reload does not post again)."""
-    path = request.url_for(route, **params).path
-    query = {"done": done} if done else {}
-    return RedirectResponse(f"{path}?{urlencode(query)}" if query else path, status_code=303)
+    """After an action, back to a page with a GET (so a reload does not post again), saying what was
+    done once. The message rides in a cookie, not the URL, so no link can make the page say anything."""
+    response = RedirectResponse(request.url_for(route, **params).path, status_code=303)
+    if done:
+        root = request.scope.get("root_path", "") or "/"
+        response.set_cookie(FLASH_COOKIE, quote(done), path=root, httponly=True, samesite="strict")
+    return response
 
 
 class _Prefixed:
@@ -210,9 +226,18 @@ def create_app(
         if owned:  # a store opened here from a URL is closed here; a given one belongs to the caller
             dashboard.store.close()
 
+    async def store_failed(request: Request, exc: Exception) -> Response:
+        """A store that does not answer is the operator's first question, not a stack trace."""
+        return Response(
+            f"Service Unavailable: the store does not answer ({exc}). The page works again once it does.",
+            status_code=503,
+            media_type="text/plain",
+        )
+
     app = Starlette(
         lifespan=lifespan,
         routes=routes,
+        exception_handlers={StoreError: store_failed},
         middleware=[Middleware(SecurityHeaders), Middleware(Gate, auth=auth, read_only=read_only, csrf=csrf)],
     )
     app.state.dashboard = dashboard

@@ -332,6 +332,12 @@ class Database:
                 f"{self.options.busy_timeout:g} s. A process may be holding a long transaction; raise the "
                 "limit with ?busy_timeout=SECONDS in the store URL if this load is expected"
             )
+        directory = os.path.dirname(os.path.abspath(path))
+        if code == sqlite3.SQLITE_CANTOPEN and not os.path.isdir(directory):
+            return StoreError(
+                f"cannot {what}: the directory {directory} of the SQLite file {path} does not exist; "
+                "create it, or point the store URL at a file in an existing directory"
+            )
         if code == sqlite3.SQLITE_CANTOPEN:
             return StoreError(
                 f"cannot {what}: the SQLite file {path} cannot be opened ({exc}); check that its directory "

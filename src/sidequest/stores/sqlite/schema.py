@@ -103,13 +103,30 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def read_version(conn: sqlite3.Connection, path: str) -> int:
-    """The file's schema version, after checking the file is ours and not from a newer sidequest."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    application_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-    if application_id not in (0, APPLICATION_ID) or (version == 0 and _foreign_tables(conn)):
+    """The file's schema version, after checking the file is ours and not from a newer sidequest.
+
+    The version, the application id and the table list are read in one transaction: read one by one,
+    they could straddle another process's migration commit (version 0 and application id 0 read
+    before it, the new tables after), and a fresh file being set up by a sibling would be refused
+    as another application's. Inside the caller's write transaction the reads join it.
+    """
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        application_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        tables = _tables(conn)
+    except BaseException:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    if own:
+        conn.execute("COMMIT")
+    if application_id not in (0, APPLICATION_ID) or (version == 0 and tables):
         raise StoreError(
             f"{path} is an SQLite database of another application (application_id {application_id}, "
-            f"tables: {', '.join(_foreign_tables(conn)) or 'none'}); point sidequest at a file of its own"
+            f"tables: {', '.join(tables) or 'none'}); point sidequest at a file of its own"
         )
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(
@@ -129,6 +146,6 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
     return version
 
 
-def _foreign_tables(conn: sqlite3.Connection) -> list[str]:
+def _tables(conn: sqlite3.Connection) -> list[str]:
     rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").fetchall()
     return [str(name) for (name,) in rows]

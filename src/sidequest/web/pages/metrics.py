@@ -14,7 +14,7 @@ from sidequest.web.app import dashboard_of
 PERIODS = {"1h": 60, "2h": 120, "4h": 240, "8h": 480}
 
 
-async def metrics(request: Request) -> Response:
+def metrics(request: Request) -> Response:
     board = dashboard_of(request)
     period = request.query_params.get("period", "1h")
     period = period if period in PERIODS else "1h"
@@ -23,7 +23,7 @@ async def metrics(request: Request) -> Response:
     top = api.Metrics(board.store).top_jobs(minutes, class_filter=substr)
     chosen_name = request.query_params.get("class", "") or (top[0].job_class if top else "")
     chosen = next((m for m in top if m.job_class == chosen_name), top[0] if top else None)
-    chart = None
+    chart = distribution = None
     if chosen is not None:
         # Minutes bucketed so the chart keeps about 60 bars whatever the period.
         bucket = max(1, len(chosen.minutes) // 60)
@@ -35,6 +35,16 @@ async def metrics(request: Request) -> Response:
         chart = charts.bar_chart(
             labels, seconds, title=f"run time of {chosen.job_class} per {bucket} min, seconds", unit=" s"
         )
+        histogram = api.Metrics(board.store).for_job(chosen.job_class, minutes).histogram
+        if any(histogram):
+            bounds = [f"≤{_ms(bound)}" for bound in api.metrics.BUCKET_BOUNDS_MS]
+            bounds.append(f">{_ms(api.metrics.BUCKET_BOUNDS_MS[-1])}")
+            distribution = charts.bar_chart(
+                bounds[: len(histogram)],
+                [float(n) for n in histogram],
+                title=f"successful runs of {chosen.job_class} by run time",
+                unit=" runs",
+            )
     return board.render(
         request,
         "metrics.html",
@@ -42,10 +52,15 @@ async def metrics(request: Request) -> Response:
         top=top,
         chosen=chosen,
         chart=chart,
+        distribution=distribution,
         period=period,
         periods=list(PERIODS),
         substr=substr,
     )
+
+
+def _ms(bound: float) -> str:
+    return f"{bound / 1000:g} s" if bound >= 1000 else f"{bound:g} ms"
 
 
 def routes() -> list[Route]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from sidequest import api
@@ -19,11 +19,13 @@ from sidequest.web.paging import page_of
 
 #: History ranges offered, as in Sidekiq (?days=7|30|90|180, default 30).
 DAY_CHOICES = (7, 30, 90, 180)
+#: Jobs held by stopped processes listed on the Busy page (the count is always shown).
+HELD_SHOWN = 25
 #: Live graph poll intervals offered, in seconds.
 INTERVALS = (1, 2, 5, 10, 20)
 
 
-async def dashboard(request: Request) -> Response:
+def dashboard(request: Request) -> Response:
     board = dashboard_of(request)
     stats = api.Stats(board.store)
     if request.method == "HEAD":
@@ -59,11 +61,11 @@ async def dashboard(request: Request) -> Response:
     )
 
 
-async def stats_json(request: Request) -> Response:
+def stats_json(request: Request) -> Response:
     """The live graph's feed and a monitoring probe; the "sidekiq" object has Sidekiq's /stats fields."""
     board = dashboard_of(request)
     stats = api.Stats(board.store)
-    record = stats.read()
+    record = board.stats(request)
     return JSONResponse(
         {
             "sidekiq": {
@@ -88,12 +90,12 @@ async def stats_json(request: Request) -> Response:
     )
 
 
-async def stats_queues(request: Request) -> Response:
+def stats_queues(request: Request) -> Response:
     board = dashboard_of(request)
     return JSONResponse({queue.name: queue.size() for queue in api.Queue.all(board.store)})
 
 
-async def busy(request: Request) -> Response:
+def busy(request: Request) -> Response:
     board = dashboard_of(request)
     processes = api.ProcessSet(board.store)
     if request.method == "POST":
@@ -128,10 +130,14 @@ async def busy(request: Request) -> Response:
         at = epoch(started)
         return None if at is None else max(0.0, now - at)
 
+    held_count = board.stats(request).held_by_dead
+    held = api.HeldByDead(board.store).list(HELD_SHOWN) if held_count else []
     return board.render(
         request,
         "busy.html",
         tab="busy",
+        held=held,
+        held_count=held_count,
         processes=listed,
         work=work[page.start : page.stop + 1],
         page=page,
@@ -176,5 +182,11 @@ def routes() -> list[Route]:
         Route("/", dashboard, methods=["GET", "HEAD"], name="dashboard"),
         Route("/stats", stats_json, methods=["GET"], name="stats"),
         Route("/stats/queues", stats_queues, methods=["GET"], name="stats_queues"),
+        # Sidekiq's old address of the live feed, still read by some probes
+        Route(
+            "/dashboard/stats",
+            lambda request: RedirectResponse(request.url_for("stats").path),
+            name="old_stats",
+        ),
         Route("/busy", busy, methods=["GET", "POST"], name="busy"),
     ]

@@ -16,13 +16,13 @@ from sidequest.web.paging import page_of
 QUEUE_NAME = re.compile(r"\A[a-z_:.\-0-9]+\Z", re.IGNORECASE)
 
 
-async def queues(request: Request) -> Response:
+def queues(request: Request) -> Response:
     board = dashboard_of(request)
     summaries = [queue.summary() for queue in api.Queue.all(board.store)]
     return board.render(request, "queues.html", tab="queues", queues=summaries)
 
 
-async def queue(request: Request) -> Response:
+def queue(request: Request) -> Response:
     board = dashboard_of(request)
     name = request.path_params["name"]
     if not QUEUE_NAME.match(name):
@@ -60,7 +60,7 @@ async def queue(request: Request) -> Response:
     )
 
 
-async def queue_delete(request: Request) -> Response:
+def queue_delete(request: Request) -> Response:
     """Delete one job: the form carries its exact stored JSON (Sidekiq's key_val), so no queue walk."""
     board = dashboard_of(request)
     name = request.path_params["name"]

@@ -36,6 +36,10 @@ class Kind:
     #: Sidekiq's order: the next retry or run first; the most recent death first
     soonest_first: bool = True
 
+    def size_of(self, stats: api.StatsRecord) -> int:
+        """The set's size as the summary bar just read it (counting again is costly on SQLite)."""
+        return {"retries": stats.retries, "scheduled": stats.scheduled, "morgue": stats.dead}[self.route]
+
 
 RETRIES = Kind(
     "retries",
@@ -94,7 +98,7 @@ def _allowed(kind: Kind, action: str, all_entries: bool = False) -> bool:
 
 
 def listing(kind: Kind) -> Callable[[Request], object]:
-    async def handler(request: Request) -> Response:
+    def handler(request: Request) -> Response:
         board = dashboard_of(request)
         job_set = kind.set_class(board.store)
         if request.method == "POST":
@@ -110,8 +114,9 @@ def listing(kind: Kind) -> Callable[[Request], object]:
         else:
             ascending = _ascending(request, kind.soonest_first)
             keep = {"direction": "asc" if ascending else "desc"}
-            page = page_of(request, job_set.size(), board.page_size, keep)
-            entries = job_set.page(page.number, page.count, oldest_first=ascending).items
+            total = kind.size_of(board.stats(request))
+            page = page_of(request, total, board.page_size, keep)
+            entries = job_set.page(page.number, page.count, oldest_first=ascending, total=total).items
             truncated = False
         return board.render(
             request,
@@ -133,7 +138,7 @@ def listing(kind: Kind) -> Callable[[Request], object]:
 
 
 def entry(kind: Kind) -> Callable[[Request], object]:
-    async def handler(request: Request) -> Response:
+    def handler(request: Request) -> Response:
         board = dashboard_of(request)
         job_set = kind.set_class(board.store)
         key = request.path_params["key"]
@@ -150,7 +155,7 @@ def entry(kind: Kind) -> Callable[[Request], object]:
 
 
 def every(kind: Kind) -> Callable[[Request], object]:
-    async def handler(request: Request) -> Response:
+    def handler(request: Request) -> Response:
         board = dashboard_of(request)
         action = request.path_params["action"]
         if not _allowed(kind, action, all_entries=True):
