@@ -40,6 +40,20 @@ class Fanout(Job, name="tests.batches.Fanout"):
             import_row.perform_bulk([[n] for n in range(count)])
 
 
+@job(name="tests.batches.side_effect")
+def side_effect(n: int) -> None:
+    RAN.append(("side", n))
+
+
+@job(name="tests.batches.function_fanout")
+def function_fanout(count: int) -> None:
+    side_effect.perform_async(-1)  # outside jobs(): does not join the batch
+    batch = Batch.current()
+    assert batch is not None
+    with batch.jobs():
+        import_row.perform_bulk([[n] for n in range(count)])
+
+
 @pytest.fixture
 def worker_store(store: Store) -> Iterator[Store]:
     RAN.clear()
@@ -154,3 +168,15 @@ def test_an_unknown_event_or_a_late_callback_is_refused() -> None:
     batch._created = True
     with pytest.raises(sidequest.batches.BatchError, match="before its first jobs"):
         batch.on("success", FinishImport)
+
+
+def test_a_function_job_adds_jobs_through_batch_current_and_other_pushes_stay_out(worker_store: Store) -> None:
+    batch = Batch(description="function fan out")
+    batch.on("success", FinishImport, {"event": "success"})
+    with batch.jobs():
+        function_fanout.perform_async(3)
+    burst()
+    status = Batch.status(batch.bid)
+    assert status is not None and status.total == 4 and status.done
+    assert ("side", -1) in RAN
+    assert callbacks() == [("callback", batch.bid, {"event": "success"})]

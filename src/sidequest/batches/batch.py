@@ -40,7 +40,11 @@ EVENTS = ("complete", "success", "death")
 #: The job that tells a parent batch that one of its children completed, succeeded or died.
 CHILD_JOB = "sidequest.BatchChild"
 
+#: The batch whose jobs() block is open here: pushes join it.
 _current: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("sidequest_batch", default=None)
+#: The batch of the job running here (set by the server middleware): Batch.current() reports it, but
+#: pushes do not join it unless the job opens ``jobs()`` on it.
+_running: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("sidequest_running_batch", default=None)
 
 
 class BatchError(SidequestError):
@@ -167,8 +171,8 @@ class Batch:
 
     @staticmethod
     def current() -> Batch | None:
-        """The batch whose jobs() block is open here, or the batch of the job running here."""
-        return _current.get()
+        """The batch whose jobs() block is open here, or else the batch of the job running here."""
+        return _current.get() or _running.get()
 
     @staticmethod
     def status(bid: str, *, jids: int = 100, store: Store | None = None) -> BatchStatus | None:

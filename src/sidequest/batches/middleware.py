@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from sidequest._time import now
 from sidequest.batches import _store, status
-from sidequest.batches.batch import Batch, _current
+from sidequest.batches.batch import Batch, _current, _running
 from sidequest.config import Config, get_config
 
 
@@ -76,7 +76,7 @@ def run_tracked(job: Any, payload: dict[str, Any], call_next: Callable[[], Any])
         tracker = status.Tracker(payload, ttl)
         tracker.write(state="running", started_at=now())
         token = status.started(tracker)
-    batch_token = _current.set(Batch(bid=bid)) if bid else None
+    batch_token = _running.set(Batch(bid=bid)) if bid else None
     jid = str(payload.get("jid", ""))
     try:
         result = call_next()
@@ -90,7 +90,7 @@ def run_tracked(job: Any, payload: dict[str, Any], call_next: Callable[[], Any])
         raise
     finally:
         if batch_token is not None:
-            _current.reset(batch_token)
+            _running.reset(batch_token)
         if tracker is not None and token is not None:
             status.finished(tracker, token)
     if tracker is not None:
