@@ -91,4 +91,6 @@ def test_the_cli_lists_and_shows_batches(url: str, url_store: Store) -> None:
     assert as_json["total"] == 4 and as_json["failed"] == {jids[2]: "KeyError: 'sku'"}
 
     missing = run("batches", "show", "nope", "--url", url)
-    assert missing.exit_code == 1 and "no batch 'nope'" in missing.output and "Traceback" not in missing.output
+    assert (
+        missing.exit_code == 1 and "no batch 'nope'" in missing.output and "Traceback" not in missing.output
+    )

@@ -94,10 +94,15 @@ def test_success_callback_runs_once_after_every_job_of_the_batch(worker_store: S
     assert status is not None
     assert (status.description, status.total, status.pending, status.failures) == ("import 42", 20, 0, 0)
     assert status.complete_at is not None and status.success_at is not None and status.done
-    assert status.callbacks == {"complete": ["tests.batches.FinishImport"], "success": ["tests.batches.FinishImport"]}
+    assert status.callbacks == {
+        "complete": ["tests.batches.FinishImport"],
+        "success": ["tests.batches.FinishImport"],
+    }
 
 
-def test_a_failing_job_completes_the_batch_but_it_succeeds_only_after_the_job_does(worker_store: Store) -> None:
+def test_a_failing_job_completes_the_batch_but_it_succeeds_only_after_the_job_does(
+    worker_store: Store,
+) -> None:
     batch = Batch(description="with a bad row")
     batch.on("complete", FinishImport, {"event": "complete"})
     batch.on("success", FinishImport, {"event": "success"})
@@ -135,9 +140,7 @@ def test_jobs_of_a_batch_add_more_jobs_to_it_while_it_runs(worker_store: Store) 
         Fanout.perform_async(5)
     burst()
     # the callback waited for the five rows the first job added
-    assert sorted(
-        entry[1] for entry in RAN if entry[0] == "row"
-    ) == [0, 1, 2, 3, 4]
+    assert sorted(entry[1] for entry in RAN if entry[0] == "row") == [0, 1, 2, 3, 4]
     assert RAN[-1] == ("callback", batch.bid, {"event": "success"})
     status = Batch.status(batch.bid)
     assert status is not None and status.total == 6
@@ -170,7 +173,9 @@ def test_an_unknown_event_or_a_late_callback_is_refused() -> None:
         batch.on("success", FinishImport)
 
 
-def test_a_function_job_adds_jobs_through_batch_current_and_other_pushes_stay_out(worker_store: Store) -> None:
+def test_a_function_job_adds_jobs_through_batch_current_and_other_pushes_stay_out(
+    worker_store: Store,
+) -> None:
     batch = Batch(description="function fan out")
     batch.on("success", FinishImport, {"event": "success"})
     with batch.jobs():

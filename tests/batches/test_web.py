@@ -26,7 +26,11 @@ def done(bid: str, options: dict[str, object]) -> None:
 
 @pytest.fixture(params=["sqlite", "redis"])
 def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else f"sqlite:///{tmp_path / 'web.db'}"
+    url = (
+        request.getfixturevalue("redis_url")
+        if request.param == "redis"
+        else f"sqlite:///{tmp_path / 'web.db'}"
+    )
     get_config().update(url=url)
     get_config().store  # noqa: B018 - opening it creates the SQLite file the dashboard shows
     with TestClient(create_app(url)) as test_client:

@@ -27,7 +27,20 @@ def start_worker(url: str, tmp_path: Path, index: int) -> subprocess.Popen[bytes
         env.pop(var, None)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    command = [sys.executable, "-m", "sidequest", "worker", "-r", str(JOBS), "--url", url, "-C", str(config), "-c", "5"]
+    command = [
+        sys.executable,
+        "-m",
+        "sidequest",
+        "worker",
+        "-r",
+        str(JOBS),
+        "--url",
+        url,
+        "-C",
+        str(config),
+        "-c",
+        "5",
+    ]
     with open(tmp_path / f"worker-{index}.log", "wb") as log:  # the child keeps its own handle
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
@@ -58,7 +71,6 @@ def test_callbacks_fire_exactly_once_with_racing_workers_and_sigkills(
     workers = [start_worker(url, tmp_path, index) for index in range(3)]
     started = len(workers)
     try:
-
         store = sidequest.get_config().store
 
         def settled() -> bool:

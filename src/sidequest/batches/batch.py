@@ -44,7 +44,9 @@ CHILD_JOB = "sidequest.BatchChild"
 _current: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("sidequest_batch", default=None)
 #: The batch of the job running here (set by the server middleware): Batch.current() reports it, but
 #: pushes do not join it unless the job opens ``jobs()`` on it.
-_running: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("sidequest_running_batch", default=None)
+_running: contextvars.ContextVar[Batch | None] = contextvars.ContextVar(
+    "sidequest_running_batch", default=None
+)
 
 
 class BatchError(SidequestError):

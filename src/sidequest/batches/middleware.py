@@ -22,6 +22,7 @@ from sidequest._time import now
 from sidequest.batches import _store, status
 from sidequest.batches.batch import Batch, _current, _running
 from sidequest.config import Config, get_config
+from sidequest.stores.batches import Report
 
 
 def install(config: Config | None = None) -> None:
@@ -97,7 +98,11 @@ def run_tracked(job: Any, payload: dict[str, Any], call_next: Callable[[], Any])
         tracker.write(state="succeeded", finished_at=now(), progress=100.0, result=result, error="")
     if bid:
         store = _store.store()
-        _store.deliver_fired(store, store.batch_done(bid, jid, "success", "", now()))
+        if store.defers_batch_reports:
+            # in a worker: written in the round trip of the job's acknowledgement, just before it
+            store.defer_batch_done(Report(bid, jid, "success", "", now()))
+        else:
+            _store.deliver_fired(store, store.batch_done(bid, jid, "success", "", now()))
     return result
 
 

@@ -16,10 +16,11 @@ Memory is bounded by the members still pending plus the failures: finished membe
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 #: What happened to a member: it succeeded; it ran and failed (a retry may follow); it died; or (for a
 #: child batch) it ran, which is what its parent's "complete" waits for.
@@ -32,6 +33,16 @@ EVENTS = ("death", "complete", "success")
 #: How far after "complete" the "success" callback is scheduled in the same step, so the poller
 #: enqueues complete's callbacks first (a sorted set orders equal scores by bytes, not by insertion).
 SUCCESS_OFFSET = 0.001
+
+
+class Report(NamedTuple):
+    """One batch_done call, kept until the store flushes it (see BatchStore.defer_batch_done)."""
+
+    bid: str
+    member: str
+    outcome: Outcome
+    error: str
+    now: float
 
 
 @dataclass(slots=True)
@@ -92,6 +103,43 @@ class BatchStore(ABC):
         An unknown or expired bid returns [] and changes nothing.
         """
 
+    def batch_done_many(self, reports: Sequence[Report]) -> list[list[str]]:
+        """batch_done for each report, in order (stores do it in one round trip or transaction);
+        each report is its own atomic step."""
+        return [self.batch_done(*report) for report in reports]
+
+    def defer_batch_done(self, report: Report) -> None:
+        """Keep a report to be written by the next flush_batch_reports, which ``ack`` calls first.
+
+        For workers: a job's report then shares the round trip of its acknowledgement, and is always
+        stored before it (a process that dies before the flush has not acknowledged the job either,
+        so the job runs again and reports again).
+        """
+        with _deferred_lock:
+            self.__dict__.setdefault("_deferred_reports", []).append(report)
+
+    @property
+    def defers_batch_reports(self) -> bool:
+        """Whether a worker acknowledges jobs through this store object (it has called ``ack``), so a
+        deferred report is sure to be flushed; elsewhere (scripts, tests) reports are written at once."""
+        return bool(self.__dict__.get("_acks_here"))
+
+    def flush_batch_reports(self) -> None:
+        """Write the deferred reports (a no-op when there are none); they are kept if this raises.
+
+        Every store's ``ack`` calls it first."""
+        self.__dict__["_acks_here"] = True
+        if not self.__dict__.get("_deferred_reports"):
+            return
+        with _deferred_lock:
+            reports, self.__dict__["_deferred_reports"] = self.__dict__["_deferred_reports"], []
+        try:
+            self.batch_done_many(reports)
+        except BaseException:
+            with _deferred_lock:
+                self.__dict__["_deferred_reports"] = reports + self.__dict__["_deferred_reports"]
+            raise
+
     @abstractmethod
     def batch_state(self, bid: str, failed_limit: int = 100) -> BatchState | None:
         """The batch's counters, its first failed_limit failures, and fired events; None if unknown."""
@@ -103,6 +151,9 @@ class BatchStore(ABC):
     @abstractmethod
     def batch_ids(self, limit: int = 100) -> list[str]:
         """Ids of batches that still exist, newest first, up to limit (expired ones are forgotten)."""
+
+
+_deferred_lock = threading.Lock()
 
 
 def callbacks_by_event(callbacks: Sequence[tuple[str, str]]) -> Mapping[str, list[str]]:

@@ -102,6 +102,7 @@ class MemoryStore(MemoryBatches, Store):
                 self._lock.wait(remaining)
 
     def ack(self, identity: str, works: Sequence[Work]) -> int:
+        self.flush_batch_reports()  # a job's batch report is stored before its acknowledgement
         with self._lock:
             held = self._in_progress.get(identity, [])
             removed = 0

@@ -23,6 +23,7 @@ from sidequest.stores.batches import (
     BatchState,
     BatchStore,
     Outcome,
+    Report,
     callbacks_by_event,
 )
 from sidequest.stores.redis.connection import Connection
@@ -80,7 +81,13 @@ class RedisBatches(BatchStore):
         success_ttl: float,
     ) -> bool:
         grouped = callbacks_by_event(callbacks)
-        args: list[str | int] = [bid, meta, repr(float(now)), max(1, int(ttl * 1000)), repr(float(success_ttl))]
+        args: list[str | int] = [
+            bid,
+            meta,
+            repr(float(now)),
+            max(1, int(ttl * 1000)),
+            repr(float(success_ttl)),
+        ]
         args += [json.dumps(grouped[event]) for event in EVENTS]
         keys = [self._batch_keys(bid)[0], self._batch_index]
         return bool(self._batch_scripts["create"](keys=keys, args=args))
@@ -103,6 +110,22 @@ class RedisBatches(BatchStore):
         keys = [*self._batch_keys(bid), self.keys.sorted_set("schedule")]
         args = [member, outcome, error, repr(float(now)), repr(float(now) + SUCCESS_OFFSET)]
         return [str(event) for event in self._batch_scripts["done"](keys=keys, args=args)]
+
+    @_translated
+    def batch_done_many(self, reports: Sequence[Report]) -> list[list[str]]:
+        if not reports:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        script = self._batch_scripts["done"]
+        schedule = self.keys.sorted_set("schedule")
+        for bid, member, outcome, error, now in reports:
+            keys = [*self._batch_keys(bid), schedule]
+            script(
+                keys=keys,
+                args=[member, outcome, error, repr(float(now)), repr(float(now) + SUCCESS_OFFSET)],
+                client=pipe,
+            )
+        return [[str(event) for event in fired] for fired in pipe.execute()]
 
     @_translated
     def batch_state(self, bid: str, failed_limit: int = 100) -> BatchState | None:

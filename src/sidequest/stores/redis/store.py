@@ -199,6 +199,7 @@ class RedisStore(RedisBatches, Operators, Store):
 
     @_translate_errors
     def ack(self, identity: str, works: Sequence[Work]) -> int:
+        self.flush_batch_reports()  # a job's batch report is stored before its acknowledgement
         if not works:
             return 0
         by_queue: dict[str, list[str]] = {}

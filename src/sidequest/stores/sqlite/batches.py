@@ -19,6 +19,7 @@ from sidequest.stores.batches import (
     BatchState,
     BatchStore,
     Outcome,
+    Report,
     callbacks_by_event,
 )
 from sidequest.stores.sqlite.database import Database
@@ -103,6 +104,27 @@ class Batches(BatchStore):
             return _fire_due(conn, bid, now, wall)
 
         return self._db.write("finish a batch job", run)
+
+    def batch_done_many(self, reports: Sequence[Report]) -> list[list[str]]:
+        if not reports:
+            return []
+        wall = time.time()
+
+        def run(conn: sqlite3.Connection) -> list[list[str]]:
+            results: list[list[str]] = []
+            for bid, member, outcome, error, now in reports:
+                if not _exists(conn, bid, wall):
+                    results.append([])
+                    continue
+                row = conn.execute(
+                    "SELECT unrun, error, dead FROM batch_members WHERE bid = ? AND member = ?", (bid, member)
+                ).fetchone()
+                if row is not None:
+                    _record(conn, bid, member, outcome, error, row)
+                results.append(_fire_due(conn, bid, now, wall))
+            return results
+
+        return self._db.write("finish batch jobs", run)
 
     def batch_state(self, bid: str, failed_limit: int = 100) -> BatchState | None:
         wall = time.time()

@@ -112,6 +112,7 @@ class SQLiteStore(Batches, SortedSets, Processes, Store):
         )
 
     def ack(self, identity: str, works: Sequence[Work]) -> int:
+        self.flush_batch_reports()  # a job's batch report is stored before its acknowledgement
         if not works:
             return 0
         wanted = Counter((work.queue, work.payload) for work in works)
