@@ -58,18 +58,20 @@ def test_callbacks_fire_exactly_once_with_racing_workers_and_sigkills(
     sidequest.configure(url=url)
     from tests.batches import worker_jobs
 
-    # given a batch whose last jobs kill their worker before and after reporting to the batch; the
+    # given three workers, and a batch whose first jobs run (and report) before the jobs() block
+    # ends and adds their jids, and whose last jobs kill their worker before and after reporting; the
     # slowest reports last (firing the callbacks), dies, and reports again when it runs a second time
+    workers = [start_worker(url, tmp_path, index) for index in range(3)]
+    started = len(workers)
     batch = Batch(description="race")
     for event in ("complete", "success"):
         batch.on(event, worker_jobs.Finished, {"event": event})
     with batch.jobs():
         worker_jobs.row.perform_bulk([[n, "", 0.005] for n in range(ROWS)])
+        wait_for(lambda: len(ledger(tmp_path)) >= ROWS // 2, timeout=20, what="rows run inside the block")
         kills = [("before", 0.05)] * 3 + [("after", 0.05)] * 2 + [("after", 2.5)]
         worker_jobs.row.perform_bulk([[ROWS + n, kill, pause] for n, (kill, pause) in enumerate(kills)])
-    # when three workers drain it while the killed ones are replaced
-    workers = [start_worker(url, tmp_path, index) for index in range(3)]
-    started = len(workers)
+    # when they drain it while the killed ones are replaced
     try:
         store = sidequest.get_config().store
 

@@ -136,3 +136,48 @@ def test_racing_finishers_fire_each_event_exactly_once(store: Store, second_stor
     # then complete and success fired once each, and each callback was scheduled once
     assert sorted(fired) == ["complete", "success"]
     assert sorted(scheduled(store)) == sorted([CALLBACKS[0][1], CALLBACKS[1][1]])
+
+
+def test_members_that_report_before_they_are_added_get_their_outcome_when_added(store: Store) -> None:
+    # given a batch held open (as a jobs() block holds it) whose jids are added after their pushes
+    make(store, members=("hold",))
+    # when jobs finish before their jids are added: one succeeds, one fails, one dies
+    assert store.batch_done("b1", "early-ok", "success", "", NOW) == []
+    assert store.batch_done("b1", "early-bad", "failure", "ValueError: x", NOW) == []
+    assert store.batch_done("b1", "early-dead", "death", "died", NOW) == []
+    state = store.batch_state("b1")
+    assert state is not None and (state.total, state.pending, state.failures) == (1, 1, 0)
+    assert store.batch_add("b1", ["early-ok", "early-bad", "early-dead", "late"]) == 4
+    # then the one that succeeded only counts; the failed ones wait for their retry, as if added first
+    state = store.batch_state("b1")
+    assert state is not None
+    assert (state.total, state.pending, state.unrun, state.failures, state.dead) == (5, 4, 2, 2, 1)
+    assert state.failed == {"early-bad": "ValueError: x", "early-dead": "died"}
+    assert store.batch_members("b1") == ["early-bad", "early-dead", "hold", "late"]
+    # and the batch completes once the hold and the late job ran, and succeeds after the retries
+    assert store.batch_done("b1", "hold", "success", "", NOW) == ["death"]
+    assert store.batch_done("b1", "late", "success", "", NOW) == ["complete"]
+    assert store.batch_done("b1", "early-bad", "success", "", NOW) == []
+    assert store.batch_done("b1", "early-dead", "success", "", NOW) == ["success"]
+
+
+def test_a_second_run_of_a_job_that_succeeded_changes_nothing(store: Store) -> None:
+    make(store, members=("j1", "j2"))
+    store.batch_done("b1", "j1", "success", "", NOW)
+    # the re-run of j1 fails this time: it is no longer pending, so the batch is unchanged
+    assert store.batch_done("b1", "j1", "failure", "ValueError: again", NOW) == []
+    state = store.batch_state("b1")
+    assert state is not None and (state.pending, state.failures, state.total) == (1, 0, 2)
+    assert store.batch_done("b1", "j2", "success", "", NOW) == ["complete", "success"]
+
+
+def test_deferred_reports_are_written_by_the_next_ack(store: Store) -> None:
+    from sidequest.stores.batches import Report
+
+    make(store, members=("j1",))
+    store.defer_batch_done(Report("b1", "j1", "success", "", NOW))
+    state = store.batch_state("b1")
+    assert state is not None and state.pending == 1
+    store.ack("nobody", [])
+    state = store.batch_state("b1")
+    assert state is not None and state.pending == 0 and "success" in state.fired

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,8 +41,42 @@ EVENTS = ("complete", "success", "death")
 #: The job that tells a parent batch that one of its children completed, succeeded or died.
 CHILD_JOB = "sidequest.BatchChild"
 
-#: The batch whose jobs() block is open here: pushes join it.
-_current: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("sidequest_batch", default=None)
+#: Jids a jobs() block pushed and has not added to its batch yet; they are added in chunks of this many.
+ADD_CHUNK = 1000
+
+
+class Block:
+    """An open ``jobs()`` block: its batch, and the jids pushed in it not yet added to the batch.
+
+    Jids are added after their pushes, in chunks (one store call per ADD_CHUNK jobs instead of one
+    per job). The block holds the batch open until every jid is added, and a job that reports
+    before its jid is added keeps its outcome for then (stores/batches.py), so nothing is lost.
+    """
+
+    def __init__(self, batch: Batch, store: Store) -> None:
+        self.batch = batch
+        self.store = store
+        self.jids: list[str] = []
+        self.lock = threading.Lock()
+
+    def joined(self, jid: str) -> None:
+        with self.lock:
+            self.jids.append(jid)
+            full = len(self.jids) >= ADD_CHUNK
+        if full:
+            self.add_pushed()
+
+    def add_pushed(self) -> None:
+        with self.lock:
+            jids, self.jids = self.jids, []
+        if jids and self.store.batch_add(self.batch.bid, jids) is None:
+            raise BatchError(
+                f"batch {self.batch.bid} no longer exists; {len(jids)} job(s) pushed in it ran alone"
+            )
+
+
+#: The jobs() block open here: pushes join its batch.
+_current: contextvars.ContextVar[Block | None] = contextvars.ContextVar("sidequest_batch", default=None)
 #: The batch of the job running here (set by the server middleware): Batch.current() reports it, but
 #: pushes do not join it unless the job opens ``jobs()`` on it.
 _running: contextvars.ContextVar[Batch | None] = contextvars.ContextVar(
@@ -132,7 +167,8 @@ class Batch:
 
         install()
         store = _store.store()
-        parent = _current.get()
+        open_block = _current.get()
+        parent = open_block.batch if open_block is not None else None
         if not self._created:
             self._create(store, parent)
         hold = f"hold:{wire.new_jid()}"
@@ -140,11 +176,13 @@ class Batch:
             raise BatchError(
                 f"batch {self.bid} does not exist: it expired or was never created here. Start a new Batch"
             )
-        token = _current.set(self)
+        block = Block(self, store)
+        token = _current.set(block)
         try:
             yield self
         finally:
             _current.reset(token)
+            block.add_pushed()
         fired = store.batch_done(self.bid, hold, "success", "", now())
         _store.deliver_fired(store, fired)
 
@@ -174,7 +212,8 @@ class Batch:
     @staticmethod
     def current() -> Batch | None:
         """The batch whose jobs() block is open here, or else the batch of the job running here."""
-        return _current.get() or _running.get()
+        block = _current.get()
+        return block.batch if block is not None else _running.get()
 
     @staticmethod
     def status(bid: str, *, jids: int = 100, store: Store | None = None) -> BatchStatus | None:

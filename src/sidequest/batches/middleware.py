@@ -44,22 +44,21 @@ class BatchClient:
     options: ClassVar[frozenset[str]] = frozenset({"status"})
 
     def call(self, job_class: str, payload: dict[str, Any], queue: str, call_next: Callable[[], Any]) -> Any:
-        batch = _current.get()
+        block = _current.get()
         option = payload.get("status")
-        if batch is None and not option:
+        if block is None and not option:
             return call_next()
         store = _store.store()
         if option:
             tracker = status.Tracker(payload, status.ttl_of(option, job_class))
             tracker.store = store
             tracker.write(state="queued")
-        if batch is not None:
-            payload["bid"] = batch.bid
-            if store.batch_add(batch.bid, [payload["jid"]]) is None:
-                from sidequest.batches.batch import BatchError
-
-                raise BatchError(f"batch {batch.bid} no longer exists; {job_class} was not pushed")
-        return call_next()
+        if block is None:
+            return call_next()
+        payload["bid"] = block.batch.bid
+        result = call_next()
+        block.joined(payload["jid"])  # added to the batch after the push, in chunks (see Block)
+        return result
 
 
 def run_tracked(job: Any, payload: dict[str, Any], call_next: Callable[[], Any]) -> Any:

@@ -11,7 +11,13 @@ poller enqueues them like any scheduled job. A process killed before the step le
 recovered and re-run; killed after it, the re-run finds the event already fired. So each callback is
 enqueued exactly once.
 
-Memory is bounded by the members still pending plus the failures: finished members leave the sets.
+A job may report before its jid was added (the client adds the jids of a ``jobs()`` block in chunks,
+after pushing them, while the block holds the batch open): such an outcome is kept apart and applied
+when the member is added, so it never becomes a member that waits for a run that already happened.
+
+Memory is bounded by the members still pending plus the failures: finished members leave the sets
+(an outcome reported for a member that is never added again, such as a second run of a job that
+already succeeded, stays in the early records until the batch expires).
 """
 
 from __future__ import annotations
@@ -86,7 +92,9 @@ class BatchStore(ABC):
         """Add members as unrun and pending; returns how many were new, or None if bid does not exist.
 
         counted members add to total (jobs); uncounted ones (holds, child batches) only hold the batch
-        open. Atomic: the members are added together.
+        open. A member that already reported (batch_done before this) gets that outcome now: one
+        that succeeded only counts toward total; one that failed or died is pending with its error.
+        Atomic: the members are added together. Never fires an event.
         """
 
     @abstractmethod

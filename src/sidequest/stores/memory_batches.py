@@ -31,6 +31,20 @@ class _Batch:
     failed: dict[str, str] = field(default_factory=dict)
     dead: set[str] = field(default_factory=set)
     fired: dict[str, float] = field(default_factory=dict)
+    # reported before they were added (a push registers its jid after the push, in chunks)
+    early_done: set[str] = field(default_factory=set)
+    early_failed: dict[str, str] = field(default_factory=dict)
+    early_dead: set[str] = field(default_factory=set)
+
+
+def _early(batch: _Batch, member: str, outcome: Outcome, error: str) -> None:
+    """Remember the outcome of a member not added yet, for batch_add to apply (see stores/batches.py)."""
+    if outcome == "success":
+        batch.early_done.add(member)
+    elif outcome in ("failure", "death") and member not in batch.early_done:
+        batch.early_failed[member] = error
+        if outcome == "death":
+            batch.early_dead.add(member)
 
 
 class MemoryBatches(BatchStore):
@@ -77,9 +91,22 @@ class MemoryBatches(BatchStore):
             batch = self._live(bid)
             if batch is None:
                 return None
-            new = [m for m in members if m not in batch.pending and m not in batch.unrun]
-            batch.unrun.update(new)
-            batch.pending.update(new)
+            new = [m for m in dict.fromkeys(members) if m not in batch.pending]
+            for member in new:
+                if member in batch.early_done:
+                    batch.early_done.discard(member)
+                    batch.early_failed.pop(member, None)
+                    batch.early_dead.discard(member)
+                    continue
+                batch.pending.add(member)
+                error = batch.early_failed.pop(member, None)
+                if error is None:
+                    batch.unrun.add(member)
+                    continue
+                batch.failed[member] = error
+                if member in batch.early_dead:
+                    batch.early_dead.discard(member)
+                    batch.dead.add(member)
             if counted:
                 batch.total += len(new)
             return len(new)
@@ -89,12 +116,15 @@ class MemoryBatches(BatchStore):
             batch = self._live(bid)
             if batch is None:
                 return []
-            known = member in batch.pending or member in batch.unrun
+            known = member in batch.pending
+            if not known:
+                _early(batch, member, outcome, error)
+                return []
             batch.unrun.discard(member)
             if outcome == "success":
                 batch.pending.discard(member)
                 batch.failed.pop(member, None)
-            elif outcome in ("failure", "death") and known:
+            elif outcome in ("failure", "death"):
                 batch.failed[member] = error
                 if outcome == "death":
                     batch.dead.add(member)

@@ -66,6 +66,11 @@ class RedisBatches(BatchStore):
         base = f"{self.keys.prefix}sidequest:batch:{bid}"
         return [base, f"{base}:unrun", f"{base}:pending", f"{base}:failed", f"{base}:dead"]
 
+    def _early_keys(self, bid: str) -> list[str]:
+        """Outcomes of members reported before they were added: done set, failed hash, dead set."""
+        base = f"{self.keys.prefix}sidequest:batch:{bid}"
+        return [f"{base}:early-done", f"{base}:early-failed", f"{base}:early-dead"]
+
     @property
     def _batch_index(self) -> str:
         return f"{self.keys.prefix}sidequest:batches"
@@ -100,14 +105,15 @@ class RedisBatches(BatchStore):
             return None
         added = int(
             self._batch_scripts["add"](
-                keys=self._batch_keys(bid), args=[int(ttl), "1" if counted else "0", *members]
+                keys=[*self._batch_keys(bid), *self._early_keys(bid)],
+                args=[int(ttl), "1" if counted else "0", *dict.fromkeys(members)],
             )
         )
         return None if added < 0 else added
 
     @_translated
     def batch_done(self, bid: str, member: str, outcome: Outcome, error: str, now: float) -> list[str]:
-        keys = [*self._batch_keys(bid), self.keys.sorted_set("schedule")]
+        keys = [*self._batch_keys(bid), self.keys.sorted_set("schedule"), *self._early_keys(bid)]
         args = [member, outcome, error, repr(float(now)), repr(float(now) + SUCCESS_OFFSET)]
         return [str(event) for event in self._batch_scripts["done"](keys=keys, args=args)]
 
@@ -119,7 +125,7 @@ class RedisBatches(BatchStore):
         script = self._batch_scripts["done"]
         schedule = self.keys.sorted_set("schedule")
         for bid, member, outcome, error, now in reports:
-            keys = [*self._batch_keys(bid), schedule]
+            keys = [*self._batch_keys(bid), schedule, *self._early_keys(bid)]
             script(
                 keys=keys,
                 args=[member, outcome, error, repr(float(now)), repr(float(now) + SUCCESS_OFFSET)],

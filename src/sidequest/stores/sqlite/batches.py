@@ -35,10 +35,13 @@ def create_tables(conn: sqlite3.Connection) -> None:
         " dead INTEGER NOT NULL DEFAULT 0, fired TEXT NOT NULL DEFAULT '{}') WITHOUT ROWID"
     )
     conn.execute("CREATE INDEX batches_created ON batches (created_at)")
-    # unrun: not run once yet; error: the last failure (NULL when none); dead: it died
+    # unrun: not run once yet; error: the last failure (NULL when none); dead: it died; early: it
+    # reported before it was added (error NULL: it succeeded), so batch_add applies that outcome and
+    # the batch's counters do not count it yet
     conn.execute(
         "CREATE TABLE batch_members (bid TEXT NOT NULL, member TEXT NOT NULL, unrun INTEGER NOT NULL,"
-        " error TEXT, dead INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (bid, member)) WITHOUT ROWID"
+        " error TEXT, dead INTEGER NOT NULL DEFAULT 0, early INTEGER NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (bid, member)) WITHOUT ROWID"
     )
 
 
@@ -76,15 +79,29 @@ class Batches(BatchStore):
         def run(conn: sqlite3.Connection) -> int | None:
             if not _exists(conn, bid, wall):
                 return None
-            added = 0
-            for member in members:
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO batch_members (bid, member, unrun) VALUES (?, ?, 1)", (bid, member)
-                )
-                added += cursor.rowcount
+            added = pending = unrun = failures = dead = 0
+            for member in dict.fromkeys(members):
+                row = conn.execute(
+                    "SELECT early, error, dead FROM batch_members WHERE bid = ? AND member = ?", (bid, member)
+                ).fetchone()
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO batch_members (bid, member, unrun) VALUES (?, ?, 1)", (bid, member)
+                    )
+                    added, pending, unrun = added + 1, pending + 1, unrun + 1
+                elif row[0] and row[1] is None:  # succeeded before it was added
+                    conn.execute("DELETE FROM batch_members WHERE bid = ? AND member = ?", (bid, member))
+                    added += 1
+                elif row[0]:  # failed (or died) before it was added
+                    conn.execute(
+                        "UPDATE batch_members SET early = 0, unrun = 0 WHERE bid = ? AND member = ?",
+                        (bid, member),
+                    )
+                    added, pending, failures, dead = added + 1, pending + 1, failures + 1, dead + row[2]
             conn.execute(
-                "UPDATE batches SET pending = pending + ?, unrun = unrun + ?, total = total + ? WHERE bid = ?",
-                (added, added, added if counted else 0, bid),
+                "UPDATE batches SET pending = pending + ?, unrun = unrun + ?, total = total + ?,"
+                " failures = failures + ?, dead = dead + ? WHERE bid = ?",
+                (pending, unrun, added if counted else 0, failures, dead, bid),
             )
             return added
 
@@ -96,12 +113,7 @@ class Batches(BatchStore):
         def run(conn: sqlite3.Connection) -> list[str]:
             if not _exists(conn, bid, wall):
                 return []
-            row = conn.execute(
-                "SELECT unrun, error, dead FROM batch_members WHERE bid = ? AND member = ?", (bid, member)
-            ).fetchone()
-            if row is not None:
-                _record(conn, bid, member, outcome, error, row)
-            return _fire_due(conn, bid, now, wall)
+            return _done(conn, bid, member, outcome, error, now, wall)
 
         return self._db.write("finish a batch job", run)
 
@@ -116,12 +128,7 @@ class Batches(BatchStore):
                 if not _exists(conn, bid, wall):
                     results.append([])
                     continue
-                row = conn.execute(
-                    "SELECT unrun, error, dead FROM batch_members WHERE bid = ? AND member = ?", (bid, member)
-                ).fetchone()
-                if row is not None:
-                    _record(conn, bid, member, outcome, error, row)
-                results.append(_fire_due(conn, bid, now, wall))
+                results.append(_done(conn, bid, member, outcome, error, now, wall))
             return results
 
         return self._db.write("finish batch jobs", run)
@@ -138,7 +145,8 @@ class Batches(BatchStore):
             if row is None:
                 return None
             failed = conn.execute(
-                "SELECT member, error FROM batch_members WHERE bid = ? AND error IS NOT NULL ORDER BY member LIMIT ?",
+                "SELECT member, error FROM batch_members WHERE bid = ? AND error IS NOT NULL AND early = 0"
+                " ORDER BY member LIMIT ?",
                 (bid, failed_limit),
             ).fetchall()
             meta, created_at, total, pending, unrun, failures, dead, fired, expires_at = row
@@ -161,7 +169,8 @@ class Batches(BatchStore):
     def batch_members(self, bid: str, limit: int = 100) -> list[str]:
         rows = self._db.read_all(
             "list a batch's jobs",
-            "SELECT member FROM batch_members WHERE bid = ? AND bid IN (SELECT bid FROM batches WHERE expires_at > ?)"
+            "SELECT member FROM batch_members WHERE bid = ? AND early = 0"
+            " AND bid IN (SELECT bid FROM batches WHERE expires_at > ?)"
             " ORDER BY member LIMIT ?",
             (bid, time.time(), limit),
         )
@@ -179,6 +188,36 @@ class Batches(BatchStore):
 def _exists(conn: sqlite3.Connection, bid: str, wall: float) -> bool:
     found = conn.execute("SELECT 1 FROM batches WHERE bid = ? AND expires_at > ?", (bid, wall)).fetchone()
     return found is not None
+
+
+def _done(
+    conn: sqlite3.Connection, bid: str, member: str, outcome: Outcome, error: str, now: float, wall: float
+) -> list[str]:
+    row = conn.execute(
+        "SELECT unrun, error, dead, early FROM batch_members WHERE bid = ? AND member = ?", (bid, member)
+    ).fetchone()
+    if row is None or row[3]:
+        _early(conn, bid, member, outcome, error, row)
+        return []
+    _record(conn, bid, member, outcome, error, row[:3])
+    return _fire_due(conn, bid, now, wall)
+
+
+def _early(
+    conn: sqlite3.Connection, bid: str, member: str, outcome: Outcome, error: str, row: tuple[int, ...] | None
+) -> None:
+    """Keep the outcome of a member not added yet, for batch_add (see stores/batches.py)."""
+    if outcome == "success":
+        conn.execute(
+            "INSERT OR REPLACE INTO batch_members (bid, member, unrun, error, dead, early) VALUES (?, ?, 0, NULL, 0, 1)",
+            (bid, member),
+        )
+    elif outcome in ("failure", "death") and not (row is not None and row[1] is None):
+        died = 1 if outcome == "death" or (row is not None and row[2]) else 0
+        conn.execute(
+            "INSERT OR REPLACE INTO batch_members (bid, member, unrun, error, dead, early) VALUES (?, ?, 0, ?, ?, 1)",
+            (bid, member, error, died),
+        )
 
 
 def _record(

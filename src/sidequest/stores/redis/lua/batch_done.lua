@@ -8,6 +8,8 @@
 -- KEYS[4]  failed hash (member -> error)
 -- KEYS[5]  dead set
 -- KEYS[6]  schedule
+-- KEYS[7]  early done set, KEYS[8] early failed hash, KEYS[9] early dead set (see batch_add.lua):
+--          the outcome of a member that is not pending is kept there and changes nothing else
 -- ARGV[1]  member
 -- ARGV[2]  outcome: success, failure, death or ran
 -- ARGV[3]  error text (failure, death)
@@ -19,12 +21,26 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   return {}
 end
 local member, outcome = ARGV[1], ARGV[2]
-local known = redis.call('SISMEMBER', KEYS[3], member) == 1
+if redis.call('SISMEMBER', KEYS[3], member) == 0 then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if outcome == 'success' then
+    redis.call('SADD', KEYS[7], member)
+    redis.call('PEXPIRE', KEYS[7], ttl)
+  elseif (outcome == 'failure' or outcome == 'death') and redis.call('SISMEMBER', KEYS[7], member) == 0 then
+    redis.call('HSET', KEYS[8], member, ARGV[3])
+    redis.call('PEXPIRE', KEYS[8], ttl)
+    if outcome == 'death' then
+      redis.call('SADD', KEYS[9], member)
+      redis.call('PEXPIRE', KEYS[9], ttl)
+    end
+  end
+  return {}
+end
 redis.call('SREM', KEYS[2], member)
 if outcome == 'success' then
   redis.call('SREM', KEYS[3], member)
   redis.call('HDEL', KEYS[4], member)
-elseif known and (outcome == 'failure' or outcome == 'death') then
+elseif outcome == 'failure' or outcome == 'death' then
   local ttl = redis.call('PTTL', KEYS[1])
   redis.call('HSET', KEYS[4], member, ARGV[3])
   redis.call('PEXPIRE', KEYS[4], ttl)
@@ -54,8 +70,8 @@ if redis.call('SCARD', KEYS[3]) == 0 then
   fire('success', ARGV[5])
   if fired[#fired] == 'success' then
     local linger = math.floor(tonumber(redis.call('HGET', KEYS[1], 'success_ttl')) * 1000)
-    for i = 1, 5 do
-      redis.call('PEXPIRE', KEYS[i], math.max(1, linger))
+    for _, key in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7], KEYS[8], KEYS[9]}) do
+      redis.call('PEXPIRE', key, math.max(1, linger))
     end
   end
 end
