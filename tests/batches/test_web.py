@@ -63,3 +63,27 @@ def test_the_batches_page_lists_progress_and_a_batch_page_shows_its_jobs(client:
     assert HOSTILE not in page.text
 
     assert client.get("/batches/nope").status_code == 404
+
+
+@job(name="tests.batches.web.tracked", status=True, retry=3)
+def tracked(n: int) -> None:
+    raise ValueError("disk full")
+
+
+def test_a_retry_page_shows_the_jobs_batch_and_status(client: TestClient) -> None:
+    from sidequest.runtime.launcher import Launcher
+
+    # given a job with status in a batch, failed into the retry set by a worker
+    get_config().update(heartbeat_interval=0.2, poll_interval=0.05)
+    batch = Batch(description="tracked")
+    with batch.jobs():
+        jid = tracked.perform_async(1)
+    assert Launcher(get_config(), burst=True).run() == 0
+    # when the operator follows the job's link on the Retries page
+    page = client.get("/retries")
+    links = [part.split('"')[0] for part in page.text.split('href="')[1:]]
+    detail = client.get(next(link for link in links if link.startswith("/retries/") and str(jid) in link))
+    # then its page links the batch and shows the job's state
+    assert detail.status_code == 200
+    assert f'href="/batches/{batch.bid}"' in detail.text
+    assert '<td id="job-status">retrying' in detail.text

@@ -11,6 +11,8 @@ from datetime import datetime
 from sidequest._time import to_datetime
 from sidequest.api._store import resolve
 from sidequest.batches.batch import BatchStatus, read_status
+from sidequest.batches.status import JobStatus
+from sidequest.batches.status import read_status as read_job_status
 from sidequest.errors import SidequestError
 from sidequest.stores import Store
 
@@ -83,3 +85,8 @@ class BatchSet:
                 "(`sidequest batches list` shows the batches there are)"
             )
         return status
+
+
+def status_of(jid: str, store: Store | None = None) -> JobStatus | None:
+    """A job's status record (jobs pushed with ``status``), or None: for job pages."""
+    return read_job_status(resolve(store), jid)

@@ -20,6 +20,7 @@ from typing import Any
 from sidequest._time import from_wire, now
 from sidequest.batches import _store
 from sidequest.errors import ConfigError, SidequestError
+from sidequest.stores.base import Store
 
 #: Seconds a record is kept when the job says ``status=True``.
 DEFAULT_TTL = 86400
@@ -137,7 +138,12 @@ def progress(percent: float, message: str = "", *, jid: str | None = None) -> No
 
 def status(jid: str) -> JobStatus | None:
     """The job's status record, or None (no ``status`` option, never pushed, or expired)."""
-    raw = _store.store().get_record(record_key(jid))
+    return read_status(_store.store(), jid)
+
+
+def read_status(store: Store, jid: str) -> JobStatus | None:
+    """status() on a given store (sidequest.api reads operators' stores through it)."""
+    raw = store.get_record(record_key(jid))
     if raw is None:
         return None
     fields: dict[str, Any] = json.loads(raw)

@@ -147,8 +147,17 @@ def entry(kind: Kind) -> Callable[[Request], object]:
         found = job_set.fetch(key)
         if found is None:
             return board.not_found(request, f"No job {key} in {kind.title}.")
+        item = found.item or {}
+        status = api.batches.status_of(found.jid, board.store) if item.get("status") else None
         return board.render(
-            request, "entry.html", tab=kind.route, title=f"{kind.singular} {found.jid}", kind=kind, e=found
+            request,
+            "entry.html",
+            tab=kind.route,
+            title=f"{kind.singular} {found.jid}",
+            kind=kind,
+            e=found,
+            bid=item.get("bid") if isinstance(item.get("bid"), str) else None,
+            job_status=status,
         )
 
     return handler
