@@ -68,6 +68,6 @@ RedisStore.ack = _dies_after_reporting(RedisStore.ack)  # type: ignore[method-as
 SQLiteStore.ack = _dies_after_reporting(SQLiteStore.ack)  # type: ignore[method-assign]
 
 
-class Finished(Job, name="tests.batches.Finished"):
+class Finished(Job, name="tests.batches.Finished", queue="callbacks"):
     def perform(self, bid: str, options: dict[str, Any]) -> None:
         _write(f"callback {options['event']} {bid} {self.jid}")
