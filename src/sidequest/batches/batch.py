@@ -79,7 +79,7 @@ class Block:
 _current: contextvars.ContextVar[Block | None] = contextvars.ContextVar("sidequest_batch", default=None)
 #: The batch of the job running here (set by the server middleware): Batch.current() reports it, but
 #: pushes do not join it unless the job opens ``jobs()`` on it.
-_running: contextvars.ContextVar[Batch | None] = contextvars.ContextVar(
+_running: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "sidequest_running_batch", default=None
 )
 
@@ -213,7 +213,10 @@ class Batch:
     def current() -> Batch | None:
         """The batch whose jobs() block is open here, or else the batch of the job running here."""
         block = _current.get()
-        return block.batch if block is not None else _running.get()
+        if block is not None:
+            return block.batch
+        running = _running.get()
+        return Batch(bid=running) if running else None
 
     @staticmethod
     def status(bid: str, *, jids: int = 100, store: Store | None = None) -> BatchStatus | None:

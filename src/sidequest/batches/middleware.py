@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from sidequest._time import now
 from sidequest.batches import _store, status
-from sidequest.batches.batch import Batch, _current, _running
+from sidequest.batches.batch import _current, _running
 from sidequest.config import Config, get_config
 from sidequest.stores.batches import Report
 
@@ -76,7 +76,7 @@ def run_tracked(job: Any, payload: dict[str, Any], call_next: Callable[[], Any])
         tracker = status.Tracker(payload, ttl)
         tracker.write(state="running", started_at=now())
         token = status.started(tracker)
-    batch_token = _running.set(Batch(bid=bid)) if bid else None
+    batch_token = _running.set(bid) if bid else None
     jid = str(payload.get("jid", ""))
     try:
         result = call_next()

@@ -111,27 +111,19 @@ class RedisBatches(BatchStore):
         )
         return None if added < 0 else added
 
-    @_translated
     def batch_done(self, bid: str, member: str, outcome: Outcome, error: str, now: float) -> list[str]:
-        keys = [*self._batch_keys(bid), self.keys.sorted_set("schedule"), *self._early_keys(bid)]
-        args = [member, outcome, error, repr(float(now)), repr(float(now) + SUCCESS_OFFSET)]
-        return [str(event) for event in self._batch_scripts["done"](keys=keys, args=args)]
+        return self.batch_done_many([Report(bid, member, outcome, error, now)])[0]
 
     @_translated
     def batch_done_many(self, reports: Sequence[Report]) -> list[list[str]]:
+        """All reports in one script call: one round trip, each report its own atomic step."""
         if not reports:
             return []
-        pipe = self._redis.pipeline(transaction=False)
-        script = self._batch_scripts["done"]
-        schedule = self.keys.sorted_set("schedule")
+        args: list[str] = [f"{self.keys.prefix}sidequest:batch:"]
         for bid, member, outcome, error, now in reports:
-            keys = [*self._batch_keys(bid), schedule, *self._early_keys(bid)]
-            script(
-                keys=keys,
-                args=[member, outcome, error, repr(float(now)), repr(float(now) + SUCCESS_OFFSET)],
-                client=pipe,
-            )
-        return [[str(event) for event in fired] for fired in pipe.execute()]
+            args += [bid, member, outcome, error, repr(float(now)), repr(float(now) + SUCCESS_OFFSET)]
+        results = self._batch_scripts["done"](keys=[self.keys.sorted_set("schedule")], args=args)
+        return [[str(event) for event in fired] for fired in results]
 
     @_translated
     def batch_state(self, bid: str, failed_limit: int = 100) -> BatchState | None:
