@@ -181,3 +181,22 @@ def test_deferred_reports_are_written_by_the_next_ack(store: Store) -> None:
     store.ack("nobody", [])
     state = store.batch_state("b1")
     assert state is not None and state.pending == 0 and "success" in state.fired
+
+
+def test_many_reports_in_one_step_fire_each_batch_once(store: Store) -> None:
+    from sidequest.stores.batches import Report
+
+    make(store, "b1", members=("a1", "a2"))
+    make(store, "b2", members=("c1", "c2"))
+    reports = [
+        Report("b1", "a1", "success", "", NOW),
+        Report("b2", "c1", "failure", "KeyError: 'x'", NOW),
+        Report("b1", "a2", "success", "", NOW),
+        Report("b1", "a2", "success", "", NOW),  # a second run reported in the same step
+        Report("b2", "c2", "success", "", NOW),
+    ]
+    fired = store.batch_done_many(reports)
+    assert sorted(event for events in fired for event in events) == ["complete", "complete", "success"]
+    assert store.batch_state("b1").fired.keys() == {"complete", "success"}  # type: ignore[union-attr]
+    b2 = store.batch_state("b2")
+    assert b2 is not None and b2.fired.keys() == {"complete"} and b2.failed == {"c1": "KeyError: 'x'"}

@@ -112,8 +112,10 @@ class BatchStore(ABC):
         """
 
     def batch_done_many(self, reports: Sequence[Report]) -> list[list[str]]:
-        """batch_done for each report, in order (stores do it in one round trip or transaction);
-        each report is its own atomic step."""
+        """batch_done for each report, in order, as one atomic step (one round trip or transaction).
+
+        Returns the events fired, per report; a store may check a batch's events once, after all of
+        its reports, and return them at its last report."""
         return [self.batch_done(*report) for report in reports]
 
     def defer_batch_done(self, report: Report) -> None:

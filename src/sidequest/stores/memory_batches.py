@@ -14,6 +14,7 @@ from sidequest.stores.batches import (
     BatchState,
     BatchStore,
     Outcome,
+    Report,
     callbacks_by_event,
 )
 
@@ -144,6 +145,10 @@ class MemoryBatches(BatchStore):
             if "success" in fired:
                 batch.expires_at = time.time() + batch.success_ttl
             return fired
+
+    def batch_done_many(self, reports: Sequence[Report]) -> list[list[str]]:
+        with self._lock:  # one atomic step, as the other stores
+            return [self.batch_done(*report) for report in reports]
 
     def batch_state(self, bid: str, failed_limit: int = 100) -> BatchState | None:
         with self._lock:

@@ -116,12 +116,18 @@ class RedisBatches(BatchStore):
 
     @_translated
     def batch_done_many(self, reports: Sequence[Report]) -> list[list[str]]:
-        """All reports in one script call: one round trip, each report its own atomic step."""
+        """All reports in one script call: one round trip and one atomic step."""
         if not reports:
             return []
-        args: list[str] = [f"{self.keys.prefix}sidequest:batch:"]
-        for bid, member, outcome, error, now in reports:
-            args += [bid, member, outcome, error, repr(float(now)), repr(float(now) + SUCCESS_OFFSET)]
+        # one "now" for the step: events fired by it are stamped with the time it ran
+        now = max(report.now for report in reports)
+        args: list[str] = [
+            f"{self.keys.prefix}sidequest:batch:",
+            repr(float(now)),
+            repr(float(now) + SUCCESS_OFFSET),
+        ]
+        for bid, member, outcome, error, _ in reports:
+            args += (bid, member, outcome, error)
         results = self._batch_scripts["done"](keys=[self.keys.sorted_set("schedule")], args=args)
         return [[str(event) for event in fired] for fired in results]
 

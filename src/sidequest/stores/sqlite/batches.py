@@ -108,27 +108,26 @@ class Batches(BatchStore):
         return self._db.write("add jobs to a batch", run)
 
     def batch_done(self, bid: str, member: str, outcome: Outcome, error: str, now: float) -> list[str]:
-        wall = time.time()
-
-        def run(conn: sqlite3.Connection) -> list[str]:
-            if not _exists(conn, bid, wall):
-                return []
-            return _done(conn, bid, member, outcome, error, now, wall)
-
-        return self._db.write("finish a batch job", run)
+        return self.batch_done_many([Report(bid, member, outcome, error, now)])[0]
 
     def batch_done_many(self, reports: Sequence[Report]) -> list[list[str]]:
+        """All reports in one transaction; each batch's events are checked once, after its reports."""
         if not reports:
             return []
         wall = time.time()
+        now = max(report.now for report in reports)
 
         def run(conn: sqlite3.Connection) -> list[list[str]]:
-            results: list[list[str]] = []
-            for bid, member, outcome, error, now in reports:
-                if not _exists(conn, bid, wall):
-                    results.append([])
-                    continue
-                results.append(_done(conn, bid, member, outcome, error, now, wall))
+            results: list[list[str]] = [[] for _ in reports]
+            live: dict[str, bool] = {}
+            last: dict[str, int] = {}
+            for index, (bid, member, outcome, error, _) in enumerate(reports):
+                if bid not in live:
+                    live[bid] = _exists(conn, bid, wall)
+                if live[bid] and _apply(conn, bid, member, outcome, error):
+                    last[bid] = index
+            for bid, index in last.items():
+                results[index] = _fire_due(conn, bid, now, wall)
             return results
 
         return self._db.write("finish batch jobs", run)
@@ -190,17 +189,16 @@ def _exists(conn: sqlite3.Connection, bid: str, wall: float) -> bool:
     return found is not None
 
 
-def _done(
-    conn: sqlite3.Connection, bid: str, member: str, outcome: Outcome, error: str, now: float, wall: float
-) -> list[str]:
+def _apply(conn: sqlite3.Connection, bid: str, member: str, outcome: Outcome, error: str) -> bool:
+    """Record one outcome; True when it changed the batch's members (so events may be due)."""
     row = conn.execute(
         "SELECT unrun, error, dead, early FROM batch_members WHERE bid = ? AND member = ?", (bid, member)
     ).fetchone()
     if row is None or row[3]:
         _early(conn, bid, member, outcome, error, row)
-        return []
+        return False
     _record(conn, bid, member, outcome, error, row[:3])
-    return _fire_due(conn, bid, now, wall)
+    return True
 
 
 def _early(
