@@ -11,12 +11,15 @@ not the jobs' own payloads in their queue.
 
 Drain: --drain no-op jobs pushed with perform_bulk, plain or inside ``batch.jobs()``, then worked by
 one in-process burst worker (-c 10) until the queue is empty and (batched) the success callback ran.
-Plain and batched drains alternate, --rounds times each; the table shows the median.
+Plain and batched drains alternate, --rounds times each; the table shows the median, and the CPU
+time per job of this process (the worker's threads) plus the redis-server, which a busy machine
+distorts less than the rates (the SQLite run counts this process only).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import tempfile
@@ -80,8 +83,15 @@ def memory(server: RedisServer, count: int) -> dict[str, float]:
     }
 
 
-def drain(count: int, batched: bool) -> tuple[float, float]:
-    """(seconds to enqueue, seconds to drain) count no-op jobs."""
+def cpu_seconds(server: RedisServer) -> float:
+    """CPU time used so far by this process (the worker's threads included) and the redis-server."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    info = server.client().info("cpu")
+    return usage.ru_utime + usage.ru_stime + float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def drain(count: int, batched: bool, server: RedisServer) -> tuple[float, float, float]:
+    """(seconds to enqueue, seconds to drain, CPU seconds to drain) count no-op jobs."""
     args = [[n] for n in range(count)]
     started = time.perf_counter()
     if batched:
@@ -92,11 +102,13 @@ def drain(count: int, batched: bool) -> tuple[float, float]:
     else:
         noop.perform_bulk(args)
     enqueued = time.perf_counter()
+    cpu = cpu_seconds(server)
     assert Launcher(sidequest.get_config(), burst=True).run() == 0
     drained = time.perf_counter()
+    cpu = cpu_seconds(server) - cpu
     if batched:
         assert CALLBACKS and CALLBACKS[-1] == batch.bid, "the success callback did not run"
-    return enqueued - started, drained - enqueued
+    return enqueued - started, drained - enqueued, cpu
 
 
 def main() -> None:
@@ -125,22 +137,25 @@ def main() -> None:
             print(f"  batch_done {found['done_us_per_job']:.0f} us/job (one round trip each)")
 
             sidequest.configure(url=url, concurrency=10, poll_interval=0.05)
-            times: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+            times: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
             for _ in range(options.rounds):
                 for batched in (False, True):
                     server.client().flushall()
-                    times[batched].append(drain(options.drain, batched))
+                    times[batched].append(drain(options.drain, batched, server))
             kind = f"{options.work_ms:g} ms" if options.work_ms else "no-op"
             print(
                 f"\n{options.drain:,} {kind} jobs on {options.store}, one worker -c 10, median of {options.rounds}:"
             )
-            print(f"{'':10} {'enqueue jobs/s':>16} {'drain jobs/s':>14}")
+            print(f"{'':10} {'enqueue jobs/s':>16} {'drain jobs/s':>14} {'drain CPU us/job':>18}")
             rates = {}
             for batched, label in ((False, "plain"), (True, "batched")):
                 enqueue = statistics.median(t[0] for t in times[batched])
                 work = statistics.median(t[1] for t in times[batched])
+                cpu = statistics.median(t[2] for t in times[batched]) / options.drain * 1e6
                 rates[batched] = options.drain / work
-                print(f"{label:10} {options.drain / enqueue:16,.0f} {options.drain / work:14,.0f}")
+                print(
+                    f"{label:10} {options.drain / enqueue:16,.0f} {options.drain / work:14,.0f} {cpu:18.0f}"
+                )
             print(f"\nbatched drain: {100 * rates[True] / rates[False]:.0f} % of plain")
         finally:
             server.stop()

@@ -66,6 +66,8 @@ def run_tracked(job: Any, payload: dict[str, Any], call_next: Callable[[], Any])
     raw_bid = payload.get("bid")
     bid = raw_bid if isinstance(raw_bid, str) and raw_bid else None
     option = payload.get("status")
+    if bid and not option:
+        return _run_batched(payload, bid, call_next)
     tracker: status.Tracker | None = None
     token = None
     if option:
@@ -102,6 +104,26 @@ def run_tracked(job: Any, payload: dict[str, Any], call_next: Callable[[], Any])
             store.defer_batch_done(Report(bid, jid, "success", "", now()))
         else:
             _store.deliver_fired(store, store.batch_done(bid, jid, "success", "", now()))
+    return result
+
+
+def _run_batched(payload: dict[str, Any], bid: str, call_next: Callable[[], Any]) -> Any:
+    """run_tracked for the common case, a batch job without status: kept short, it runs per job."""
+    token = _running.set(bid)
+    try:
+        result = call_next()
+    except BaseException as exc:
+        store = _store.store()
+        jid = str(payload.get("jid", ""))
+        _store.deliver_fired(store, store.batch_done(bid, jid, "failure", describe(exc), now()))
+        raise
+    finally:
+        _running.reset(token)
+    store = _store.store()
+    if store.defers_batch_reports:
+        store.defer_batch_done(Report(bid, str(payload.get("jid", "")), "success", "", now()))
+    else:
+        _store.deliver_fired(store, store.batch_done(bid, str(payload.get("jid", "")), "success", "", now()))
     return result
 
 

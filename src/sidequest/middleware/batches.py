@@ -19,9 +19,15 @@ class BatchServer:
     def call(self, job: Any, payload: dict[str, Any], queue: str, call_next: Callable[[], Any]) -> Any:
         if not payload.get("bid") and not payload.get("status"):
             return call_next()
-        from sidequest.batches.middleware import run_tracked
+        global _run_tracked
+        if _run_tracked is None:
+            from sidequest.batches.middleware import run_tracked
 
-        return run_tracked(job, payload, call_next)
+            _run_tracked = run_tracked
+        return _run_tracked(job, payload, call_next)
+
+
+_run_tracked: Callable[[Any, dict[str, Any], Callable[[], Any]], Any] | None = None
 
 
 def on_death(payload: dict[str, Any], exc: BaseException) -> None:
