@@ -17,6 +17,7 @@ configured one when omitted) and returns plain records (records.py) ready to ren
 from sidequest.api._store import connect
 from sidequest.api.batches import BatchNotFound, BatchSet, BatchSummary
 from sidequest.api.metrics import Metrics
+from sidequest.api.periodic import Periodic, PeriodicSchedule, UnknownScheduleError
 from sidequest.api.processes import HeldByDead, ProcessSet, WorkSet
 from sidequest.api.queues import Queue
 from sidequest.api.records import (
@@ -35,6 +36,7 @@ from sidequest.api.records import (
 )
 from sidequest.api.sets import DeadSet, JobSet, RetrySet, ScheduledSet
 from sidequest.api.stats import Stats
+from sidequest.api.unique import UniqueLock, unique_lock
 
 __all__ = [
     "BatchNotFound",
@@ -50,6 +52,8 @@ __all__ = [
     "Metrics",
     "MinuteCounts",
     "Page",
+    "Periodic",
+    "PeriodicSchedule",
     "ProcessInfo",
     "ProcessSet",
     "Queue",
@@ -62,5 +66,8 @@ __all__ = [
     "StatsRecord",
     "WorkSet",
     "connect",
+    "UniqueLock",
+    "UnknownScheduleError",
     "entry_key",
+    "unique_lock",
 ]

@@ -30,6 +30,7 @@ from sidequest.stores.base import (
     unreadable_entry,
 )
 from sidequest.stores.memory_batches import MemoryBatches
+from sidequest.stores.memory_extras import PeriodicMemory
 
 
 class _SortedSet:
@@ -54,7 +55,7 @@ class _SortedSet:
         return True
 
 
-class MemoryStore(MemoryBatches, Store):
+class MemoryStore(MemoryBatches, PeriodicMemory, Store):
     url = "memory://"
 
     def __init__(self) -> None:

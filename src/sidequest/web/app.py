@@ -49,6 +49,7 @@ TABS = [
     ("morgue", "Dead"),
     ("metrics", "Metrics"),
     ("batches", "Batches"),
+    ("periodic", "Periodic"),
 ]
 
 

@@ -20,6 +20,7 @@ from sidequest.errors import StoreNotFound
 from sidequest.stores.base import MAX_RECOVERIES, Recovered, Store, Work, crashed_entry
 from sidequest.stores.sqlite.batches import Batches
 from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
+from sidequest.stores.sqlite.periodic import PeriodicSQLite
 from sidequest.stores.sqlite.processes import Processes, expire_processes
 from sidequest.stores.sqlite.sorted_sets import _UPSERT_ENTRY, SortedSets, _forget_size, rank_window
 
@@ -29,7 +30,7 @@ from sidequest.stores.sqlite.sorted_sets import _UPSERT_ENTRY, SortedSets, _forg
 IDLE_POLL = 0.02
 
 
-class SQLiteStore(Batches, SortedSets, Processes, Store):
+class SQLiteStore(Batches, SortedSets, Processes, PeriodicSQLite, Store):
     """``sqlite:///path/to/file.db?synchronous=FULL&busy_timeout=30``: the embedded default store.
 
     synchronous=NORMAL (the default) with WAL survives a crash of any process but may lose the last

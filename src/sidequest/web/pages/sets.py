@@ -149,6 +149,7 @@ def entry(kind: Kind) -> Callable[[Request], object]:
             return board.not_found(request, f"No job {key} in {kind.title}.")
         item = found.item or {}
         status = api.batches.status_of(found.jid, board.store) if item.get("status") else None
+        lock = api.unique_lock(found.item, board.store)
         return board.render(
             request,
             "entry.html",
@@ -158,6 +159,7 @@ def entry(kind: Kind) -> Callable[[Request], object]:
             e=found,
             bid=item.get("bid") if isinstance(item.get("bid"), str) else None,
             job_status=status,
+            lock=lock,
         )
 
     return handler
