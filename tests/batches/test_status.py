@@ -118,3 +118,23 @@ def test_records_expire_after_their_ttl(worker_store: Store) -> None:
     while sidequest.status(jid) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sidequest.status(jid) is None
+
+
+class AsyncImport(Job, name="tests.batches.status.AsyncImport", status=True):
+    async def perform(self, rows: int) -> int:
+        await asyncio.sleep(0)
+        self.progress(50, "half way")
+        found = await sidequest.astatus(self.jid)
+        assert found is not None
+        PROGRESS_SEEN.append((found.progress, found.message))
+        return rows
+
+
+def test_an_async_job_reports_progress_from_the_event_loop(worker_store: Store) -> None:
+    PROGRESS_SEEN.clear()
+    jid = AsyncImport.perform_async(8)
+    assert jid is not None
+    burst()
+    assert PROGRESS_SEEN == [(50.0, "half way")]
+    done = sidequest.status(jid)
+    assert done is not None and done.state == "succeeded" and done.result == 8
