@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -98,6 +99,7 @@ def test_success_callback_runs_once_after_every_job_of_the_batch(worker_store: S
         "complete": ["tests.batches.FinishImport"],
         "success": ["tests.batches.FinishImport"],
     }
+    assert asyncio.run(Batch.astatus(batch.bid)) == status
 
 
 def test_a_failing_job_completes_the_batch_but_it_succeeds_only_after_the_job_does(
