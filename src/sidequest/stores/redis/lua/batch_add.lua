@@ -19,25 +19,26 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
 end
 local added = 0
+-- outcomes reported before their member was added are rare: look for them only when there are some
+local early_done = redis.call('EXISTS', KEYS[6]) == 1
+local early_failed = redis.call('EXISTS', KEYS[7]) == 1
 for i = 3, #ARGV do
   local member = ARGV[i]
-  if redis.call('SISMEMBER', KEYS[3], member) == 0 then
+  if early_done and redis.call('SREM', KEYS[6], member) == 1 then
+    redis.call('HDEL', KEYS[7], member)
+    redis.call('SREM', KEYS[8], member)
     added = added + 1
-    if redis.call('SREM', KEYS[6], member) == 1 then
+  elseif redis.call('SADD', KEYS[3], member) == 1 then
+    added = added + 1
+    local error = early_failed and redis.call('HGET', KEYS[7], member)
+    if error then
       redis.call('HDEL', KEYS[7], member)
-      redis.call('SREM', KEYS[8], member)
-    else
-      redis.call('SADD', KEYS[3], member)
-      local error = redis.call('HGET', KEYS[7], member)
-      if error then
-        redis.call('HDEL', KEYS[7], member)
-        redis.call('HSET', KEYS[4], member, error)
-        if redis.call('SREM', KEYS[8], member) == 1 then
-          redis.call('SADD', KEYS[5], member)
-        end
-      else
-        redis.call('SADD', KEYS[2], member)
+      redis.call('HSET', KEYS[4], member, error)
+      if redis.call('SREM', KEYS[8], member) == 1 then
+        redis.call('SADD', KEYS[5], member)
       end
+    else
+      redis.call('SADD', KEYS[2], member)
     end
   end
 end
