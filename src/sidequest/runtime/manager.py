@@ -120,7 +120,7 @@ class Manager:
             self.store_retry.hard_stop = True
             self.fetcher.requeue(leftover, "still running")
         self._closing = True
-        self.handoff.wake(self.concurrency + 1)
+        self.handoff.close()
         self.acknowledger.close()
         self.event_loop.close()
         self._join_threads(max(JOIN_GRACE, deadline - time.monotonic()))
@@ -204,7 +204,7 @@ class Manager:
             except IndexError:
                 if self._closing:
                     return
-                if not self.handoff.park(seat, self._closing):
+                if not self.handoff.park(seat):
                     continue
                 seat.wake.acquire()
                 lead, seat.lead = seat.lead, False
