@@ -84,12 +84,24 @@ def _records_v4(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX records_expiry ON records (expires_at)")
 
 
+def _set_sizes_v5(conn: sqlite3.Connection) -> None:
+    """Every set's size kept in set_sizes (v2 kept the dead set's only, and dropped it on most writes).
+
+    The sizes are counted once here; from now on every write keeps them (see sorted_sets.py), so the
+    dashboard reads a size instead of counting a set on every page. The version bump keeps older
+    sidequest versions, whose writes would not keep them, off the file.
+    """
+    conn.execute("DELETE FROM set_sizes")
+    conn.execute("INSERT INTO set_sizes (name, size) SELECT name, count(*) FROM sorted_sets GROUP BY name")
+
+
 #: MIGRATIONS[n] turns a version-n file into version n + 1.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_v1,
     _count_dead_v2,
     _operators_v3,
     _records_v4,
+    _set_sizes_v5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
