@@ -72,3 +72,29 @@ def test_a_promoted_entry_leaves_its_set_and_lands_in_its_queue_once(store: Stor
     # then it ran once and the set is empty
     assert store.queue_range("default", 0, -1) == [stamp_enqueued_at(job("twice"), NOW)]
     assert sizes(store)["schedule"] == 0
+
+
+def test_a_search_keeps_the_newest_matches_and_can_require_a_second_text(store: Store) -> None:
+    # given entries whose args say which orders were declined
+    store.add_to_set(
+        "retry", [(NOW + i, job(f"order-{i}-{'declined' if i % 2 else 'ok'}")) for i in range(6)]
+    )
+    # then a limited search keeps the newest matches, lowest score first
+    assert [score for score, _ in store.set_scan("retry", "order-", limit=2)] == [NOW + 4, NOW + 5]
+    # and a second text narrows it
+    assert [score for score, _ in store.set_scan("retry", "order-", also="declined")] == [
+        NOW + 1,
+        NOW + 3,
+        NOW + 5,
+    ]
+    assert store.set_scan("retry", "order-", limit=0) == []
+
+
+def test_a_search_matches_like_and_glob_characters_literally(store: Store) -> None:
+    # given entries that differ only where a pattern language would see wildcards
+    literal, lookalike = job("100%_off\\[x]*"), job("100xyoff\\[x]Q")
+    store.add_to_set("retry", [(1.0, literal), (2.0, lookalike)])
+    # then only the literal text matches
+    assert store.set_scan("retry", "100%_off\\\\[x]*") == [(1.0, literal)]
+    assert store.set_scan("retry", "%") == [(1.0, literal)]
+    assert store.set_scan("retry", "_off") == [(1.0, literal)]

@@ -68,17 +68,21 @@ class JobSet:
     def search(
         self, text: str = "", *, job_class: str | None = None, limit: int = SEARCH_LIMIT
     ) -> list[SortedEntry]:
-        """Entries whose stored JSON contains text (args, error, jid...) and, if given, of job_class;
-        newest first, at most limit."""
+        """Entries whose args, error, jid... contain text and, if given, of job_class; newest
+        first, at most limit (the newest limit when more match).
+
+        text is matched as it reads in the job (a quote, a backslash, a newline), not as the
+        stored JSON spells it (\\", \\\\, \\n).
+        """
+        needle = json_text(text)
         if job_class is not None:
-            needle = '"class":' + json.dumps(job_class, ensure_ascii=False)
-            found = self.store.set_scan(self.name, needle, SEARCH_LIMIT)
-            entries = [self._entry(s, raw) for s, raw in found]
-            entries = [e for e in entries if e.job_class == job_class and text in e.raw]
+            class_needle = '"class":' + json.dumps(job_class, ensure_ascii=False)
+            found = self.store.set_scan(self.name, class_needle, limit, also=needle)
+            entries = [e for e in (self._entry(s, raw) for s, raw in found) if e.job_class == job_class]
         else:
-            entries = [self._entry(s, raw) for s, raw in self.store.set_scan(self.name, text, SEARCH_LIMIT)]
+            entries = [self._entry(s, raw) for s, raw in self.store.set_scan(self.name, needle, limit)]
         entries.sort(key=lambda e: (e.score, e.raw), reverse=True)
-        return entries[:limit]
+        return entries
 
     def find_job(self, jid: str) -> SortedEntry | None:
         """The entry with this jid, or None."""
@@ -193,6 +197,12 @@ class DeadSet(JobSet):
     """Jobs out of retries (the morgue), scored by time of death."""
 
     name = "dead"
+
+
+def json_text(text: str) -> str:
+    """text as it appears inside a JSON string of a payload: the escapes Ruby's JSON.generate and
+    ours write (\\" \\\\ \\n \\t ...), other characters as they are (both write raw UTF-8)."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 def _for_retry(raw: str) -> str:
