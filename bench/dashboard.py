@@ -152,7 +152,7 @@ def measure(app: Any, paths: list[str], requests: int) -> dict[str, tuple[float,
 
 def pages(store: Store) -> list[str]:
     size = store.set_size("retry")
-    deep = max(1, size // 25 // 2)
+    deep, last = max(1, size // 25 // 2), max(1, -(-size // 25))  # the middle and the last page of 25
     return [
         "/",
         "/stats",
@@ -162,13 +162,14 @@ def pages(store: Store) -> list[str]:
         f"/queues/default?page={deep}",
         "/retries",
         f"/retries?page={deep}",
+        f"/retries?page={last}",
         f"/retries/{middle_key(store, 'retry')}",
         "/retries?class=app.jobs.Job7&substr=order+4242",
         "/retries?substr=card+declined+for+order+4242",
         "/scheduled",
         f"/scheduled/{middle_key(store, 'schedule')}",
         "/morgue",
-        f"/morgue?page={deep}&count=100",
+        f"/morgue?page={max(1, size // 100 // 2)}&count=100",
         "/metrics",
     ]
 

@@ -77,7 +77,9 @@ class JobSet:
         needle = json_text(text)
         if job_class is not None:
             class_needle = '"class":' + json.dumps(job_class, ensure_ascii=False)
-            found = self.store.set_scan(self.name, class_needle, limit, also=needle)
+            # the typed text first: usually the rarer, it turns most entries away in one look
+            first, second = (needle, class_needle) if needle else (class_needle, "")
+            found = self.store.set_scan(self.name, first, limit, also=second)
             entries = [e for e in (self._entry(s, raw) for s, raw in found) if e.job_class == job_class]
         else:
             entries = [self._entry(s, raw) for s, raw in self.store.set_scan(self.name, needle, limit)]
