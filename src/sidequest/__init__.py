@@ -42,6 +42,9 @@ def configure(**settings: Any) -> Config:
       process_ttl         seconds after which a silent process counts as dead (60)
       poll_interval       seconds between moves of due scheduled jobs and retries (0.5)
       fetch_batch         most jobs one fetch takes (100)
+      prefetch            jobs held beyond idle threads; more saves round trips, but those jobs
+                          wait behind slow ones (0; SIDEQUEST_PREFETCH)
+      max_recoveries      a job whose process died under it this often goes to the dead set (3)
       sidekiq_version     Sidekiq sharing this Redis: "6", "7" or "8" ("7"; SIDEQUEST_SIDEKIQ_VERSION)
       tag, labels         shown next to this process in the Web UI ("" ; SIDEQUEST_TAG)
       log_format          "text" or "json" (text; SIDEQUEST_LOG_FORMAT)

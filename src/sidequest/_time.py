@@ -7,7 +7,7 @@ Sidekiq up to 7.x writes float seconds; 8.x writes integer milliseconds. We alwa
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 #: Sidekiq's cut-off in perform_in/perform_at: smaller numbers are a delay, larger ones a point in time.
@@ -90,3 +90,15 @@ def run_at(when: object, *, relative: bool, job: str = "job") -> float:
 def utc_day(epoch: float | None = None) -> str:
     """The UTC date Sidekiq uses in its daily stat keys, e.g. 2026-11-28."""
     return datetime.fromtimestamp(now() if epoch is None else epoch, UTC).strftime("%Y-%m-%d")
+
+
+def backoff(first: float, cap: float) -> Iterator[float]:
+    """Delays for retrying something that failed: first, doubling each time, never above cap.
+
+    The one backoff of the package: waiting for the store at start, retrying a store write whose
+    outcome must not be lost, and SQLite's wait for a lock (which adds its own jitter).
+    """
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, cap)

@@ -50,6 +50,13 @@ class Settings:
     process_ttl: float = 60.0
     poll_interval: float = 0.5
     fetch_batch: int = 100
+    #: Jobs a worker may hold beyond its idle threads. 0 (the default): a job is fetched only when a
+    #: thread is free to start it, so a short job never waits behind a long one while another worker
+    #: is idle. More saves store round trips for tiny jobs, at the price of that wait.
+    prefetch: int = 0
+    #: A job whose worker process died under it this many times (recovered each time) is a poison
+    #: pill: it goes to the dead set as ProcessCrashed instead of killing the next worker.
+    max_recoveries: int = 3
     sidekiq_version: Literal["6", "7", "8"] = "7"
     tag: str = ""
     labels: tuple[str, ...] = ()
@@ -108,6 +115,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"log_format must be text or json, got {settings.log_format!r}")
     if settings.fetch_batch < 1:
         raise ConfigError(f"fetch_batch must be at least 1, got {settings.fetch_batch}")
+    if settings.max_recoveries < 1:
+        raise ConfigError(f"max_recoveries must be at least 1, got {settings.max_recoveries}")
+    if settings.prefetch < 0:
+        raise ConfigError(f"prefetch must be zero or more jobs, got {settings.prefetch}")
     if settings.processes < 1:
         raise ConfigError(f"processes must be at least 1, got {settings.processes}")
 
@@ -144,7 +155,7 @@ def _coerce(key: str, value: Any) -> Any:
         return str(value).split(".")[0]
     if key == "processes" and value == "auto":
         return os.cpu_count() or 1
-    if key in ("concurrency", "max_retries", "dead_max_jobs", "fetch_batch", "processes", "max_rss_mb"):
+    if key in ("concurrency", "max_retries", "dead_max_jobs", "fetch_batch", "prefetch", "max_recoveries", "processes", "max_rss_mb"):
         try:
             return int(value)
         except (TypeError, ValueError):

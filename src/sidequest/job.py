@@ -92,15 +92,15 @@ class JobDefinition:
         return self.target(*args)
 
     def retry_in(self, instance: Any, count: int, exc: BaseException) -> float | int | str | None:
+        """The job's retry_in hook, on instance: the one that performed (from instantiate)."""
         if isinstance(self.target, type):
-            job_instance = instance if isinstance(instance, Job) else self.target()
-            return job_instance.retry_in(count, exc)
+            return instance.retry_in(count, exc)  # type: ignore[no-any-return]
         return self._retry_in(count, exc) if self._retry_in else None
 
     def retries_exhausted(self, instance: Any, payload: dict[str, Any], exc: BaseException) -> Any:
+        """The job's retries_exhausted hook, on instance: the one that performed (from instantiate)."""
         if isinstance(self.target, type):
-            job_instance = instance if isinstance(instance, Job) else self.target()
-            return job_instance.retries_exhausted(payload, exc)
+            return instance.retries_exhausted(payload, exc)
         return self._exhausted(payload, exc) if self._exhausted else None
 
 
@@ -342,7 +342,12 @@ class Job(metaclass=JobMeta):
         raise NotImplementedError(f"{type(self).__name__} must define perform()")
 
     def retry_in(self, count: int, exc: BaseException) -> float | int | str | None:
-        """Seconds until the next retry, "kill" (dead now), "discard" (drop), or None for the default backoff."""
+        """Seconds until the next retry, "kill" (dead now), "discard" (drop), or None for the default backoff.
+
+        As in Sidekiq, a positive number gets jitter added: rand(10) * (count + 1) seconds, so 10
+        means 10 to 19 s on the first retry. 0 means now, with no jitter. Any other answer is
+        reported to the error handlers and the default backoff is used.
+        """
         return None
 
     def retries_exhausted(self, payload: dict[str, Any], exc: BaseException) -> Any:

@@ -28,11 +28,11 @@ def test_frozen_worker_resumed_after_its_ttl_runs_no_recovered_job_again(
     store = open_store(store_url)
     get_config().use_store(store)
     ledger = Ledger(tmp_path / "ledger.txt")
-    # given a worker running two 3 s jobs with two more fetched and waiting (its first fetch takes
-    # 2 x concurrency, so the four are pushed in one go before it starts)
+    # given a worker running two 3 s jobs with two more fetched and waiting (it may hold two jobs
+    # beyond its threads, prefetch = 2, so the four are pushed in one go before it starts)
     tags = [f"held-{n}" for n in range(4)]
     enqueue_bulk("reliability.long", [[tag, 3.0] for tag in tags])
-    frozen = WorkerProcess(store_url, tmp_path, ledger, "-c", "2")
+    frozen = WorkerProcess(store_url, tmp_path, ledger, "-c", "2", env={"SIDEQUEST_PREFETCH": "2"})
     rescuer: WorkerProcess | None = None
     try:
         identity = frozen.identity(store)

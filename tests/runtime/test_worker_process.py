@@ -7,48 +7,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sidequest import enqueue
-from sidequest.config import get_config
-from sidequest.stores import Store, open_store
+from sidequest.stores import Store
 from tests.support.worker import Worker, ledger, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(params=["redis", "sqlite"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'worker.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[Store]:
-    opened = open_store(url)
-    get_config().use_store(opened)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def workers(url: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
-    started: list[Worker] = []
-
-    def start(*extra: str) -> Worker:
-        worker = Worker(url, tmp_path, *extra)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        if worker.process.poll() is None:
-            worker.process.kill()
-            worker.process.wait()
 
 
 def test_burst_worker_runs_everything_and_exits_zero(

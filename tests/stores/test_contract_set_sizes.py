@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sidequest.payload import stamp_enqueued_at
 from sidequest.stores import Store
-from tests.stores.test_contract import NOW, job
+from tests.stores.test_contract import NOW, crash_holding, job
 
 
 def sizes(store: Store) -> dict[str, int]:
@@ -45,10 +45,17 @@ def test_set_sizes_stay_exact_through_every_kind_of_write(store: Store) -> None:
     store.kill(job("dead3"), NOW + 9, max_jobs=100, max_age=86400)  # the same job dying again
     assert sizes(store)["dead"] == 3
 
+    # when a job whose process keeps dying is buried in the dead set by recovery
+    store.push([("default", job("pill"))])
+    crash_holding(store, "box:1:gone")
+    [recovered] = store.recover(max_recoveries=1)
+    assert recovered.buried
+    assert sizes(store) == {"schedule": 1, "retry": 3, "dead": 4}
+
     # then a cleared set is empty and fills again from zero
     store.set_clear("retry")
     store.add_to_set("retry", [(NOW, job("again"))])
-    assert sizes(store) == {"schedule": 1, "retry": 1, "dead": 3}
+    assert sizes(store) == {"schedule": 1, "retry": 1, "dead": 4}
 
 
 def test_a_page_near_the_far_end_holds_the_same_entries_as_a_walk(store: Store) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import redis
 
+from sidequest.stores.base import Beat
 from sidequest.stores.redis import RedisStore
 from tests.support.redis_server import RedisServer
 
@@ -110,6 +111,24 @@ def test_a_restarted_server_is_reconnected_by_a_held_connection(
     store.close()
 
 
+def test_an_idle_fetch_connection_left_stale_by_a_restart_does_not_fail_the_next_fetch(
+    redis_server_factory: Callable[..., RedisServer],
+) -> None:
+    # given a thread whose held fetch connection sits idle while the server restarts
+    server = redis_server_factory(persistent=True)
+    store = RedisStore(server.url)
+    store.beat(Beat("box:1:aaa", "{}", 0, 0.0, False, 0, 0, 1, {}, ttl=60))
+    assert store.fetch("box:1:aaa", ["default"], 1) == []
+    server.restart()
+    store.push([("default", payload(1))])
+    # when that thread fetches again: fetches are never resent (one may have run), but this one
+    # was never sent on the dead socket
+    taken = store.fetch("box:1:aaa", ["default"], 1)
+    # then it gets the job instead of reporting the store unavailable
+    assert [w.payload for w in taken] == [payload(1)]
+    store.close()
+
+
 def test_replies_larger_than_one_read_arrive_whole(redis_url: str) -> None:
     store = RedisStore(redis_url)
     jobs = [payload(n)[:-1] + f',"pad":"{n % 10}' + "x" * 200_000 + '"}' for n in range(30)]
@@ -127,6 +146,7 @@ import sys
 sys.modules["hiredis"] = None  # as if it were not installed: redis-py falls back to its own parser
 from redis.utils import HIREDIS_AVAILABLE
 assert not HIREDIS_AVAILABLE
+from sidequest.stores.base import Beat
 from sidequest.stores.redis import RedisStore
 store = RedisStore(sys.argv[1])
 store.push([("default", '{"class":"Work","args":["caf\\u00e9"],"jid":"a"}'), ("other", '{"class":"Work","jid":"b"}')])

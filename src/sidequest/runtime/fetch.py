@@ -1,13 +1,31 @@
-"""Queue order for each fetch: strict (as listed) or weighted random (Sidekiq's shuffle-then-uniq).
+"""Fetching: the queue order of each fetch, and what this process holds in its in-progress list.
 
-With weights, a queue of weight w is tried first with probability w / sum of weights, so busy
-high-weight queues cannot starve the others completely.
+QueueOrder is strict (as listed) or weighted random (Sidekiq's shuffle-then-uniq): with weights, a
+queue of weight w is tried first with probability w / sum of weights, so busy high-weight queues
+cannot starve the others completely.
+
+Fetcher makes the store calls that move jobs into this process's in-progress list and keeps the
+ledger of every job fetched and not yet acknowledged or pushed back. The ledger is what lets it
+find jobs a fetch moved whose reply was lost (see return_unknown).
 """
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
+import time
+from collections import Counter
 from collections.abc import Sequence
+
+from sidequest.errors import StoreError
+from sidequest.runtime.store_retry import StoreRetry
+from sidequest.stores.base import Store, Work
+
+logger = logging.getLogger("sidequest")
+
+#: After a failed fetch, wait this long before the next (the outage is logged once, not per fetch).
+FETCH_OUTAGE_PAUSE = 0.5
 
 
 class QueueOrder:
@@ -32,3 +50,97 @@ class QueueOrder:
         expanded = list(self._expanded)
         self._rng.shuffle(expanded)
         return list(dict.fromkeys(expanded))
+
+
+class Fetcher:
+    """One thread at a time calls fetch (the manager's fetch role); any thread may let_go or requeue."""
+
+    def __init__(
+        self, store: Store, identity: str, order: QueueOrder, store_retry: StoreRetry, *, wait: float
+    ) -> None:
+        self.store = store
+        self.identity = identity
+        self.order = order
+        self.store_retry = store_retry
+        self.wait = wait
+        #: Jobs fetched so far (written by the fetching thread only).
+        self.fetched = 0
+        #: Whether the last fetch found nothing.
+        self.found_nothing = False
+        # (queue, payload) keys: a tuple hashes in C, the Work dataclass would hash in Python
+        self._held: Counter[tuple[str, str]] = Counter()
+        self._held_lock = threading.Lock()
+        self._failed = False
+
+    def fetch(self, limit: int) -> list[Work]:
+        """Up to limit jobs, waiting up to ``wait`` seconds for one; [] when none came or the store failed."""
+        try:
+            if self._failed:
+                self.return_unknown()
+            works = self.store.fetch(self.identity, self.order.next(), limit, self.wait)
+        except StoreError as exc:
+            self._failed = True
+            self.store_retry.outage(exc, "fetch")
+            time.sleep(FETCH_OUTAGE_PAUSE)
+            return []
+        self.store_retry.recovered()
+        self.found_nothing = not works
+        if works:
+            self.fetched += len(works)
+            keys = [(work.queue, work.payload) for work in works]
+            with self._held_lock:
+                self._held.update(keys)
+        return works
+
+    def let_go(self, works: list[Work]) -> None:
+        """Forget works that left our in-progress list (acknowledged or pushed back)."""
+        keys = [(work.queue, work.payload) for work in works]
+        with self._held_lock:
+            held = self._held
+            for key in keys:
+                count = held.pop(key, 0)
+                if count > 1:
+                    held[key] = count - 1
+
+    def hold_again(self, works: list[Work]) -> None:
+        """Count works as held again (jobs kept after a let_go, see Manager.forget_recovered)."""
+        keys = [(work.queue, work.payload) for work in works]
+        with self._held_lock:
+            self._held.update(keys)
+
+    def requeue(self, works: list[Work], why: str) -> None:
+        """Push works back to the front of their queues now; on a store error recovery returns them later."""
+        if not works:
+            return
+        self.let_go(works)
+        try:
+            self.store.requeue(self.identity, works)
+            logger.info("pushed %d job(s) back to their queues (%s)", len(works), why)
+        except StoreError as exc:
+            # They stay in our in-progress list; recovery returns them once our heartbeat expires.
+            logger.error(
+                "could not push %d job(s) back (%s): %s; they will be recovered from the in-progress list",
+                len(works),
+                why,
+                exc,
+            )
+
+    def return_unknown(self) -> None:
+        """After a failed fetch, push back jobs in our in-progress list that this process never received.
+
+        A fetch whose connection dropped after Redis ran it moved jobs into our list, but the reply
+        carrying them was lost: no thread here will run or ack them, and no other process recovers
+        them while we are alive. Only one thread fetches at a time (the caller), so anything in the
+        list that is not held is such a job. What we hold is read before the list: a job acked in
+        between is then in neither, never in the list alone.
+        """
+        with self._held_lock:
+            held = Counter(self._held)
+        listed = Counter((work.queue, work.payload) for work in self.store.in_progress(self.identity))
+        unknown = [Work(queue, payload) for queue, payload in (listed - held).elements()]
+        self._failed = False
+        if unknown:
+            logger.warning(
+                "%d job(s) were fetched by a call whose reply was lost; pushing them back", len(unknown)
+            )
+            self.requeue(unknown, "reply lost")

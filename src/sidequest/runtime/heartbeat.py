@@ -8,6 +8,7 @@ store to recover jobs of processes whose record has expired.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -15,14 +16,54 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from sidequest import __version__
 from sidequest.config import Config, Settings
 from sidequest.errors import StoreError
-from sidequest.runtime.manager import Manager
-from sidequest.stores.base import Beat, Store
+from sidequest.stores.base import Beat, JobCounts, Recovered, Store, Work
 
 logger = logging.getLogger("sidequest")
+
+
+def report_recovered(recovered: list[Recovered]) -> None:
+    """Log what recover took from processes that died: each job by class and jid, per process.
+
+    A process that died leaves no other trace of what it was running; a poison pill (a job that
+    killed its worker max_recoveries times) gets a line of its own, as it is now in the dead set.
+    """
+    owners: dict[str, list[Recovered]] = {}
+    for job in recovered:
+        owners.setdefault(job.owner, []).append(job)
+    for owner, jobs in owners.items():
+        requeued = [job for job in jobs if not job.buried]
+        if requeued:
+            logger.warning(
+                "recovered %d job(s) left in progress by process %s, which died: %s",
+                len(requeued),
+                owner,
+                ", ".join(f"{_describe(job.work.payload)} (recovery {job.recoveries})" for job in requeued),
+            )
+        for job in jobs:
+            if job.buried:
+                logger.error(
+                    "%s was held by a worker process that died, %d times: moved to the dead set as "
+                    "ProcessCrashed instead of running it again (last held by %s)",
+                    _describe(job.work.payload),
+                    job.recoveries,
+                    owner,
+                )
+
+
+def _describe(raw: str) -> str:
+    """class and jid of a raw payload, for a log line (whatever the payload holds)."""
+    try:
+        job = json.loads(raw)
+    except (ValueError, RecursionError):
+        return "a malformed job"
+    if not isinstance(job, dict):
+        return "a malformed job"
+    return f"{job.get('class', '?')} jid={job.get('jid', '')}"
 
 
 def hostname() -> str:
@@ -82,12 +123,33 @@ def beat_interval(settings: Settings) -> float:
     return settings.heartbeat_interval
 
 
+class Pipeline(Protocol):
+    """What the heartbeat needs from the job pipeline (runtime.manager.Manager)."""
+
+    #: thread id -> (running job, epoch seconds it started)
+    running: dict[str, tuple[Work, int]]
+    #: held while recovering and logging what was recovered: no job starts meanwhile
+    start_gate: threading.Lock
+
+    def take_counts(self) -> tuple[int, int]: ...
+
+    def return_counts(self, processed: int, failed: int) -> None: ...
+
+    def take_metrics(self) -> dict[str, JobCounts]: ...
+
+    def return_metrics(self, metrics: dict[str, JobCounts]) -> None: ...
+
+    def record_alive(self, beat_started: float) -> None: ...
+
+    def forget_recovered(self) -> None: ...
+
+
 class Heartbeat:
     def __init__(
         self,
         config: Config,
         store: Store,
-        manager: Manager,
+        manager: Pipeline,
         identity: str,
         on_signal: Callable[[str], None],
     ) -> None:
@@ -95,7 +157,6 @@ class Heartbeat:
         self.store = store
         self.manager = manager
         self.identity = identity
-        manager.processor.identity = identity
         self.on_signal = on_signal
         self.started_at = time.time()
         self.info = process_info(config, identity, self.started_at)
@@ -109,7 +170,7 @@ class Heartbeat:
     def beat_once(self) -> bool:
         """Write one heartbeat; returns False if the store could not be reached."""
         processed, failed = self.manager.take_counts()
-        metrics = self.manager.processor.metrics.take()
+        metrics = self.manager.take_metrics()
         now = time.time()
         work = {
             tid: json.dumps({"queue": w.queue, "payload": w.payload, "run_at": run_at}, separators=(",", ":"))
@@ -136,7 +197,7 @@ class Heartbeat:
             result = self.store.beat(beat)
         except StoreError as exc:
             self.manager.return_counts(processed, failed)
-            self.manager.processor.metrics.give_back(metrics)
+            self.manager.return_metrics(metrics)
             if not self._failing:
                 logger.error("heartbeat: %s", exc)
                 self._failing = True
@@ -148,7 +209,7 @@ class Heartbeat:
         self._beats += 1
         if result.existed or self._beats == 1:
             # until a beat finds the record alive again, processors check each job is still ours
-            self.manager.processor.beat_ok_at = beat_started
+            self.manager.record_alive(beat_started)
         if not result.existed:
             if self._beats > 1:
                 logger.warning(
@@ -159,12 +220,9 @@ class Heartbeat:
         self.config.fire("beat")
         for name in result.signals:
             self.on_signal(name)
-        try:
-            recovered = self.store.recover()
-        except StoreError:
-            recovered = 0
-        if recovered:
-            logger.warning("recovered %d job(s) left in progress by processes that died", recovered)
+        # a recovered job may kill this process as soon as it starts (a poison pill): log it first
+        with self.manager.start_gate, contextlib.suppress(StoreError):  # the next beat tries again
+            report_recovered(self.store.recover(self.config.settings.max_recoveries))
         return True
 
     def start(self) -> None:
@@ -182,7 +240,7 @@ class Heartbeat:
         if self._thread is not None:
             self._thread.join(timeout=5)
         processed, failed = self.manager.take_counts()
-        metrics = self.manager.processor.metrics.take()
+        metrics = self.manager.take_metrics()
         try:
             if processed or failed:
                 self.store.add_counts(processed, failed, time.time())

@@ -19,9 +19,10 @@ import threading
 import time
 import traceback
 
+from sidequest._time import backoff
 from sidequest.config import Config
 from sidequest.errors import StoreError
-from sidequest.runtime.heartbeat import Heartbeat, hostname
+from sidequest.runtime.heartbeat import Heartbeat, hostname, report_recovered
 from sidequest.runtime.manager import Manager
 from sidequest.runtime.poller import Poller
 from sidequest.runtime.report import leftovers, log_jobs, permanent_problem
@@ -101,10 +102,11 @@ class Launcher:
     def _connect(self) -> bool:
         """Wait for the store; False when it refuses us for good, or (--burst) stays unreachable too long."""
         url = location(self.store.url)
-        delay = 0.5
         announced = False
         give_up = time.monotonic() + self.settings.burst_store_wait if self.burst else None
-        while not self._stop_requested.is_set():
+        for delay in backoff(0.5, 5.0):
+            if self._stop_requested.is_set():
+                break
             try:
                 self.store.ping()
                 if self.heartbeat.beat_once():
@@ -133,7 +135,6 @@ class Launcher:
                 )
                 announced = True
             self._stop_requested.wait(delay)
-            delay = min(delay * 2, 5.0)
         return False
 
     def start(self) -> None:
@@ -151,9 +152,7 @@ class Launcher:
         )
         log_jobs(settings.queue_names)
         try:
-            recovered = self.store.recover()
-            if recovered:
-                logger.warning("recovered %d job(s) left in progress by processes that died", recovered)
+            report_recovered(self.store.recover(settings.max_recoveries))
         except StoreError as exc:
             logger.error("could not check for jobs left by dead processes: %s", exc)
         self.config.fire("startup")

@@ -55,7 +55,9 @@ class Poller:
                     failing = True
                 self._stop.wait(1.0)
                 continue
-            failing = False
+            if failing:
+                logger.warning("scheduler: store is reachable again")
+                failing = False
             wait = self.interval
             if next_due is not None:
                 wait = max(0.0, min(wait, next_due - time.time()))

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from sidequest import payload as wire
-from sidequest import registry
 from sidequest._time import now
 from sidequest.config import Config
 from sidequest.errors import PayloadError, StoreError
+from sidequest.job import JobDefinition
 from sidequest.logging import _context as log_context
 from sidequest.runtime import retry
-from sidequest.runtime.execute import CoroutineRunner, run_job
+from sidequest.runtime.execute import CoroutineRunner, perform, resolve
 from sidequest.runtime.metrics import JobMetrics
 from sidequest.stores.base import Store, Work
 
@@ -33,16 +33,17 @@ class Processor:
         self,
         config: Config,
         store: Store,
+        identity: str,
         run_coroutine: CoroutineRunner,
         keep_trying: Callable[[Callable[[], Any], str], Any],
     ) -> None:
         self.config = config
         self.store = store
+        #: whose in-progress list the jobs are in
+        self.identity = identity
         self.run_coroutine = run_coroutine
         self.keep_trying = keep_trying
-        # set by the heartbeat: whose in-progress list we fetch into, and the monotonic start of the
-        # last beat that found our record alive
-        self.identity = ""
+        #: the monotonic start of the last beat that found our record alive (Manager.record_alive)
         self.beat_ok_at = time.monotonic()
         self._ttl = config.settings.process_ttl
         #: per-class runs, failures and time, taken by each heartbeat
@@ -68,23 +69,28 @@ class Processor:
                 "jid": job.get("jid", ""),
             }
         )
+        # one instance per run: the retry hooks run on the instance that performed
+        definition: JobDefinition | None = None
+        instance: Any = None
         try:
             if not logger.isEnabledFor(logging.INFO):
                 started = time.perf_counter()
                 try:
-                    run_job(job, self.config, run_coroutine=self.run_coroutine)
-                except Exception as exc:
-                    self._failed(work, job, exc)
+                    definition, instance = resolve(job)
+                    perform(definition, instance, job, self.config, run_coroutine=self.run_coroutine)
+                except BaseException as exc:  # SystemExit, KeyboardInterrupt...: the job's failure too
+                    self._failed(work, job, exc, definition, instance)
                     return True
                 self._succeeded(job, started)
                 return False
             started = time.perf_counter()
             logger.info("start")
             try:
-                run_job(job, self.config, run_coroutine=self.run_coroutine)
-            except Exception as exc:
+                definition, instance = resolve(job)
+                perform(definition, instance, job, self.config, run_coroutine=self.run_coroutine)
+            except BaseException as exc:  # a job never takes its thread (or its worker) down
                 logger.info("fail", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
-                self._failed(work, job, exc)
+                self._failed(work, job, exc, definition, instance)
                 return True
             self._succeeded(job, started)
             logger.info("done", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
@@ -109,13 +115,19 @@ class Processor:
             )
         return ours
 
-    def _failed(self, work: Work, job: dict[str, Any], exc: Exception) -> None:
+    def _failed(
+        self,
+        work: Work,
+        job: dict[str, Any],
+        exc: BaseException,
+        definition: JobDefinition | None,
+        instance: Any,
+    ) -> None:
         """Report, then record the failure where Sidekiq would: retry set, dead set, or nowhere."""
         self.metrics.record(job.get("wrapped") or job["class"], 0.0, failed=True)  # Sidekiq's metrics name
         self.config.handle_error(exc, {"context": "Job raised exception", "job": job, "queue": work.queue})
-        definition = registry.find(job["class"])
         settings = self.config.settings
-        decision = retry.decide(job, exc, definition, self.config, now())
+        decision = retry.decide(job, exc, definition, self.config, now(), instance=instance)
         if decision.outcome == "retry":
             raw = wire.dumps(decision.payload)
             self.keep_trying(

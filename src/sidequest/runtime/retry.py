@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from sidequest import payload as wire
 from sidequest.config import Config
+from sidequest.errors import ConfigError
 from sidequest.job import JobDefinition
 
 logger = logging.getLogger("sidequest")
@@ -59,9 +60,13 @@ def decide(
     config: Config,
     now: float,
     *,
-    instance: Any = None,
+    instance: Any,
 ) -> Decision:
-    """Record the failure on job (mutated in place) and decide its next step. Hooks run here."""
+    """Record the failure on job (mutated in place) and decide its next step.
+
+    The hooks run here, on instance: the one that performed the job (execute.resolve built it), or
+    None when the job could not be resolved (then definition is None too and no hook runs).
+    """
     settings = config.settings
     retry = job.get("retry", True)
     max_retries = retry if isinstance(retry, int) and not isinstance(retry, bool) else settings.max_retries
@@ -112,8 +117,19 @@ def decide(
             return Decision("discard", job)
         if answer == "kill":
             exhausted = True
+        elif isinstance(answer, int | float) and not isinstance(answer, bool) and answer == 0:
+            delay = 0.0  # now (Sidekiq would use its default backoff; a 0 that waits surprises)
         elif isinstance(answer, int | float) and not isinstance(answer, bool) and answer > 0:
+            # Sidekiq adds its jitter to the hook's value too
             delay = float(answer) + random.randrange(10) * (count + 1)
+        elif answer is not None:
+            config.handle_error(
+                ConfigError(
+                    f"retry_in of {definition.name} returned {answer!r}; return a number of seconds (0 or "
+                    'more), "kill", "discard" or None (the default backoff). Using the default backoff'
+                ),
+                {"context": "retry_in hook returned an unknown answer", "job": job},
+            )
 
     if not exhausted:
         # count is capped for the backoff: 1000**4 s is already beyond any real schedule, and a

@@ -12,6 +12,8 @@ Reliable fetch: ``fetch`` moves jobs into an in-progress list owned by the fetch
 (identity). They stay there until ``ack`` (finished, retried or dead) or ``requeue`` (shutdown). If the
 owner's heartbeat record (written by ``beat``) is gone, ``recover`` pushes its in-progress jobs back to
 their queues. A process must ``beat`` before its first ``fetch`` so it is never mistaken for dead.
+``recover`` counts recoveries per job: a job whose process died under it max_recoveries times is a
+poison pill (it kills every worker that runs it), and goes to the dead set instead (crashed_entry).
 
 Operator methods (listing, moving and deleting jobs, pausing queues, metrics) serve sidequest.api,
 their one caller; the dashboard and the CLI go through it. A paused queue is skipped inside fetch's
@@ -27,6 +29,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from sidequest.payload import top_level_value_span
 
 #: Per-minute job metrics are kept this many seconds (Sidekiq 7's 8 hours).
 METRICS_RETENTION = 8 * 3600
@@ -67,6 +71,58 @@ def unreadable_entry(raw: str, name: str, now: float) -> str:
         "retry_count": 0,
     }
     return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+
+
+#: A job whose process died under it this many times goes to the dead set (Settings.max_recoveries).
+MAX_RECOVERIES = 3
+#: Redis keeps a job's recovery count this long after its last recovery (SQLite keeps it on the row).
+RECOVERY_COUNT_TTL = 7 * 24 * 3600
+
+
+def crashed_entry(raw: str, recoveries: int, now: float) -> str | None:
+    """The dead-set entry recover writes for a poison pill, or None for a job with ``"dead": false``.
+
+    The payload's text is edited, never re-encoded (error_class, error_message, and failed_at when
+    absent), as promote edits enqueued_at; recover.lua makes the same edit. A payload that is not a
+    JSON object is wrapped like unreadable_entry, its bytes in args[0].
+    """
+    stamp = repr(float(now))
+    message = (
+        f"the worker process running this job died {recoveries} times (it was recovered after each crash); "
+        "moved to the dead set instead of running it again"
+    )
+    try:
+        is_object = isinstance(json.loads(raw), dict)
+    except (ValueError, RecursionError):
+        is_object = False
+    if not is_object:
+        wrapped = json.loads(unreadable_entry(raw, "queue", now))
+        wrapped.update(error_class="ProcessCrashed", error_message=message)
+        return json.dumps(wrapped, separators=(",", ":"), ensure_ascii=False)
+    dead = top_level_value_span(raw, "dead")
+    if dead is not None and raw[dead[0] : dead[1] + 1] == "false":
+        return None
+
+    def put(text: str, key: str, value: str, *, replace: bool = True) -> str:
+        span = top_level_value_span(text, key)
+        if span is not None:
+            return text[: span[0]] + value + text[span[1] + 1 :] if replace else text
+        body = text.rstrip()[:-1].rstrip()
+        return f'{body}{"" if body.endswith("{") else ","}"{key}":{value}}}'
+
+    entry = put(raw, "error_class", '"ProcessCrashed"')
+    entry = put(entry, "error_message", json.dumps(message))
+    return put(entry, "failed_at", stamp, replace=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """A job recover took from a process that died: back to its queue, or buried as a poison pill."""
+
+    owner: str  # the identity of the process that died
+    work: Work  # the queue it came from and the payload as it was held
+    recoveries: int  # how many times its process has died under it, this time included
+    buried: bool  # True: it went to the dead set (or was dropped, with "dead": false), not to its queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,11 +273,15 @@ class Store(ABC):
         """The jobs identity has fetched and not yet acked or requeued."""
 
     @abstractmethod
-    def recover(self) -> int:
+    def recover(self, max_recoveries: int = MAX_RECOVERIES) -> list[Recovered]:
         """Push back to their queues the in-progress jobs of every process whose heartbeat record is gone.
 
-        Returns how many jobs were pushed back. Atomicity: per process, the liveness check and the
-        move are one atomic step, so a job is recovered once even with several processes recovering.
+        Each job's recoveries are counted; a job recovered for the max_recoveries-th time is a poison
+        pill and goes to the "dead" set as crashed_entry writes it (dropped if it says "dead": false),
+        not back to its queue. The dead set is not trimmed here (the next kill trims it).
+        Returns every job taken from a dead process, in no particular order. Atomicity: per process,
+        the liveness check, the counts and the moves are one atomic step, so a job is recovered (and
+        counted) once even with several processes recovering.
         """
 
     @abstractmethod
@@ -419,8 +479,4 @@ class Store(ABC):
 
     def close(self) -> None:
         """Release connections and files; the store must not be used afterwards."""
-        return None
-
-    def wait_until_available(self, deadline: float) -> None:
-        """Block until the store answers or deadline (epoch secs) passes; StoreUnavailable then."""
         return None

@@ -15,14 +15,17 @@ from collections.abc import Mapping, Sequence
 from sidequest._time import utc_day
 from sidequest.payload import queue_of, stamp_enqueued_at
 from sidequest.stores.base import (
+    MAX_RECOVERIES,
     METRICS_RETENTION,
     Beat,
     BeatResult,
     Counters,
     JobCounts,
     ProcessRecord,
+    Recovered,
     Store,
     Work,
+    crashed_entry,
     minute_of,
     unreadable_entry,
 )
@@ -64,6 +67,7 @@ class MemoryStore(Store):
         self._work: dict[str, dict[str, str]] = {}
         self._signals: dict[str, deque[str]] = {}
         self._counters: dict[str, int] = {}
+        self._recoveries: dict[str, int] = {}  # payload -> times its process died under it
         self._paused: set[str] = set()
         self._metrics: dict[int, dict[str, JobCounts]] = {}  # minute -> class -> counts
         self._records: dict[str, tuple[str, float]] = {}  # key -> (value, monotonic expiry)
@@ -128,18 +132,28 @@ class MemoryStore(Store):
         with self._lock:
             return list(self._in_progress.get(identity, []))
 
-    def recover(self) -> int:
+    def recover(self, max_recoveries: int = MAX_RECOVERIES) -> list[Recovered]:
         with self._lock:
             self._expire()
-            moved = 0
+            now = time.time()
+            recovered: list[Recovered] = []
             for identity in [i for i in self._in_progress if i not in self._processes]:
                 for work in self._in_progress.pop(identity):
-                    self._known_queues.add(work.queue)
-                    self._queues.setdefault(work.queue, deque()).append(work.payload)
-                    moved += 1
-            if moved:
+                    count = self._recoveries.get(work.payload, 0) + 1
+                    buried = count >= max_recoveries
+                    if buried:
+                        self._recoveries.pop(work.payload, None)
+                        entry = crashed_entry(work.payload, count, now)
+                        if entry is not None:
+                            self._sets.setdefault("dead", _SortedSet()).add(now, entry)
+                    else:
+                        self._recoveries[work.payload] = count
+                        self._known_queues.add(work.queue)
+                        self._queues.setdefault(work.queue, deque()).append(work.payload)
+                    recovered.append(Recovered(identity, work, count, buried))
+            if recovered:
                 self._lock.notify_all()
-            return moved
+            return recovered
 
     def queue_names(self) -> list[str]:
         with self._lock:

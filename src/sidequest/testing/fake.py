@@ -22,11 +22,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from sidequest import _time, registry
+from sidequest import _time
 from sidequest.client import Delivery
 from sidequest.config import get_config
-from sidequest.errors import EmptyQueueError, SidequestError, UnknownJobError
-from sidequest.job import Enqueuer, Job
+from sidequest.errors import EmptyQueueError, SidequestError
+from sidequest.job import Enqueuer, Job, JobDefinition
 from sidequest.testing._loop import run_coroutine
 from sidequest.testing.clock import Moment, clock, epoch_seconds
 
@@ -215,28 +215,31 @@ class FakeQueues:
         )
 
     def _run(self, entry: FakeEntry, *, retry: bool) -> Any:
-        from sidequest.runtime.execute import run_job
+        from sidequest.runtime.execute import perform, resolve
 
         config = get_config()
+        # with retries, the job runs on a copy that the failure is then written to, as in the worker
+        # (the retry hooks see the instance that performed, its payload carrying the failure fields)
+        payload = json.loads(json.dumps(entry.payload)) if retry else entry.payload
+        definition, instance = resolve(payload)
         try:
-            _, result = run_job(entry.payload, config, run_coroutine=run_coroutine)
+            _, result = perform(definition, instance, payload, config, run_coroutine=run_coroutine)
         except Exception as exc:
-            if not retry or isinstance(exc, UnknownJobError):  # a test setup mistake, not a job failure
+            if not retry:
                 raise
-            self._record_failure(entry.payload, exc)
+            self._record_failure(payload, exc, definition, instance)
             return None
         return result
 
-    def _record_failure(self, payload: dict[str, Any], exc: Exception) -> None:
+    def _record_failure(
+        self, job: dict[str, Any], exc: Exception, definition: JobDefinition, instance: Any
+    ) -> None:
         """Hand the failure to the worker's own retry rules, then keep the job where the worker would."""
         from sidequest.runtime import retry as retry_rules
 
-        definition = registry.find(str(payload.get("class")))
         config = get_config()
-        job = json.loads(json.dumps(payload))
         job.pop("at", None)
         job.pop("enqueued_at", None)
-        instance = definition.instantiate(job) if definition is not None else None
         decision = retry_rules.decide(job, exc, definition, config, _time.now(), instance=instance)
         with self._lock:
             if decision.outcome == "retry":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import threading
 import time
@@ -35,6 +36,18 @@ if HIREDIS_AVAILABLE:
 
 #: What the reader returns while a reply is incomplete (no reply can be this object).
 _PARTIAL = object()
+
+
+def drop_if_closed(connection: Any) -> None:
+    """Disconnect connection if its socket is readable while no reply is due: the server closed it.
+
+    Every reply on a held connection is read whole (or the connection is dropped), so an idle one has
+    nothing to read unless the peer closed it. Nothing has been sent, so reconnecting is safe. (A
+    redis-py without the private socket field skips the check, as it skips the rest of this path.)
+    """
+    sock = getattr(connection, "_sock", None)
+    if sock is not None and select.select([sock], [], [], 0)[0]:
+        connection.disconnect()
 
 
 class _Lease:
@@ -151,10 +164,16 @@ def _has_internals(connection: Any) -> bool:
 
 
 class HeldConnections:
-    """Hands each thread its own connection from client's pool; client runs everything else."""
+    """Hands each thread its own connection from client's pool; client runs everything else.
 
-    def __init__(self, client: Any) -> None:
+    drop_stale: before each call, drop a connection the server has closed meanwhile (a restart), so
+    the call goes out on a new one. For a pool whose commands are never resent (fetch): its first
+    call after a restart would otherwise fail although nothing ran. Costs one non-blocking poll.
+    """
+
+    def __init__(self, client: Any, *, drop_stale: bool = False) -> None:
         self.client = client
+        self.drop_stale = drop_stale
         self._local = threading.local()
         self._plain: bool | None = None  # decided on the first lease, from a real connection
 

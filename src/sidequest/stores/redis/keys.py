@@ -39,6 +39,8 @@ class Keys:
         self.queue_prefix = self.prefix + "queue:"
         #: SET of identities that may hold in-progress jobs; recovery starts here.
         self.in_progress_registry = self.prefix + "sidequest:inprogress"
+        #: A job's recovery count is this plus the SHA1 of its payload (recover.lua builds the key).
+        self.recoveries_prefix = self.prefix + "sidequest:recoveries:"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name

@@ -16,7 +16,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.utils import HIREDIS_AVAILABLE
 
 from sidequest.stores.redis.connection import pack
-from sidequest.stores.redis.held import HeldConnections
+from sidequest.stores.redis.held import HeldConnections, drop_if_closed
 
 
 def source(name: str) -> str:
@@ -68,6 +68,8 @@ def commands(
     before sleeping (see spin.py), for a caller that waits on this call."""
     lease = held.lease()
     connection = lease.connection
+    if held.drop_stale:
+        drop_if_closed(connection)
     send_and_read: Callable[[], list[Any]]
     if HIREDIS_AVAILABLE:
         packed = b"".join([pack(tuple(args)) for args in batch])

@@ -20,12 +20,15 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import redis
 
 from sidequest._time import utc_day
-from sidequest.errors import ConfigError, StoreUnavailable
+from sidequest.errors import ConfigError
 from sidequest.stores.base import (
+    MAX_RECOVERIES,
+    RECOVERY_COUNT_TTL,
     Beat,
     BeatResult,
     Counters,
     ProcessRecord,
+    Recovered,
     Store,
     Work,
 )
@@ -89,7 +92,8 @@ class RedisStore(Operators, Store):
         self._blocking_redis: Any = self._connection.blocking_client
         # the hot paths (push, fetch, ack) run on a connection each thread holds; see held.py
         self._held = HeldConnections(self._redis)
-        self._blocking_held = HeldConnections(self._blocking_redis)
+        # fetches are never resent, so a connection a restart closed is replaced before sending
+        self._blocking_held = HeldConnections(self._blocking_redis, drop_stale=True)
 
     # ---- queues --------------------------------------------------------------------------------
     @_translate_errors
@@ -239,22 +243,36 @@ class RedisStore(Operators, Store):
         ]
 
     @_translate_errors
-    def recover(self) -> int:
+    def recover(self, max_recoveries: int = MAX_RECOVERIES) -> list[Recovered]:
         identities = sorted(self._redis.smembers(self.keys.in_progress_registry))
         if not identities:
-            return 0
+            return []
         # one script per identity keeps each check-and-move atomic; one pipeline keeps it one round trip
         pipe = self._redis.pipeline(transaction=False)
+        now = repr(time.time())
         for identity in identities:
             keys = [
                 self.keys.in_progress_registry,
                 self.keys.process(identity),
                 self.keys.in_progress_queues(identity),
                 self.keys.queues,
+                self.keys.dead,
             ]
-            args = [identity, self.keys.in_progress_prefix(identity), self.keys.queue_prefix]
+            args = [
+                identity,
+                self.keys.in_progress_prefix(identity),
+                self.keys.queue_prefix,
+                max_recoveries,
+                self.keys.recoveries_prefix,
+                now,
+                RECOVERY_COUNT_TTL,
+            ]
             self._scripts.recover(keys=keys, args=args, client=pipe)
-        return sum(int(moved) for moved in pipe.execute())
+        return [
+            Recovered(identity, Work(flat[i], flat[i + 1]), int(flat[i + 2]), bool(int(flat[i + 3])))
+            for identity, flat in zip(identities, pipe.execute(), strict=True)
+            for i in range(0, len(flat), 4)
+        ]
 
     @_translate_errors
     def queue_names(self) -> list[str]:
@@ -473,18 +491,6 @@ class RedisStore(Operators, Store):
         started = time.perf_counter()
         self._redis.ping()
         return time.perf_counter() - started
-
-    def wait_until_available(self, deadline: float) -> None:
-        pause = 0.05
-        while True:
-            try:
-                self.ping()
-                return
-            except StoreUnavailable:
-                if time.time() + pause >= deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 2, 1.0)
 
     def close(self) -> None:
         self._connection.close()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
 
+from sidequest._time import backoff
 from sidequest.errors import ConfigError, StoreError, StoreUnavailable
 from sidequest.stores.sqlite import schema
 
@@ -285,16 +286,15 @@ class Database:
     def retry(self, attempt: Callable[[], T], what: str, *, write: bool) -> T:
         """Run attempt, retrying with bounded, jittered backoff while the file is locked or busy."""
         deadline = time.monotonic() + self.options.busy_timeout
-        delay = 0.001
-        while True:
+        for delay in backoff(0.001, 0.05):
             try:
                 return attempt()
             except sqlite3.Error as exc:
                 if _is_busy(exc) and time.monotonic() < deadline:
                     time.sleep(delay * random.uniform(0.5, 1.5))
-                    delay = min(delay * 2, 0.05)
                     continue
                 raise self._translate(exc, what) from exc
+        raise AssertionError("unreachable: backoff never ends")
 
     def data_version(self) -> int:
         """Changes whenever another connection commits to the file: a cheap way to notice new jobs."""

@@ -84,7 +84,16 @@ def _records_v4(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX records_expiry ON records (expires_at)")
 
 
-def _set_sizes_v5(conn: sqlite3.Connection) -> None:
+def _count_recoveries_v5(conn: sqlite3.Connection) -> None:
+    """How many times each job's process died under it, so recover buries a poison pill.
+
+    The count lives on the job's row: it survives recovery (the row only changes owner) and goes
+    with the row when the job is acknowledged.
+    """
+    conn.execute("ALTER TABLE jobs ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0")
+
+
+def _set_sizes_v6(conn: sqlite3.Connection) -> None:
     """Every set's size kept in set_sizes (v2 kept the dead set's only, and dropped it on most writes).
 
     The sizes are counted once here; from now on every write keeps them (see sorted_sets.py), so the
@@ -101,7 +110,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _count_dead_v2,
     _operators_v3,
     _records_v4,
-    _set_sizes_v5,
+    _count_recoveries_v5,
+    _set_sizes_v6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

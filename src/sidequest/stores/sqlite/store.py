@@ -16,11 +16,11 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from sidequest.errors import StoreError, StoreNotFound, StoreUnavailable
-from sidequest.stores.base import Store, Work
+from sidequest.errors import StoreNotFound
+from sidequest.stores.base import MAX_RECOVERIES, Recovered, Store, Work, crashed_entry
 from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
 from sidequest.stores.sqlite.processes import Processes, expire_processes
-from sidequest.stores.sqlite.sorted_sets import SortedSets, rank_window
+from sidequest.stores.sqlite.sorted_sets import SortedSets, add_entries, rank_window
 
 #: How often an idle fetch looks for commits from other processes. Each look is one
 #: ``PRAGMA data_version``; the timed wake-up itself costs ~50-100 us of CPU on a VM, so 50 looks a
@@ -165,26 +165,37 @@ class SQLiteStore(SortedSets, Processes, Store):
         )
         return [Work(queue, payload) for queue, payload in rows]
 
-    def recover(self) -> int:
-        def run(conn: sqlite3.Connection) -> int:
+    def recover(self, max_recoveries: int = MAX_RECOVERIES) -> list[Recovered]:
+        def run(conn: sqlite3.Connection) -> list[Recovered]:
             now = time.time()
             expire_processes(conn, now)
             orphans = conn.execute(
-                "SELECT id, queue FROM jobs WHERE owner IS NOT NULL AND owner NOT IN "
+                "SELECT id, queue, payload, owner, recoveries FROM jobs WHERE owner IS NOT NULL AND owner NOT IN "
                 "(SELECT identity FROM processes WHERE expires_at > ?) ORDER BY owner, claimed, id",
                 (now,),
             ).fetchall()
-            for job_id, queue in orphans:
-                _to_front(conn, int(job_id), str(queue))
-            return len(orphans)
+            recovered: list[Recovered] = []
+            for job_id, queue, payload, owner, recoveries in orphans:
+                count = int(recoveries) + 1
+                buried = count >= max_recoveries
+                if buried:
+                    conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+                    entry = crashed_entry(str(payload), count, now)
+                    if entry is not None:
+                        add_entries(conn, "dead", [(now, entry)])
+                else:
+                    conn.execute("UPDATE jobs SET recoveries = ? WHERE id = ?", (count, job_id))
+                    _to_front(conn, int(job_id), str(queue))
+                recovered.append(Recovered(str(owner), Work(str(queue), str(payload)), count, buried))
+            return recovered
 
         # Every heartbeat calls this: look before taking the write lock.
         if not self._db.read_all("look for dead processes", _ANYTHING_TO_RECOVER, (time.time(),) * 2):
-            return 0
-        moved = self._db.write("recover jobs of dead processes", run)
-        if moved:
+            return []
+        recovered = self._db.write("recover jobs of dead processes", run)
+        if recovered:
             self._bell.ring()
-        return moved
+        return recovered
 
     def queue_names(self) -> list[str]:
         rows = self._db.read_all("list queues", "SELECT name FROM known_queues ORDER BY name", ())
@@ -307,20 +318,6 @@ class SQLiteStore(SortedSets, Processes, Store):
 
     def close(self) -> None:
         self._db.close()
-
-    def wait_until_available(self, deadline: float) -> None:
-        delay = 0.05
-        while True:
-            try:
-                self.ping()
-                return
-            except StoreError as exc:
-                if time.time() >= deadline:
-                    raise StoreUnavailable(
-                        f"the SQLite store {self.path} did not become available: {exc}"
-                    ) from exc
-            time.sleep(min(delay, max(deadline - time.time(), 0.0)))
-            delay = min(delay * 2, 1.0)
 
 
 _ANYTHING_TO_RECOVER = (
