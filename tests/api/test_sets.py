@@ -101,8 +101,9 @@ def test_search_finds_quotes_backslashes_and_newlines_as_the_job_shows_them(stor
     assert [e.jid for e in dead.search('"welcome"', job_class="Mailer")] == [jid(1)]
     assert [e.jid for e in dead.search("C:\\temp\\new")] == [jid(2)]
     assert [e.jid for e in dead.search("one\nline")] == [jid(3)]
-    # and the JSON spelling of the same text is not what a person types
-    assert dead.search('say \\"hi') == []
+    # and as the lists show args, in their JSON spelling
+    assert [e.jid for e in dead.search('say \\"hi\\"')] == [jid(1)]
+    assert [e.jid for e in dead.search("C:\\\\temp")] == [jid(2)]
 
 
 def test_search_by_class_and_text_finds_a_match_past_the_first_thousand_of_the_class(store: Store) -> None:

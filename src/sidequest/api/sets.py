@@ -71,20 +71,22 @@ class JobSet:
         """Entries whose args, error, jid... contain text and, if given, of job_class; newest
         first, at most limit (the newest limit when more match).
 
-        text is matched as it reads in the job (a quote, a backslash, a newline), not as the
-        stored JSON spells it (\\", \\\\, \\n).
+        text matches as the job holds it (say "hi") and as the stored JSON spells it (say \\"hi\\",
+        which is how the dashboard's lists show args): text with a quote, a backslash or a control
+        character is looked for both ways (two reads of the set).
         """
-        needle = json_text(text)
-        if job_class is not None:
-            class_needle = '"class":' + json.dumps(job_class, ensure_ascii=False)
+        class_needle = "" if job_class is None else '"class":' + json.dumps(job_class, ensure_ascii=False)
+        found: dict[str, float] = {}
+        for needle in dict.fromkeys((json_text(text), text)):
             # the typed text first: usually the rarer, it turns most entries away in one look
             first, second = (needle, class_needle) if needle else (class_needle, "")
-            found = self.store.set_scan(self.name, first, limit, also=second)
-            entries = [e for e in (self._entry(s, raw) for s, raw in found) if e.job_class == job_class]
-        else:
-            entries = [self._entry(s, raw) for s, raw in self.store.set_scan(self.name, needle, limit)]
+            for score, raw in self.store.set_scan(self.name, first, limit, also=second):
+                found[raw] = score
+        entries = [self._entry(score, raw) for raw, score in found.items()]
+        if job_class is not None:  # the class text may also appear inside args
+            entries = [entry for entry in entries if entry.job_class == job_class]
         entries.sort(key=lambda e: (e.score, e.raw), reverse=True)
-        return entries
+        return entries[:limit]
 
     def find_job(self, jid: str) -> SortedEntry | None:
         """The entry with this jid, or None."""
