@@ -1,8 +1,9 @@
-"""Set sizes and deep pages of the schedule, retry and dead sets, on every store.
+"""Set sizes, deep pages and search of the schedule, retry and dead sets, on every store.
 
-The dashboard shows the three set sizes on every page and pages deep into 100,000-entry sets; a
-store may keep sizes instead of counting and read a far page from the other end, so these check
-that every kind of write leaves the size exact and that every page holds the entries it should.
+The dashboard shows the three set sizes on every page, pages deep into 100,000-entry sets and
+searches them; a store may keep sizes instead of counting, read a far page from the other end and
+match text its own way, so these check that every kind of write leaves the size exact, that every
+page holds the entries it should and that a search keeps the newest literal matches.
 """
 
 from __future__ import annotations
