@@ -14,6 +14,7 @@ import pytest
 from sidequest.errors import ConfigError, SchemaVersionError, StoreError
 from sidequest.stores import open_store
 from sidequest.stores.sqlite import SQLiteStore, schema
+from sidequest.stores.sqlite import store as store_module
 from sidequest.stores.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
 
 
@@ -96,6 +97,16 @@ def test_a_version_5_file_is_migrated_with_every_set_size_counted(tmp_path: Path
     store.kill("d-3", 3.0, max_jobs=3, max_age=1e9)
     assert [p for _, p in store.set_range("dead", 0, -1)] == ["d-2", "d-3"]
     store.close()
+
+
+def test_a_queue_is_counted_from_its_index_alone(tmp_path: Path) -> None:
+    # given a store file (the dashboard counts every queue on every page)
+    path = tmp_path / "count.db"
+    SQLiteStore(f"sqlite:///{path}").close()
+    # then SQLite counts a queue's pending jobs without reading the jobs' rows
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {store_module._COUNT_PENDING}", ("default",)).fetchall()
+    assert "COVERING INDEX jobs_ready" in " ".join(str(step[-1]) for step in plan)
 
 
 def test_a_file_from_a_newer_sidequest_is_refused_naming_both_versions(tmp_path: Path) -> None:

@@ -93,15 +93,19 @@ def _count_recoveries_v5(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE jobs ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0")
 
 
-def _set_sizes_v6(conn: sqlite3.Connection) -> None:
-    """Every set's size kept in set_sizes (v2 kept the dead set's only, and dropped it on most writes).
+def _cheap_sizes_v6(conn: sqlite3.Connection) -> None:
+    """Set and queue sizes without reading every entry, for the dashboard's counters on every page.
 
-    The sizes are counted once here; from now on every write keeps them (see sorted_sets.py), so the
-    dashboard reads a size instead of counting a set on every page. The version bump keeps older
-    sidequest versions, whose writes would not keep them, off the file.
+    Every set's size is kept in set_sizes (v2 kept the dead set's only, and dropped it on most
+    writes): counted once here, kept by every write from now on (see sorted_sets.py). The version
+    bump keeps older sidequest versions, whose writes would not keep them, off the file.
+    jobs_ready gains the owner column, always NULL in it, so counting a queue's pending jobs reads
+    the index alone instead of every job's row as well (~3 ms per 100,000 jobs instead of ~10).
     """
     conn.execute("DELETE FROM set_sizes")
     conn.execute("INSERT INTO set_sizes (name, size) SELECT name, count(*) FROM sorted_sets GROUP BY name")
+    conn.execute("DROP INDEX jobs_ready")
+    conn.execute("CREATE INDEX jobs_ready ON jobs (queue, id, owner) WHERE owner IS NULL")
 
 
 #: MIGRATIONS[n] turns a version-n file into version n + 1.
@@ -111,7 +115,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _operators_v3,
     _records_v4,
     _count_recoveries_v5,
-    _set_sizes_v6,
+    _cheap_sizes_v6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
