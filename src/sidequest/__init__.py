@@ -21,6 +21,7 @@ from sidequest.client import Client, enqueue, enqueue_bulk
 from sidequest.config import Config, get_config
 from sidequest.errors import ConfigError, JobArgumentError, SidequestError, StoreUnavailable, UnknownJobError
 from sidequest.job import Job, job
+from sidequest.periodic import periodic
 
 
 def configure(**settings: Any) -> Config:
@@ -53,6 +54,8 @@ def configure(**settings: Any) -> Config:
       processes           worker processes under one supervisor, or "auto" (1)
       max_rss_mb          restart a worker process past this many MB, with processes (0: off)
       burst_store_wait    seconds a --burst worker waits for an unreachable store, then exits 3 (30)
+      periodic            schedules as {name: {cron, job, args, queue, tz, missed}}, the settings
+                          file's [periodic.NAME] tables (none; docs/periodic.md)
     An unknown name or a bad value raises ConfigError naming it. Job options: see help(sidequest.job).
     """
     return _config.configure(**settings)
@@ -73,4 +76,5 @@ __all__ = [
     "enqueue_bulk",
     "get_config",
     "job",
+    "periodic",
 ]

@@ -142,6 +142,9 @@ def worker(
 
     sq_logging.setup(settings.log_format, settings.log_level)
     load_modules(list(settings.require))
+    from sidequest.periodic.scheduler import load as load_schedules
+
+    load_schedules(config)  # a bad periodic schedule stops the worker here, naming the schedule
     if not settings.require:
         logger.warning(
             "no -r given: this worker knows only jobs registered by modules it imported itself; "
@@ -182,8 +185,10 @@ def demo(url: str, seconds: float, web_port: int) -> None:
 def _register_operator_commands() -> None:
     """stats, queues, queue, retries, scheduled, dead, busy, processes: see cli_ops.py."""
     from sidequest.cli_ops import register
+    from sidequest.cli_periodic import periodic
 
     register(main)
+    main.add_command(periodic)
 
 
 def _check_store(config: Config, *, separate_processes: bool) -> None:

@@ -184,7 +184,10 @@ class Client:
         jids: list[str | None] = []
         stamp = now()
         for job in payloads:
+            if at is not None and at > stamp:
+                job["at"] = at  # client middleware sees the run time, as in Sidekiq; not stored
             reached, _ = chain.invoke((job["class"], job, job["queue"]), _noop)
+            job.pop("at", None)
             if not reached:
                 jids.append(None)
                 continue

@@ -8,6 +8,7 @@ the setting and the bad value, so the worker never starts half-configured.
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import os
 import threading
@@ -67,6 +68,8 @@ class Settings:
     max_rss_mb: int = 0
     #: A --burst worker gives up (exit 3) when the store stays unreachable this long, so cron and CI end.
     burst_store_wait: float = 30.0
+    #: [periodic.NAME] tables of the settings file (schedules; checked by sidequest.periodic at worker start)
+    periodic: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -172,6 +175,17 @@ def _coerce(key: str, value: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key} must be a number of seconds, got {value!r}") from None
+    if key == "periodic":
+        if isinstance(value, str):  # SIDEQUEST_PERIODIC holds the tables as JSON
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ConfigError(f"periodic must be JSON of schedule tables, got {value!r}: {exc}") from None
+        if not isinstance(value, Mapping) or not all(isinstance(t, Mapping) for t in value.values()):
+            raise ConfigError(
+                f"periodic must be a table of schedules ([periodic.NAME] with cron and job), got {value!r}"
+            )
+        return dict(value)
     if key == "strict" and isinstance(value, str):
         return value.lower() in ("1", "true", "yes", "on")
     return value

@@ -117,7 +117,21 @@ def _typed(value: Any) -> Any:
     return (kind, value)
 
 
+#: Options of sidequest's opt-in middleware (docs/periodic.md), and the call that turns each on.
+OPT_IN_OPTIONS = {
+    "unique_for": "sidequest.middleware.unique.install()",
+    "unique_until": "sidequest.middleware.unique.install()",
+    "unique_key": "sidequest.middleware.unique.install()",
+    "expires_in": "sidequest.middleware.expiring.install()",
+}
+
+
 def _unknown(key: str, where: str, known: frozenset[str]) -> ConfigError:
+    if key in OPT_IN_OPTIONS:
+        return ConfigError(
+            f"job option {key!r} on {where} needs its middleware: call {OPT_IN_OPTIONS[key]} once at startup, "
+            "in every process that enqueues or runs this job"
+        )
     close = difflib.get_close_matches(key, sorted(known), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return ConfigError(

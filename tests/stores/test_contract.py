@@ -931,3 +931,155 @@ def test_job_histograms_add_up_per_bucket_and_minute(store: Store) -> None:
     assert histogram == {minute: expected, minute + 60: [1] + [0] * 25}
     assert store.job_histogram("Charge", NOW - 3600, 5) == {}
     assert store.job_metrics(NOW, 1)[minute]["Charge"] == JobCounts(7, 0, 400_900.0)  # buckets not read here
+
+
+# ---- periodic schedules ------------------------------------------------------------------------
+
+SCHEDULE = '{"cron":"* * * * *","job":"HardJob"}'
+
+
+def test_a_tick_is_claimed_once_however_many_handles_race_for_it(
+    store: Store, handles: Callable[[], Store]
+) -> None:
+    # given a schedule registered before its tick
+    store.periodic_sync({"sync-dns": SCHEDULE}, NOW)
+    wins: list[int] = []
+
+    # when eight threads on their own handles claim the same three ticks
+    def claim(index: int) -> None:
+        handle = handles()
+        for tick in (NOW + 60, NOW + 120, NOW + 180):
+            if handle.periodic_claim("sync-dns", tick, "default", job(f"{index}-{tick}"), f"j{index}", NOW):
+                wins.append(index)
+
+    run_threads(8, claim)
+
+    # then each tick enqueued exactly one job, and the schedule remembers the last tick
+    assert len(wins) == 3
+    assert store.queue_size("default") == 3
+    [state] = store.periodic_states()
+    assert state.last_tick == NOW + 180
+
+
+def test_a_claim_pushes_its_job_and_an_old_or_repeated_tick_pushes_nothing(store: Store) -> None:
+    store.periodic_sync({"nightly": SCHEDULE}, NOW)
+
+    assert store.periodic_claim("nightly", NOW + 60, "reports", job(1, "reports"), "jid-1", NOW + 61)
+    assert not store.periodic_claim("nightly", NOW + 60, "reports", job(2, "reports"), "jid-2", NOW + 61)
+    assert not store.periodic_claim("nightly", NOW + 30, "reports", job(3, "reports"), "jid-3", NOW + 61)
+    # a tick before the schedule was registered never fires
+    assert not store.periodic_claim("nightly", NOW - 60, "reports", job(4, "reports"), "jid-4", NOW + 61)
+
+    assert store.queue_range("reports", 0, -1) == [job(1, "reports")]
+    assert "reports" in store.queue_names()
+    [state] = store.periodic_states()
+    assert (state.last_jid, state.last_enqueued_at) == ("jid-1", NOW + 61)
+
+
+def test_sync_removes_schedules_no_longer_declared_and_keeps_the_history_of_the_others(store: Store) -> None:
+    store.periodic_sync({"a": SCHEDULE, "b": SCHEDULE}, NOW)
+    store.periodic_claim("a", NOW + 60, "default", job(1), "jid-a", NOW + 60)
+    store.periodic_pause("a", True, NOW + 61)
+
+    removed = store.periodic_sync({"a": '{"cron":"@hourly","job":"HardJob"}'}, NOW + 100)
+
+    assert removed == ["b"]
+    [state] = store.periodic_states()
+    assert (state.name, state.definition, state.paused, state.last_tick) == (
+        "a",
+        '{"cron":"@hourly","job":"HardJob"}',
+        True,
+        NOW + 60,
+    )
+    # a removed schedule's ticks are refused: an old worker still declaring it enqueues nothing
+    assert not store.periodic_claim("b", NOW + 120, "default", job(2), "jid-b", NOW + 120)
+    assert store.queue_size("default") == 1
+
+
+def test_a_paused_schedule_enqueues_nothing_and_resuming_skips_the_ticks_it_slept_through(
+    store: Store,
+) -> None:
+    store.periodic_sync({"a": SCHEDULE}, NOW)
+
+    assert store.periodic_pause("a", True, NOW + 1)
+    assert not store.periodic_claim("a", NOW + 60, "default", job(1), "j1", NOW + 60)
+    assert store.periodic_pause("a", False, NOW + 200)
+    assert not store.periodic_claim("a", NOW + 180, "default", job(2), "j2", NOW + 200)
+    assert store.periodic_claim("a", NOW + 240, "default", job(3), "j3", NOW + 240)
+
+    assert store.queue_range("default", 0, -1) == [job(3)]
+    assert not store.periodic_pause("unknown", True, NOW)
+
+
+def test_enqueue_now_pushes_out_of_band_and_leaves_the_next_tick_to_fire(store: Store) -> None:
+    store.periodic_sync({"a": SCHEDULE}, NOW)
+
+    assert store.periodic_enqueue_now("a", "default", job(1), "manual", NOW + 10)
+    assert store.periodic_claim("a", NOW + 60, "default", job(2), "ticked", NOW + 60)
+    assert not store.periodic_enqueue_now("gone", "default", job(3), "x", NOW + 10)
+
+    assert store.queue_range("default", 0, -1) == [job(2), job(1)]
+
+
+def test_the_outcome_of_a_periodic_job_is_kept_until_the_next_enqueue(store: Store) -> None:
+    store.periodic_sync({"a": SCHEDULE}, NOW)
+    store.periodic_claim("a", NOW + 60, "default", job(1), "jid-1", NOW + 60)
+
+    store.periodic_outcome("a", "jid-1", "failed", NOW + 61)
+    store.periodic_outcome("gone", "jid-1", "done", NOW + 61)
+
+    [state] = store.periodic_states()
+    assert (state.last_jid, state.last_outcome, state.last_outcome_at) == ("jid-1", "failed", NOW + 61)
+    store.periodic_claim("a", NOW + 120, "default", job(2), "jid-2", NOW + 120)
+    [state] = store.periodic_states()
+    assert (state.last_jid, state.last_outcome) == ("jid-2", None)
+
+
+# ---- unique-job locks --------------------------------------------------------------------------
+
+
+def test_a_unique_lock_goes_to_one_of_many_racing_owners(store: Store, handles: Callable[[], Store]) -> None:
+    winners: list[str] = []
+
+    def take(index: int) -> None:
+        if handles().unique_lock("digest-1", f"jid-{index}", 30, time.time()):
+            winners.append(f"jid-{index}")
+
+    run_threads(8, take)
+
+    assert len(winners) == 1
+    assert store.unique_owner("digest-1", time.time()) == winners[0]
+
+
+def test_only_the_owner_releases_a_unique_lock_and_then_it_is_free(store: Store) -> None:
+    assert store.unique_lock("digest-2", "jid-a", 30, time.time())
+
+    assert not store.unique_unlock("digest-2", "jid-b")
+    assert not store.unique_lock("digest-2", "jid-b", 30, time.time())
+    assert store.unique_unlock("digest-2", "jid-a")
+
+    assert store.unique_owner("digest-2", time.time()) is None
+    assert store.unique_lock("digest-2", "jid-b", 30, time.time())
+
+
+def test_a_unique_lock_expires_after_its_ttl(store: Store) -> None:
+    assert store.unique_lock("digest-3", "jid-a", 0.2, time.time())
+
+    wait_for(lambda: store.unique_owner("digest-3", time.time()) is None, what="the lock to expire")
+
+    assert store.unique_lock("digest-3", "jid-b", 30, time.time())
+    assert store.unique_owner("digest-3", time.time()) == "jid-b"
+
+
+# ---- named counters ----------------------------------------------------------------------------
+
+
+def test_a_named_counter_adds_up_and_survives_a_counter_reset(store: Store) -> None:
+    store.add_stat("expired", 2, NOW)
+    store.add_stat("expired", 3, NOW + 86400)
+
+    store.reset_counters()
+
+    assert store.stat("expired") == 5
+    assert store.stat("never-counted") == 0
+    assert (store.counters().processed, store.counters().failed) == (0, 0)

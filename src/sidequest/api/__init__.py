@@ -16,6 +16,7 @@ configured one when omitted) and returns plain records (records.py) ready to ren
 
 from sidequest.api._store import connect
 from sidequest.api.metrics import Metrics
+from sidequest.api.periodic import Periodic, PeriodicSchedule, UnknownScheduleError
 from sidequest.api.processes import HeldByDead, ProcessSet, WorkSet
 from sidequest.api.queues import Queue
 from sidequest.api.records import (
@@ -34,6 +35,7 @@ from sidequest.api.records import (
 )
 from sidequest.api.sets import DeadSet, JobSet, RetrySet, ScheduledSet
 from sidequest.api.stats import Stats
+from sidequest.api.unique import UniqueLock, unique_lock
 
 __all__ = [
     "ClassMetrics",
@@ -46,6 +48,8 @@ __all__ = [
     "Metrics",
     "MinuteCounts",
     "Page",
+    "Periodic",
+    "PeriodicSchedule",
     "ProcessInfo",
     "ProcessSet",
     "Queue",
@@ -58,5 +62,8 @@ __all__ = [
     "StatsRecord",
     "WorkSet",
     "connect",
+    "UniqueLock",
+    "UnknownScheduleError",
     "entry_key",
+    "unique_lock",
 ]

@@ -22,6 +22,7 @@ import traceback
 from sidequest._time import backoff
 from sidequest.config import Config
 from sidequest.errors import StoreError
+from sidequest.periodic.scheduler import Scheduler
 from sidequest.runtime.heartbeat import Heartbeat, hostname, report_recovered
 from sidequest.runtime.manager import Manager
 from sidequest.runtime.poller import Poller
@@ -49,6 +50,7 @@ class Launcher:
         self.store = config.store
         self.manager = Manager(config, self.store, self.identity, burst=burst)
         self.poller = Poller(config, self.store)
+        self.periodic = Scheduler(config, self.store)  # a bad schedule fails here, at worker start
         self.heartbeat = Heartbeat(config, self.store, self.manager, self.identity, self.handle_signal)
         self._stop_requested = threading.Event()
         self._quiet_requested = False
@@ -73,6 +75,7 @@ class Launcher:
         logger.info("quieting: no new jobs will be fetched")
         self.manager.quiet()
         self.poller.stop()
+        self.periodic.stop()
         self.heartbeat.quiet = True
         self.config.fire("quiet")
 
@@ -158,6 +161,7 @@ class Launcher:
         self.config.fire("startup")
         self.manager.start()
         self.poller.start()
+        self.periodic.start()
         self.heartbeat.start()
 
     def _wait_until_drained(self) -> bool:

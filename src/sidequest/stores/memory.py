@@ -29,6 +29,7 @@ from sidequest.stores.base import (
     minute_of,
     unreadable_entry,
 )
+from sidequest.stores.memory_extras import PeriodicMemory
 
 
 class _SortedSet:
@@ -53,7 +54,7 @@ class _SortedSet:
         return True
 
 
-class MemoryStore(Store):
+class MemoryStore(PeriodicMemory, Store):
     url = "memory://"
 
     def __init__(self) -> None:

@@ -141,11 +141,14 @@ def clear(job: JobRef) -> None:
 
 
 def clear_all() -> None:
-    """Forget every captured job, dead ones included, and what inline mode ran."""
+    """Forget every captured job, dead ones included, what inline mode ran, and the unique-job locks,
+    dropped duplicates and expired jobs of testing modes."""
     queues.clear_all()
     runner.clear()
+    periodic.reset()
 
 
+from sidequest.testing import periodic  # noqa: E402 - periodic, unique and expiring helpers
 from sidequest.testing.assertions import (  # noqa: E402 - assertions use the names above
     all_enqueued,
     assert_enqueued,
@@ -160,6 +163,7 @@ from sidequest.testing.assertions import (  # noqa: E402 - assertions use the na
     perform_job,
     refute_enqueued,
 )
+from sidequest.testing.periodic import assert_dropped, assert_next_run  # noqa: E402
 
 __all__ = [
     "Clock",
@@ -176,6 +180,8 @@ __all__ = [
     "assert_job_options",
     "assert_processed_in",
     "assert_retryable",
+    "assert_dropped",
+    "assert_next_run",
     "assert_saves_backtrace",
     "at_least",
     "at_most",
@@ -195,6 +201,7 @@ __all__ = [
     "next_at",
     "perform_job",
     "perform_one",
+    "periodic",
     "queues",
     "refute_enqueued",
     "runner",

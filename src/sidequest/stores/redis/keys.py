@@ -41,6 +41,10 @@ class Keys:
         self.in_progress_registry = self.prefix + "sidequest:inprogress"
         #: A job's recovery count is this plus the SHA1 of its payload (recover.lua builds the key).
         self.recoveries_prefix = self.prefix + "sidequest:recoveries:"
+        #: HASH of periodic schedule name -> definition JSON (ours: Enterprise's periodic keys are private).
+        self.periodic = self.prefix + "sidequest:periodic"
+        #: Per-schedule state hashes are this plus the name (paused, last_tick, last_jid, ...).
+        self.periodic_state_prefix = self.prefix + "sidequest:periodic:"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name
@@ -114,3 +118,15 @@ class Keys:
         if self.sidekiq_version == "8":
             return f"{self.prefix}{job_class}-{t.tm_mday}-{t.tm_hour}:{t.tm_min}"
         return f"{self.prefix}{job_class}-{t.tm_mday:02d}-{t.tm_hour:02d}:{t.tm_min}"
+
+    def periodic_state(self, name: str) -> str:
+        """HASH of one schedule's state: paused, last_tick, last_jid, last_enqueued_at, last_outcome(_at)."""
+        return self.periodic_state_prefix + name
+
+    def unique(self, digest: str) -> str:
+        """STRING holding the jid that owns a unique-job lock, with the lock's TTL.
+
+        Sidekiq Enterprise documents only that its lock covers class, queue and args (SHA-256 since
+        8.0); the exact key is not public, so this is ``unique:<sha256 hex>`` in the same spirit.
+        """
+        return f"{self.prefix}unique:{digest}"

@@ -37,6 +37,7 @@ from sidequest.stores.redis.connection import MAX_BLOCK, Connection
 from sidequest.stores.redis.held import HeldConnections
 from sidequest.stores.redis.keys import CLEANUP_INTERVAL, SIGNAL_TTL, STATS_TTL, Keys
 from sidequest.stores.redis.operators import Operators
+from sidequest.stores.redis.periodic import PeriodicRedis
 from sidequest.stores.redis.scripts import Scripts
 from sidequest.stores.redis.scripts import commands as send_commands
 from sidequest.stores.redis.scripts import run as run_script
@@ -67,7 +68,7 @@ def _translate_errors(
     return wrapper
 
 
-class RedisStore(Operators, Store):
+class RedisStore(Operators, PeriodicRedis, Store):
     """A Store on one Redis database, shareable by every thread of a process (redis-py pools connections).
 
     sidekiq_version ("6", "7" or "8") picks the wire details peers expect: "6" also writes the

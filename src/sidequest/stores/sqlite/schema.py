@@ -93,7 +93,20 @@ def _count_recoveries_v5(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE jobs ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0")
 
 
-def _cheap_sizes_v6(conn: sqlite3.Connection) -> None:
+def _periodic_and_unique_v6(conn: sqlite3.Connection) -> None:
+    """Periodic schedules (one row each, with the last claimed tick) and unique-job locks."""
+    conn.execute(
+        "CREATE TABLE periodic (name TEXT PRIMARY KEY, definition TEXT NOT NULL, paused INTEGER NOT NULL,"
+        " last_tick REAL, last_jid TEXT, last_enqueued_at REAL, last_outcome TEXT, last_outcome_at REAL)"
+        " WITHOUT ROWID"
+    )
+    conn.execute(
+        "CREATE TABLE unique_locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)"
+        " WITHOUT ROWID"
+    )
+
+
+def _cheap_sizes_v7(conn: sqlite3.Connection) -> None:
     """Set and queue sizes without reading every entry, for the dashboard's counters on every page.
 
     Every set's size is kept in set_sizes (v2 kept the dead set's only, and dropped it on most
@@ -115,7 +128,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _operators_v3,
     _records_v4,
     _count_recoveries_v5,
-    _cheap_sizes_v6,
+    _periodic_and_unique_v6,
+    _cheap_sizes_v7,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from sidequest.web.pages import metrics, overview, queues, sets
+from sidequest.web.pages import metrics, overview, periodic, queues, sets
 
 
 def routes() -> list[Route]:
-    return [*overview.routes(), *queues.routes(), *sets.routes(), *metrics.routes()]
+    return [*overview.routes(), *queues.routes(), *sets.routes(), *metrics.routes(), *periodic.routes()]

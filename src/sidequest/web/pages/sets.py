@@ -147,8 +147,15 @@ def entry(kind: Kind) -> Callable[[Request], object]:
         found = job_set.fetch(key)
         if found is None:
             return board.not_found(request, f"No job {key} in {kind.title}.")
+        lock = api.unique_lock(found.item, board.store)
         return board.render(
-            request, "entry.html", tab=kind.route, title=f"{kind.singular} {found.jid}", kind=kind, e=found
+            request,
+            "entry.html",
+            tab=kind.route,
+            title=f"{kind.singular} {found.jid}",
+            kind=kind,
+            e=found,
+            lock=lock,
         )
 
     return handler
