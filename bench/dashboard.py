@@ -63,11 +63,13 @@ def fill(store: Store, size: int, now: float) -> None:
     for start in range(0, size, BATCH):
         count = min(BATCH, size - start)
         store.push([("default", payload(start + i, now, failed=False)) for i in range(count)])
-        for name, sign in (("retry", 1), ("schedule", 1), ("dead", -1)):
+        # retries and schedules lie ahead; the dead died in the past, in time order as kill adds
+        # them (added newest first, an SQLite B-tree would split its pages half full)
+        for name, first in (("retry", now), ("schedule", now), ("dead", now - size)):
             store.add_to_set(
                 name,
                 [
-                    (now + sign * (start + i), payload(start + i, now, failed=name != "schedule"))
+                    (first + start + i, payload(start + i, now, failed=name != "schedule"))
                     for i in range(count)
                 ],
             )
