@@ -106,3 +106,17 @@ def test_a_search_matches_like_and_glob_characters_literally(store: Store) -> No
     assert store.set_scan("retry", "100%_off\\\\[x]*") == [(1.0, literal)]
     assert store.set_scan("retry", "%") == [(1.0, literal)]
     assert store.set_scan("retry", "_off") == [(1.0, literal)]
+
+
+def test_a_fired_batch_callback_counts_in_the_schedule_size(store: Store) -> None:
+    # given a batch of one job with complete and success callbacks
+    callbacks = [
+        ("complete", '{"class":"Done","queue":"default","args":["complete"],"jid":"c1"}'),
+        ("success", '{"class":"Done","queue":"default","args":["success"],"jid":"s1"}'),
+    ]
+    assert store.batch_create("b1", "{}", callbacks, NOW, 86400.0, 60.0)
+    assert store.batch_add("b1", ["j1"]) == 1
+    # when its job succeeds, both callbacks are scheduled
+    assert store.batch_done("b1", "j1", "success", "", NOW + 1) == ["complete", "success"]
+    # then the schedule's size counts them
+    assert sizes(store)["schedule"] == 2

@@ -74,14 +74,14 @@ def test_a_version_1_file_is_migrated_and_its_dead_set_still_trims_to_size(tmp_p
     store.close()
 
 
-def test_a_version_6_file_is_migrated_with_every_set_size_counted(tmp_path: Path) -> None:
-    # given a file written by schema version 6: sets of 3, 2 and 0 entries, and a dead size row
-    # that version 6's writes had left stale
-    path = tmp_path / "v6.db"
+def test_a_version_7_file_is_migrated_with_every_set_size_counted(tmp_path: Path) -> None:
+    # given a file written by schema version 7: sets of 3, 2 and 0 entries, and a dead size row
+    # that version 7's writes had left stale
+    path = tmp_path / "v7.db"
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        for migration in schema.MIGRATIONS[:6]:
+        for migration in schema.MIGRATIONS[:7]:
             migration(conn)
-        conn.execute("PRAGMA user_version = 6")
+        conn.execute("PRAGMA user_version = 7")
         conn.executemany(
             "INSERT INTO sorted_sets (name, score, payload) VALUES (?, ?, ?)",
             [("retry", float(n), f"retry-{n}") for n in range(3)]

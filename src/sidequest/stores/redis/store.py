@@ -33,6 +33,7 @@ from sidequest.stores.base import (
     Work,
 )
 from sidequest.stores.redis import processes as process_hash
+from sidequest.stores.redis.batches import RedisBatches
 from sidequest.stores.redis.connection import MAX_BLOCK, Connection
 from sidequest.stores.redis.held import HeldConnections
 from sidequest.stores.redis.keys import CLEANUP_INTERVAL, SIGNAL_TTL, STATS_TTL, Keys
@@ -68,7 +69,7 @@ def _translate_errors(
     return wrapper
 
 
-class RedisStore(Operators, PeriodicRedis, Store):
+class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
     """A Store on one Redis database, shareable by every thread of a process (redis-py pools connections).
 
     sidekiq_version ("6", "7" or "8") picks the wire details peers expect: "6" also writes the
@@ -203,6 +204,7 @@ class RedisStore(Operators, PeriodicRedis, Store):
 
     @_translate_errors
     def ack(self, identity: str, works: Sequence[Work]) -> int:
+        self.flush_batch_reports()  # a job's batch report is stored before its acknowledgement
         if not works:
             return 0
         by_queue: dict[str, list[str]] = {}

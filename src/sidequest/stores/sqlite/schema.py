@@ -106,7 +106,14 @@ def _periodic_and_unique_v6(conn: sqlite3.Connection) -> None:
     )
 
 
-def _cheap_sizes_v7(conn: sqlite3.Connection) -> None:
+def _batches_v7(conn: sqlite3.Connection) -> None:
+    """Batches and their pending members (sidequest.batches)."""
+    from sidequest.stores.sqlite.batches import create_tables
+
+    create_tables(conn)
+
+
+def _cheap_sizes_v8(conn: sqlite3.Connection) -> None:
     """Set and queue sizes without reading every entry, for the dashboard's counters on every page.
 
     Every set's size is kept in set_sizes (v2 kept the dead set's only, and dropped it on most
@@ -129,7 +136,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _records_v4,
     _count_recoveries_v5,
     _periodic_and_unique_v6,
-    _cheap_sizes_v7,
+    _batches_v7,
+    _cheap_sizes_v8,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
