@@ -221,6 +221,48 @@ class ProcessRecord:
     rtt_us: int
     concurrency: int
 
+    @classmethod
+    def read(
+        cls,
+        identity: str,
+        info: str,
+        busy: int,
+        beat: float,
+        quiet: bool,
+        rss_kb: int,
+        rtt_us: int,
+        concurrency: int,
+    ) -> ProcessRecord:
+        """The record from what a beat stored: every store keeps Beat's fields, info as its JSON text
+        (one written by another client that is not a JSON object reads as {})."""
+        try:
+            fields = json.loads(info)
+        except ValueError:
+            fields = {}
+        return cls(
+            identity,
+            fields if isinstance(fields, dict) else {},
+            int(busy),
+            float(beat),
+            bool(quiet),
+            int(rss_kb),
+            int(rtt_us),
+            int(concurrency),
+        )
+
+    @classmethod
+    def from_beat(cls, beat: Beat) -> ProcessRecord:
+        return cls.read(
+            beat.identity,
+            beat.info,
+            beat.busy,
+            beat.beat,
+            beat.quiet,
+            beat.rss_kb,
+            beat.rtt_us,
+            beat.concurrency,
+        )
+
 
 @dataclass(slots=True)
 class Counters:

@@ -4,7 +4,6 @@ hash ``<identity>`` both ways (written as Sidekiq's heartbeat writes it, read fr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -40,23 +39,20 @@ def record_of(identity: str, values: list[str | None]) -> ProcessRecord | None:
     row = dict(zip(FIELDS, values, strict=True))
     if row["info"] is None:
         return None
-    try:
-        info = json.loads(row["info"])
-    except ValueError:
-        info = {}
-    if not isinstance(info, dict):
-        info = {}
-    concurrency = row["concurrency"]
-    return ProcessRecord(
-        identity=identity,
-        info=info,
-        busy=_int(row["busy"]),
-        beat=_float(row["beat"]),
-        quiet=row["quiet"] == "true",
-        rss_kb=_int(row["rss"]),
-        rtt_us=_int(row["rtt_us"]),
-        concurrency=_int(concurrency) if concurrency is not None else _int(info.get("concurrency")),
+    # Sidekiq's strings; Sidekiq before 8.1.2 keeps concurrency only inside info
+    record = ProcessRecord.read(
+        identity,
+        row["info"],
+        _int(row["busy"]),
+        _float(row["beat"]),
+        row["quiet"] == "true",
+        _int(row["rss"]),
+        _int(row["rtt_us"]),
+        _int(row["concurrency"]),
     )
+    if row["concurrency"] is None:
+        record.concurrency = _int(record.info.get("concurrency"))
+    return record
 
 
 def _int(value: object) -> int:
