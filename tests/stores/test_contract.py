@@ -19,7 +19,7 @@ import redis
 
 from sidequest.payload import build, dumps, stamp_enqueued_at
 from sidequest.stores import Store, open_store
-from sidequest.stores.base import Beat, JobCounts, Work, minute_of
+from sidequest.stores.base import INVALID_PAYLOAD_TEMPLATE, Beat, JobCounts, Work, minute_of
 from tests.support.waiting import wait_for
 
 NOW = 1_795_827_751.8577726
@@ -450,6 +450,7 @@ def test_a_malformed_poison_pill_is_kept_byte_for_byte_in_the_dead_set(store: St
     [(_, raw)] = store.set_range("dead", 0, -1)
     entry = json.loads(raw)
     assert entry["args"] == ["not json {"] and entry["error_class"] == "ProcessCrashed"
+    assert sorted(entry) == sorted(json.loads(INVALID_PAYLOAD_TEMPLATE))  # the one wrapper shape
 
 
 # ---- scheduled and retry sets ------------------------------------------------------------------
@@ -529,6 +530,7 @@ def test_entries_whose_queue_cannot_be_read_go_to_dead(store: Store, raw: str) -
     wrapped = json.loads(entry)
     assert (score, wrapped["class"], wrapped["args"]) == (20.5, "sidequest.InvalidPayload", [raw])
     assert 'this schedule entry has no readable "queue"' in wrapped["error_message"]
+    assert sorted(wrapped) == sorted(json.loads(INVALID_PAYLOAD_TEMPLATE))  # the one wrapper shape
     assert store.queue_names() == []
 
 

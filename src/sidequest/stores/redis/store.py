@@ -21,7 +21,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from sidequest.errors import ConfigError
-from sidequest.stores.base import MAX_RECOVERIES, RECOVERY_COUNT_TTL, Recovered, Store, Work
+from sidequest.stores.base import (
+    INVALID_PAYLOAD_TEMPLATE,
+    MAX_RECOVERIES,
+    RECOVERY_COUNT_TTL,
+    Recovered,
+    Store,
+    Work,
+)
 from sidequest.stores.redis.connection import MAX_BLOCK, Connection, translated
 from sidequest.stores.redis.held import HeldConnections
 from sidequest.stores.redis.keys import Keys
@@ -238,6 +245,7 @@ class RedisStore(ProcessesRedis, Operators, PeriodicRedis, Store):
                 self.keys.recoveries_prefix,
                 now,
                 RECOVERY_COUNT_TTL,
+                INVALID_PAYLOAD_TEMPLATE,
             ]
             calls.append((keys, args))
         return [
@@ -288,7 +296,7 @@ class RedisStore(ProcessesRedis, Operators, PeriodicRedis, Store):
             return 0
         keys = [self.keys.sorted_set(name), self.keys.queues, self.keys.dead]
         # repr() is the text payload.stamp_enqueued_at writes, so both stores produce the same bytes
-        args = [repr(float(now)), limit, self.keys.queue_prefix]
+        args = [repr(float(now)), limit, self.keys.queue_prefix, INVALID_PAYLOAD_TEMPLATE]
         return int(run_script(self._held, self._scripts.promote, keys, args))
 
     @translated

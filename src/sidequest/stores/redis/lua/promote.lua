@@ -2,7 +2,8 @@
 -- enqueued_at. The JSON text is edited, never re-encoded, so every other byte stays as written
 -- (Ruby finds jobs by exact value). This must produce what payload.stamp_enqueued_at produces.
 -- An entry whose queue cannot be read goes to the dead set instead of being lost, wrapped as
--- stores/base.py's unreadable_entry wraps it: its bytes in args[0], the reason in error_message.
+-- stores/base.py's unreadable_entry wraps it (ARGV[4], filled in): its bytes in args[0], the
+-- reason in error_message.
 --
 -- KEYS[1]  the source sorted set (schedule or retry)
 -- KEYS[2]  queues    SET of known queue names
@@ -10,6 +11,7 @@
 -- ARGV[1]  now, float epoch seconds written as Python's repr() writes it
 -- ARGV[2]  limit: at most this many entries move
 -- ARGV[3]  queue key prefix: queue q is ARGV[3] .. q
+-- ARGV[4]  base.INVALID_PAYLOAD_TEMPLATE, the dead-set wrapper with blanks
 -- Returns  how many entries left the source set
 
 local now = ARGV[1]
@@ -109,19 +111,14 @@ for _, job in ipairs(due) do
     redis.call('SADD', KEYS[2], queue)
     redis.call('LPUSH', ARGV[3] .. queue, stamp_enqueued_at(job))
   else
-    redis.call('ZADD', KEYS[3], now, cjson.encode({
-      retry = false,
-      queue = 'default',
-      args = {job},
-      class = 'sidequest.InvalidPayload',
-      jid = string.sub(redis.sha1hex(job .. now), 1, 24),
-      created_at = tonumber(now),
-      error_message = 'this ' .. set_name .. ' entry has no readable "queue" (it is not a JSON object naming '
-        .. 'its queue, or is nested too deeply to read), so it could not be enqueued when due',
-      error_class = 'PayloadError',
-      failed_at = tonumber(now),
-      retry_count = 0,
-    }))
+    local entry = cjson.decode(ARGV[4])
+    entry['args'] = {job}
+    entry['jid'] = string.sub(redis.sha1hex(job .. now), 1, 24)
+    entry['created_at'] = tonumber(now)
+    entry['failed_at'] = tonumber(now)
+    entry['error_message'] = 'this ' .. set_name .. ' entry has no readable "queue" (it is not a JSON '
+      .. 'object naming its queue, or is nested too deeply to read), so it could not be enqueued when due'
+    redis.call('ZADD', KEYS[3], now, cjson.encode(entry))
   end
 end
 return #due

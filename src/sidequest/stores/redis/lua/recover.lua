@@ -18,6 +18,7 @@
 -- ARGV[5]  recovery counter key prefix: a job's counter is ARGV[5] .. sha1(payload)
 -- ARGV[6]  now, float epoch seconds written as Python's repr() writes it
 -- ARGV[7]  seconds a recovery counter lives after its last recovery
+-- ARGV[8]  base.INVALID_PAYLOAD_TEMPLATE, the dead-set wrapper for a pill that is not a JSON object
 -- Returns  a flat array, four items per job taken: queue, payload, recoveries, 1 if buried else 0
 --          (empty for a live process)
 
@@ -116,18 +117,14 @@ local function crashed_entry(job, recoveries)
     .. ' times (it was recovered after each crash); moved to the dead set instead of running it again'
   local ok, decoded = pcall(cjson.decode, job)
   if not (ok and type(decoded) == 'table' and string.match(job, '^%s*{')) then
-    return cjson.encode({
-      retry = false,
-      queue = 'default',
-      args = {job},
-      class = 'sidequest.InvalidPayload',
-      jid = string.sub(redis.sha1hex(job .. now), 1, 24),
-      created_at = tonumber(now),
-      error_message = message,
-      error_class = 'ProcessCrashed',
-      failed_at = tonumber(now),
-      retry_count = 0,
-    })
+    local entry = cjson.decode(ARGV[8])
+    entry['args'] = {job}
+    entry['jid'] = string.sub(redis.sha1hex(job .. now), 1, 24)
+    entry['created_at'] = tonumber(now)
+    entry['failed_at'] = tonumber(now)
+    entry['error_message'] = message
+    entry['error_class'] = 'ProcessCrashed'
+    return cjson.encode(entry)
   end
   local first, last = top_level_value_span(job, 'dead')
   if first and string.sub(job, first, last) == 'false' then
