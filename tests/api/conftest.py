@@ -3,36 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from sidequest.config import get_config
 from sidequest.payload import build, dumps, encode_backtrace
-from sidequest.stores import Store, open_store
 from sidequest.stores.base import Beat
 
 NOW = 1_795_827_751.8577726
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store URL other processes can open too (a worker subprocess, a CLI run)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shop.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-def url_store(url: str) -> Iterator[Store]:
-    """The store at url, also the one enqueue() pushes to."""
-    opened = open_store(url)
-    get_config().use_store(opened)
-    yield opened
-    get_config().use_store(None)
-    opened.close()
 
 
 def job(

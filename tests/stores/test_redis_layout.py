@@ -53,13 +53,6 @@ IDENTITY = RUNNING["processes_set"][0]  # vm:4859:477059e6440c
 
 
 @pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def open_redis(redis_url: str) -> Iterator[Callable[..., RedisStore]]:
     opened: list[RedisStore] = []
 
