@@ -12,7 +12,24 @@ from redis.commands.core import Script
 
 
 def source(name: str) -> str:
-    """The text of lua/<name>.lua, read from the installed package (works from a wheel or a zip)."""
+    """The text of lua/<name>.lua, read from the installed package (works from a wheel or a zip).
+
+    A line ``-- include: <library>`` is replaced by the text of lua/<library>.lua, so helpers two
+    scripts need (json_text.lua) are written once; Redis runs each script as one text.
+    """
+    lines = []
+    for line in _read(name).splitlines(keepends=True):
+        if line.startswith(_INCLUDE):
+            lines.append(_read(line[len(_INCLUDE) :].split()[0]))
+        else:
+            lines.append(line)
+    return "".join(lines)
+
+
+_INCLUDE = "-- include: "
+
+
+def _read(name: str) -> str:
     return (
         resources.files("sidequest.stores.redis")
         .joinpath("lua")
