@@ -52,6 +52,16 @@ def store(store_url: str) -> Iterator[Store]:
     opened.close()
 
 
+@pytest.fixture
+def installed_store(store_url: str) -> Iterator[Store]:
+    """A store of each kind, installed as this process's store (the one enqueue() pushes to)."""
+    opened = open_store(store_url)
+    get_config().use_store(opened)
+    yield opened
+    get_config().use_store(None)
+    opened.close()
+
+
 @pytest.fixture(params=["redis", "sqlite"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh store that other processes can open too (worker subprocesses, CLI runs); a test
