@@ -17,6 +17,7 @@ from typing import Any
 
 from sidequest import config as _config
 from sidequest._version import __version__
+from sidequest.batches import Batch, astatus, await_job, status, wait
 from sidequest.client import Client, enqueue, enqueue_bulk
 from sidequest.config import Config, get_config
 from sidequest.errors import ConfigError, JobArgumentError, SidequestError, StoreUnavailable, UnknownJobError
@@ -62,6 +63,7 @@ def configure(**settings: Any) -> Config:
 
 
 __all__ = [
+    "Batch",
     "Client",
     "Config",
     "ConfigError",
@@ -71,10 +73,14 @@ __all__ = [
     "StoreUnavailable",
     "UnknownJobError",
     "__version__",
+    "astatus",
+    "await_job",
     "configure",
     "enqueue",
     "enqueue_bulk",
     "get_config",
     "job",
     "periodic",
+    "status",
+    "wait",
 ]

@@ -216,6 +216,7 @@ def _check_store(config: Config, *, separate_processes: bool) -> None:
 
 _register_operator_commands()
 main.add_command(importlib.import_module("sidequest.web.cli").web)  # `sidequest web`: the dashboard
+main.add_command(importlib.import_module("sidequest.cli_batches").batches)  # `sidequest batches list|show`
 
 if __name__ == "__main__":
     main()

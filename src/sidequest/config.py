@@ -303,15 +303,25 @@ def apply_sources(settings: Settings, sources: Sequence[tuple[str, Mapping[str, 
         raise ConfigError(str(exc)) from None
 
 
+def _batch_parts() -> tuple[Chain, list[DeathHandler]]:
+    """Batches and job status report from whichever process runs the job, so every Config has their
+    server middleware and death handler (they pass other jobs through without a store call)."""
+    from sidequest.middleware.batches import BatchServer, on_death
+
+    chain = Chain()
+    chain.add(BatchServer)
+    return chain, [on_death]
+
+
 @dataclass
 class Config:
     """Everything a process shares: settings, the store, middleware chains, handlers and hooks."""
 
     settings: Settings = field(default_factory=Settings)
     client_middleware: Chain = field(default_factory=Chain)
-    server_middleware: Chain = field(default_factory=Chain)
+    server_middleware: Chain = field(default_factory=lambda: _batch_parts()[0])
     error_handlers: list[ErrorHandler] = field(default_factory=list)
-    death_handlers: list[DeathHandler] = field(default_factory=list)
+    death_handlers: list[DeathHandler] = field(default_factory=lambda: _batch_parts()[1])
     hooks: dict[str, list[Callable[[], None]]] = field(
         default_factory=lambda: {e: [] for e in LIFECYCLE_EVENTS}
     )

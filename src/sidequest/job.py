@@ -14,13 +14,16 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from sidequest import options as _options
 from sidequest import registry
 from sidequest._bulk import AsyncBulkEnqueue, BulkEnqueue
 from sidequest._enqueuer import Delay, Enqueuer, Moment, _fake, _owned_options, attach_fake_mode
 from sidequest.errors import ConfigError, JobArgumentError
+
+if TYPE_CHECKING:
+    from sidequest.batches import Batch
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -340,6 +343,22 @@ class Job(metaclass=JobMeta):
 
     def perform(self, *args: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define perform()")
+
+    def progress(self, percent: float, message: str = "") -> None:
+        """Record how far this job got, 0-100, when it was pushed with ``status`` (sidequest.status)."""
+        from sidequest.batches.status import progress
+
+        progress(percent, message, jid=self.jid)
+
+    @property
+    def batch(self) -> Batch | None:
+        """The batch this job belongs to; ``with self.batch.jobs():`` adds more jobs to it."""
+        bid = getattr(self, "payload", {}).get("bid")
+        if not bid:
+            return None
+        from sidequest.batches import Batch
+
+        return Batch(bid=bid)
 
     def retry_in(self, count: int, exc: BaseException) -> float | int | str | None:
         """Seconds until the next retry, "kill" (dead now), "discard" (drop), or None for the default backoff.

@@ -22,6 +22,7 @@ def app_name() -> str:
 
 @pytest.fixture
 def inline() -> Iterator[None]:
+    testing.clear_all()  # what earlier tests ran inline is not this test's
     with testing.inline():
         yield
     testing.clear_all()

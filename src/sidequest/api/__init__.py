@@ -15,6 +15,7 @@ configured one when omitted) and returns plain records (records.py) ready to ren
 """
 
 from sidequest.api._store import connect
+from sidequest.api.batches import BatchNotFound, BatchSet, BatchSummary
 from sidequest.api.metrics import Metrics
 from sidequest.api.periodic import Periodic, PeriodicSchedule, UnknownScheduleError
 from sidequest.api.processes import HeldByDead, ProcessSet, WorkSet
@@ -38,6 +39,9 @@ from sidequest.api.stats import Stats
 from sidequest.api.unique import UniqueLock, unique_lock
 
 __all__ = [
+    "BatchNotFound",
+    "BatchSet",
+    "BatchSummary",
     "ClassMetrics",
     "DayCounts",
     "DeadSet",

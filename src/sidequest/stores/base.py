@@ -33,6 +33,7 @@ from typing import Any
 from sidequest.payload import top_level_value_span
 from sidequest.stores.base_periodic import PeriodicState as PeriodicState  # re-exported for stores
 from sidequest.stores.base_periodic import PeriodicStore
+from sidequest.stores.batches import BatchStore
 
 #: Per-minute job metrics are kept this many seconds (Sidekiq 7's 8 hours).
 METRICS_RETENTION = 8 * 3600
@@ -293,7 +294,7 @@ class Counters:
     failed: int
 
 
-class Store(PeriodicStore, ABC):
+class Store(BatchStore, PeriodicStore, ABC):
     """Storage for queues, sorted sets, processes and counters. One instance is shared by all threads."""
 
     url: str = ""

@@ -29,6 +29,7 @@ from sidequest.stores.base import (
     minute_of,
     unreadable_entry,
 )
+from sidequest.stores.memory_batches import MemoryBatches
 from sidequest.stores.memory_extras import PeriodicMemory
 
 
@@ -54,7 +55,7 @@ class _SortedSet:
         return True
 
 
-class MemoryStore(PeriodicMemory, Store):
+class MemoryStore(MemoryBatches, PeriodicMemory, Store):
     url = "memory://"
 
     def __init__(self) -> None:
@@ -106,6 +107,7 @@ class MemoryStore(PeriodicMemory, Store):
                 self._lock.wait(remaining)
 
     def ack(self, identity: str, works: Sequence[Work]) -> int:
+        self.flush_batch_reports()  # a job's batch report is stored before its acknowledgement
         with self._lock:
             held = self._in_progress.get(identity, [])
             removed = 0

@@ -48,6 +48,7 @@ TABS = [
     ("scheduled", "Scheduled"),
     ("morgue", "Dead"),
     ("metrics", "Metrics"),
+    ("batches", "Batches"),
     ("periodic", "Periodic"),
 ]
 

@@ -29,6 +29,7 @@ from sidequest.stores.base import (
     Store,
     Work,
 )
+from sidequest.stores.redis.batches import RedisBatches
 from sidequest.stores.redis.connection import MAX_BLOCK, Connection, translated
 from sidequest.stores.redis.held import HeldConnections
 from sidequest.stores.redis.keys import Keys
@@ -46,7 +47,7 @@ def _taken(flat: Sequence[str]) -> list[Work]:
     return [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
-class RedisStore(ProcessesRedis, Operators, PeriodicRedis, Store):
+class RedisStore(RedisBatches, ProcessesRedis, Operators, PeriodicRedis, Store):
     """A Store on one Redis database, shareable by every thread of a process (redis-py pools connections).
 
     sidekiq_version ("6", "7" or "8") picks the wire details peers expect: "6" also writes the
@@ -181,6 +182,7 @@ class RedisStore(ProcessesRedis, Operators, PeriodicRedis, Store):
 
     @translated
     def ack(self, identity: str, works: Sequence[Work]) -> int:
+        self.flush_batch_reports()  # a job's batch report is stored before its acknowledgement
         if not works:
             return 0
         by_queue: dict[str, list[str]] = {}

@@ -106,6 +106,13 @@ def _periodic_and_unique_v6(conn: sqlite3.Connection) -> None:
     )
 
 
+def _batches_v7(conn: sqlite3.Connection) -> None:
+    """Batches and their pending members (sidequest.batches)."""
+    from sidequest.stores.sqlite.batches import create_tables
+
+    create_tables(conn)
+
+
 #: MIGRATIONS[n] turns a version-n file into version n + 1.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_v1,
@@ -114,6 +121,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _records_v4,
     _count_recoveries_v5,
     _periodic_and_unique_v6,
+    _batches_v7,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

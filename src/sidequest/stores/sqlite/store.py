@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from sidequest.errors import StoreNotFound
 from sidequest.stores.base import MAX_RECOVERIES, Recovered, Store, Work, crashed_entry
+from sidequest.stores.sqlite.batches import Batches
 from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
 from sidequest.stores.sqlite.periodic import PeriodicSQLite
 from sidequest.stores.sqlite.processes import Processes, expire_processes
@@ -29,7 +30,7 @@ from sidequest.stores.sqlite.sorted_sets import _UPSERT_ENTRY, SortedSets, _forg
 IDLE_POLL = 0.02
 
 
-class SQLiteStore(SortedSets, Processes, PeriodicSQLite, Store):
+class SQLiteStore(Batches, SortedSets, Processes, PeriodicSQLite, Store):
     """``sqlite:///path/to/file.db?synchronous=FULL&busy_timeout=30``: the embedded default store.
 
     synchronous=NORMAL (the default) with WAL survives a crash of any process but may lose the last
@@ -112,6 +113,7 @@ class SQLiteStore(SortedSets, Processes, PeriodicSQLite, Store):
         )
 
     def ack(self, identity: str, works: Sequence[Work]) -> int:
+        self.flush_batch_reports()  # a job's batch report is stored before its acknowledgement
         if not works:
             return 0
         wanted = Counter((work.queue, work.payload) for work in works)

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from sidequest.web.pages import metrics, overview, periodic, queues, sets
+from sidequest.web.pages import batches, metrics, overview, periodic, queues, sets
 
 
 def routes() -> list[Route]:
-    return [*overview.routes(), *queues.routes(), *sets.routes(), *metrics.routes(), *periodic.routes()]
+    return [
+        *overview.routes(),
+        *queues.routes(),
+        *sets.routes(),
+        *metrics.routes(),
+        *periodic.routes(),
+        *batches.routes(),
+    ]

@@ -147,6 +147,8 @@ def entry(kind: Kind) -> Callable[[Request], object]:
         found = job_set.fetch(key)
         if found is None:
             return board.not_found(request, f"No job {key} in {kind.title}.")
+        item = found.item or {}
+        status = api.batches.status_of(found.jid, board.store) if item.get("status") else None
         lock = api.unique_lock(found.item, board.store)
         return board.render(
             request,
@@ -155,6 +157,8 @@ def entry(kind: Kind) -> Callable[[Request], object]:
             title=f"{kind.singular} {found.jid}",
             kind=kind,
             e=found,
+            bid=item.get("bid") if isinstance(item.get("bid"), str) else None,
+            job_status=status,
             lock=lock,
         )
 
