@@ -19,6 +19,7 @@ from sidequest.errors import ConfigError, StoreError, StoreUnavailable
 from sidequest.payload import stamp_enqueued_at
 from sidequest.stores import open_store
 from sidequest.stores.base import Beat
+from sidequest.stores.batches import Report
 from sidequest.stores.redis import RedisStore
 from tests.support.redis_server import RedisServer
 from tests.support.worker import wait_for
@@ -408,7 +409,23 @@ def test_every_script_runs_again_after_a_script_flush(
         store.periodic_outcome("nightly", "j2", "ok", 63.0)
         store.unique_lock("k", "j3", 60.0, 63.0)
         unlocked = store.unique_unlock("k", "j3")
-        return [acked, len(recovered), promoted, enqueued, killed, synced, claimed, paused, unlocked]
+        created = store.batch_create("b1", "{}", [], 63.0, 3600.0, 60.0)
+        added = store.batch_add("b1", ["j4", "j5"])
+        fired = store.batch_done_many([Report("b1", "j4", "success", "", 64.0)])
+        return [
+            acked,
+            len(recovered),
+            promoted,
+            enqueued,
+            killed,
+            synced,
+            claimed,
+            paused,
+            unlocked,
+            created,
+            added,
+            fired,
+        ]
 
     first = every_operation()
     raw.script_flush()

@@ -57,3 +57,6 @@ class Scripts:
         self.periodic_pause = load("periodic_pause")
         self.periodic_outcome = load("periodic_outcome")
         self.unique_unlock = load("unique_unlock")
+        self.batch_create = load("batch_create")
+        self.batch_add = load("batch_add")
+        self.batch_done = load("batch_done")
