@@ -7,8 +7,8 @@ two pollers never move the same entry twice.
 The dead set's size lives in ``set_sizes`` so that kill, which runs for every job that dies, trims
 the set without counting it. When that row is there it is exact: kill keeps it so, and every other
 write that may change the dead set deletes it (``_forget_size``) in the same transaction, so the next
-kill counts once. (Triggers on sorted_sets would keep it too, but with them scheduling 50,000 jobs
-in one call took twice as long, 25 us per job instead of 12.)
+kill counts once. (Triggers on sorted_sets would keep it too, but they made scheduling twice as
+slow; see docs/benchmarks.md.)
 """
 
 from __future__ import annotations
