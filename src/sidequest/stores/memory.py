@@ -298,27 +298,13 @@ class MemoryStore(MemoryBatches, PeriodicMemory, Store):
             self._work.pop(identity, None)
 
     def processes(self) -> list[ProcessRecord]:
-        import json
 
         with self._lock:
             self._expire()
             self._registry &= set(self._processes)
-            records = []
-            for identity in sorted(self._registry):
-                beat, _ = self._processes[identity]
-                records.append(
-                    ProcessRecord(
-                        identity,
-                        json.loads(beat.info),
-                        beat.busy,
-                        beat.beat,
-                        beat.quiet,
-                        beat.rss_kb,
-                        beat.rtt_us,
-                        beat.concurrency,
-                    )
-                )
-            return records
+            return [
+                ProcessRecord.from_beat(self._processes[identity][0]) for identity in sorted(self._registry)
+            ]
 
     def work(self) -> list[tuple[str, str, str]]:
         with self._lock:

@@ -7,39 +7,25 @@ Key names are in keys.py: the paused set is Sidekiq Pro's ``paused`` and metrics
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import redis
 
 from sidequest.payload import queue_of, stamp_enqueued_at
 from sidequest.stores import redact
 from sidequest.stores.base import HISTOGRAM_BUCKETS, JobCounts, Work, minute_of
-from sidequest.stores.redis.connection import Connection
+from sidequest.stores.redis.connection import Connection, translated
+from sidequest.stores.redis.held import HeldConnections
 from sidequest.stores.redis.keys import METRICS_TTL, Keys
 from sidequest.stores.redis.scripts import Scripts
+from sidequest.stores.redis.transport import run
 
 #: Entries per ZRANGE when searching a set: ~0.5 ms of Redis's time each, so workers sharing it
 #: wait at most that long behind a search.
 SCAN_CHUNK = 1000
 
-P = ParamSpec("P")
-R = TypeVar("R")
-S = TypeVar("S", bound="Operators")
-
-
-def _translated(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
-    """redis-py failures become our error tree, as in store.py."""
-
-    @functools.wraps(method)
-    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except redis.RedisError as exc:
-            raise self._connection.failure(exc, method.__name__) from None
-
-    return wrapper
+_translated = translated
 
 
 class Operators:
@@ -48,6 +34,7 @@ class Operators:
     _redis: Any
     _connection: Connection
     _scripts: Scripts
+    _held: HeldConnections
 
     # ---- job metrics -----------------------------------------------------------------------------
     def _queue_metrics(
@@ -175,7 +162,7 @@ class Operators:
             queue = queue_of(replacement, "default")
             keys.append(self.keys.queue(queue))
             args += [stored, stamp_enqueued_at(replacement, now), queue]
-        return int(self._scripts.enqueue_from_set(keys=keys, args=args))
+        return int(run(self._held, self._scripts.enqueue_from_set, keys, args))
 
     @_translated
     def set_kill(self, name: str, payloads: Sequence[str], now: float, max_jobs: int, max_age: float) -> int:
@@ -184,7 +171,7 @@ class Operators:
         keys = [self.keys.sorted_set(name), self.keys.dead]
         trim = -max_jobs if max_jobs > 0 else -1
         args = [repr(float(now)), repr(float(now) - max_age), str(trim), *payloads]
-        return int(self._scripts.kill_from_set(keys=keys, args=args))
+        return int(run(self._held, self._scripts.kill_from_set, keys, args))
 
     @_translated
     def held_by_dead(self, limit: int = 100) -> tuple[int, list[tuple[str, Work]]]:

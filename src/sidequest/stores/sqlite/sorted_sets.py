@@ -6,11 +6,11 @@ two pollers never move the same entry twice.
 
 Every set's size lives in ``set_sizes`` (no row: 0), changed by every write to the set in the
 same transaction (``_add_entries``, ``_resize``), so a size is one row read: counting reads the
-set's rows, payloads included (about 15 ms per 100,000 entries), and the dashboard shows three set
-sizes on every page, while kill, for every job that dies, trims the dead set by its size. Every
-write to ``sorted_sets`` must go through this module (``add_entries`` for other modules) and keep the size. (Triggers on sorted_sets
-would keep it too, but with them scheduling 50,000 jobs in one call took twice as long, 25 us per
-job instead of 12; one statement per transaction costs next to nothing.)
+set's rows, payloads included, and the dashboard shows three set sizes on every page, while kill,
+for every job that dies, trims the dead set by its size. Every write to ``sorted_sets`` must go
+through this module (``add_entries`` for other modules) and keep the size. (Triggers on sorted_sets
+would keep it too, but they made scheduling twice as slow; one statement per transaction costs next
+to nothing; see docs/benchmarks.md.)
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from sidequest.stores.sqlite.periodic import PeriodicSQLite
 from sidequest.stores.sqlite.processes import Processes, expire_processes
 from sidequest.stores.sqlite.sorted_sets import SortedSets, add_entries, rank_window
 
-#: How often an idle fetch looks for commits from other processes. Each look is one
-#: ``PRAGMA data_version``; the timed wake-up itself costs ~50-100 us of CPU on a VM, so 50 looks a
-#: second keep an idle fetch near 0.5-1 % of a core while another process's push is seen within ~20 ms.
+#: How often an idle fetch looks for commits from other processes (one ``PRAGMA data_version``):
+#: often enough that another process's push is seen promptly, rarely enough that an idle worker
+#: costs about a percent of a core (numbers: docs/benchmarks.md).
 IDLE_POLL = 0.02
 
 
