@@ -421,8 +421,11 @@ class Store(BatchStore, PeriodicStore, ABC):
     def set_clear(self, name: str) -> None: ...
 
     @abstractmethod
-    def set_scan(self, name: str, substring: str, limit: int = 1000) -> list[tuple[float, str]]:
-        """Entries whose payload contains substring (Sidekiq's filter box), up to limit."""
+    def set_scan(
+        self, name: str, substring: str, limit: int = 1000, *, also: str = ""
+    ) -> list[tuple[float, str]]:
+        """Entries whose payload contains substring, and also `also` (Sidekiq's filter box), lowest
+        score first; when more than limit match, the limit newest (highest scores)."""
 
     # ---- processes -------------------------------------------------------------------------------
     @abstractmethod

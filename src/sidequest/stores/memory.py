@@ -263,9 +263,12 @@ class MemoryStore(MemoryBatches, PeriodicMemory, Store):
         with self._lock:
             self._sets.pop(name, None)
 
-    def set_scan(self, name: str, substring: str, limit: int = 1000) -> list[tuple[float, str]]:
+    def set_scan(
+        self, name: str, substring: str, limit: int = 1000, *, also: str = ""
+    ) -> list[tuple[float, str]]:
         with self._lock:
-            return [(s, m) for s, m in self._set(name).order if substring in m][:limit]
+            found = [(s, m) for s, m in self._set(name).order if substring in m and also in m]
+            return found[max(len(found) - limit, 0) :]
 
     # ---- processes ----
     def _expire(self) -> None:

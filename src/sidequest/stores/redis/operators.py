@@ -21,6 +21,10 @@ from sidequest.stores.redis.keys import METRICS_TTL, Keys
 from sidequest.stores.redis.scripts import Scripts
 from sidequest.stores.redis.transport import run
 
+#: Entries per ZRANGE when searching a set: ~0.5 ms of Redis's time each, so workers sharing it
+#: wait at most that long behind a search.
+SCAN_CHUNK = 1000
+
 _translated = translated
 
 
@@ -107,6 +111,35 @@ class Operators:
         }
 
     # ---- operator methods ------------------------------------------------------------------------
+    @_translated
+    def set_scan(
+        self, name: str, substring: str, limit: int = 1000, *, also: str = ""
+    ) -> list[tuple[float, str]]:
+        # Read newest first, SCAN_CHUNK entries per ZRANGE, and match here. Sidekiq's filter box
+        # (ZSCAN MATCH *text*) makes Redis glob-match every member from each of its positions: about
+        # 2.5 us per 600-byte entry, 250 ms of Redis's one thread for 100,000 entries, whatever the
+        # COUNT. ZRANGE costs Redis a tenth of that and Python's `in` is a fast substring search;
+        # only one chunk is held at a time. Reading newest first also makes the limit the newest.
+        key = self.keys.sorted_set(name)
+        found: dict[str, float] = {}  # an entry added meanwhile shifts the ranks: one may come twice
+        start = 0
+        while len(found) < limit:
+            # members only: redis-py's pairing and float() of every score took three times as long
+            # as the matching, so only the matches' scores are read (one pipeline per chunk)
+            chunk = self._redis.zrange(key, start, start + SCAN_CHUNK - 1, desc=True)
+            matches = [member for member in chunk if substring in member and also in member]
+            if matches:
+                pipe = self._redis.pipeline(transaction=False)
+                for member in matches[: limit - len(found)]:
+                    pipe.zscore(key, member)
+                for member, score in zip(matches, pipe.execute(), strict=False):
+                    if score is not None:  # not removed since the chunk was read
+                        found[member] = float(score)
+            if len(chunk) < SCAN_CHUNK:
+                break
+            start += SCAN_CHUNK
+        return sorted((score, member) for member, score in found.items())
+
     @_translated
     def pause_queue(self, queue: str) -> None:
         self._redis.sadd(self.keys.paused, queue)

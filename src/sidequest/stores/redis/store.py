@@ -343,17 +343,6 @@ class RedisStore(RedisBatches, ProcessesRedis, Operators, PeriodicRedis, Store):
     def set_clear(self, name: str) -> None:
         self._redis.unlink(self.keys.sorted_set(name))
 
-    @translated
-    def set_scan(self, name: str, substring: str, limit: int = 1000) -> list[tuple[float, str]]:
-        # ZSCAN MATCH like Sidekiq's filter box, with glob characters escaped so the match is literal
-        pattern = "*" + "".join("\\" + ch if ch in "\\*?[]" else ch for ch in substring) + "*"
-        found: dict[str, float] = {}  # ZSCAN may repeat an entry while the set is rehashed
-        for member, score in self._redis.zscan_iter(self.keys.sorted_set(name), match=pattern, count=500):
-            found[member] = float(score)
-            if len(found) >= limit:
-                break
-        return sorted((score, member) for member, score in found.items())
-
     # ---- lifecycle -------------------------------------------------------------------------------
     @translated
     def put_record(self, key: str, value: str, ttl: float) -> None:

@@ -22,7 +22,7 @@ from sidequest.stores.sqlite.batches import Batches
 from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
 from sidequest.stores.sqlite.periodic import PeriodicSQLite
 from sidequest.stores.sqlite.processes import Processes, expire_processes
-from sidequest.stores.sqlite.sorted_sets import _UPSERT_ENTRY, SortedSets, _forget_size, rank_window
+from sidequest.stores.sqlite.sorted_sets import SortedSets, add_entries, rank_window
 
 #: How often an idle fetch looks for commits from other processes (one ``PRAGMA data_version``):
 #: often enough that another process's push is seen promptly, rarely enough that an idle worker
@@ -185,8 +185,7 @@ class SQLiteStore(Batches, SortedSets, Processes, PeriodicSQLite, Store):
                     conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
                     entry = crashed_entry(str(payload), count, now)
                     if entry is not None:
-                        conn.execute(_UPSERT_ENTRY, ("dead", now, entry))
-                        _forget_size(conn, "dead")
+                        add_entries(conn, "dead", [(now, entry)])
                 else:
                     conn.execute("UPDATE jobs SET recoveries = ? WHERE id = ?", (count, job_id))
                     _to_front(conn, int(job_id), str(queue))
