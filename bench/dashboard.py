@@ -63,11 +63,13 @@ def fill(store: Store, size: int, now: float) -> None:
     for start in range(0, size, BATCH):
         count = min(BATCH, size - start)
         store.push([("default", payload(start + i, now, failed=False)) for i in range(count)])
-        for name, sign in (("retry", 1), ("schedule", 1), ("dead", -1)):
+        # retries and schedules lie ahead; the dead died in the past, in time order as kill adds
+        # them (added newest first, an SQLite B-tree would split its pages half full)
+        for name, first in (("retry", now), ("schedule", now), ("dead", now - size)):
             store.add_to_set(
                 name,
                 [
-                    (now + sign * (start + i), payload(start + i, now, failed=name != "schedule"))
+                    (first + start + i, payload(start + i, now, failed=name != "schedule"))
                     for i in range(count)
                 ],
             )
@@ -152,7 +154,7 @@ def measure(app: Any, paths: list[str], requests: int) -> dict[str, tuple[float,
 
 def pages(store: Store) -> list[str]:
     size = store.set_size("retry")
-    deep = max(1, size // 25 // 2)
+    deep, last = max(1, size // 25 // 2), max(1, -(-size // 25))  # the middle and the last page of 25
     return [
         "/",
         "/stats",
@@ -162,13 +164,14 @@ def pages(store: Store) -> list[str]:
         f"/queues/default?page={deep}",
         "/retries",
         f"/retries?page={deep}",
+        f"/retries?page={last}",
         f"/retries/{middle_key(store, 'retry')}",
         "/retries?class=app.jobs.Job7&substr=order+4242",
         "/retries?substr=card+declined+for+order+4242",
         "/scheduled",
         f"/scheduled/{middle_key(store, 'schedule')}",
         "/morgue",
-        f"/morgue?page={deep}&count=100",
+        f"/morgue?page={max(1, size // 100 // 2)}&count=100",
         "/metrics",
     ]
 

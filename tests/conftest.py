@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
+from sidequest.config import get_config
 from sidequest.stores import Store, open_store
 from tests.support.redis_server import RedisServer
 
@@ -29,14 +31,18 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
-@pytest.fixture(params=STORES)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    kind = request.param
+def _fresh_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store of kind with nothing in it: memory, an SQLite file in tmp_path, or the flushed Redis."""
     if kind == "memory":
         return "memory://"
     if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'contract.db'}"
+        return f"sqlite:///{tmp_path / 'store.db'}"
     return str(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture(params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return _fresh_url(request.param, request, tmp_path)
 
 
 @pytest.fixture
@@ -44,6 +50,41 @@ def store(store_url: str) -> Iterator[Store]:
     opened = open_store(store_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def installed_store(store_url: str) -> Iterator[Store]:
+    """A store of each kind, installed as this process's store (the one enqueue() pushes to)."""
+    opened = open_store(store_url)
+    get_config().use_store(opened)
+    yield opened
+    get_config().use_store(None)
+    opened.close()
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store that other processes can open too (worker subprocesses, CLI runs); a test
+    file limits it to one kind with ``pytest.mark.parametrize("url", ["redis"], indirect=True)``."""
+    return _fresh_url(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def url_store(url: str) -> Iterator[Store]:
+    """The store at url, installed as this process's store (the one enqueue() pushes to)."""
+    opened = open_store(url)
+    get_config().use_store(opened)
+    yield opened
+    get_config().use_store(None)
+    opened.close()
+
+
+@pytest.fixture
+def raw(redis_url: str) -> Iterator[redis.Redis]:
+    """A plain redis-py client on the flushed private Redis, to read keys as Sidekiq would."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
 
 
 @pytest.fixture

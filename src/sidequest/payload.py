@@ -291,7 +291,7 @@ def top_level_value_span(raw: str, key: str) -> tuple[int, int] | None:
     """(first, last) index of the value of key in the outermost object of raw, or None.
 
     Strings and nested values are skipped, so a job argument that happens to contain the key is never
-    mistaken for it. promote.lua walks the text the same way; the two must agree byte for byte.
+    mistaken for it. lua/json_text.lua walks the text the same way; the two must agree byte for byte.
     """
     target = f'"{key}"'
     depth = 0

@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from sidequest.config import get_config
 from sidequest.payload import build, dumps, encode_backtrace
-from sidequest.stores import Store, open_store
 from sidequest.stores.base import Beat
+from tests.support.beats import beat_for
 
 NOW = 1_795_827_751.8577726
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store URL other processes can open too (a worker subprocess, a CLI run)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shop.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-def url_store(url: str) -> Iterator[Store]:
-    """The store at url, also the one enqueue() pushes to."""
-    opened = open_store(url)
-    get_config().use_store(opened)
-    yield opened
-    get_config().use_store(None)
-    opened.close()
 
 
 def job(
@@ -67,32 +43,12 @@ def failed(n: int | str, job_class: str = "HardJob", message: str = "boom", **ex
 
 
 def beat(identity: str, *, ttl: float = 60.0, **changes: Any) -> Beat:
-    """A heartbeat like a worker's, with its info JSON."""
-    hostname, pid, _ = identity.split(":")
+    """A heartbeat like a worker's (tag "shop", two queues, weights), with its info JSON."""
     info = {
-        "hostname": hostname,
-        "started_at": NOW,
-        "pid": int(pid),
         "tag": "shop",
-        "concurrency": 5,
         "queues": ["critical", "default"],
-        "labels": [],
-        "identity": identity,
         "weights": [{"critical": 3, "default": 1}],
         "version": "sidequest 0.1",
         "embedded": False,
     }
-    fields: dict[str, Any] = dict(
-        identity=identity,
-        info=dumps(info),
-        busy=0,
-        beat=time.time(),
-        quiet=False,
-        rss_kb=30560,
-        rtt_us=69,
-        concurrency=5,
-        work={},
-        ttl=ttl,
-    )
-    fields.update(changes)
-    return Beat(**fields)
+    return beat_for(identity, ttl=ttl, info=info, **changes)

@@ -34,6 +34,18 @@ def test_a_queue_pages_newest_first(store: Store) -> None:
     assert [j.args[0] for j in queue] == [6, 5, 4, 3, 2, 1, 0]
 
 
+def test_a_queue_page_takes_the_size_its_caller_just_read(store: Store) -> None:
+    # given a queue of seven jobs whose size the caller has read (as the dashboard's header does)
+    store.push([("default", job(i, args=[i])) for i in range(7)])
+    queue = api.Queue("default", store)
+    size = queue.size()
+    # when it asks for a page with that size
+    page = queue.page(2, per_page=3, total=size)
+    # then the page holds the same jobs and counts as without it
+    assert [j.args[0] for j in page.items] == [3, 2, 1]
+    assert (page.total, page.pages) == (7, 3)
+
+
 def test_a_queue_pages_oldest_first_when_asked(store: Store) -> None:
     store.push([("default", job(i, args=[i])) for i in range(7)])
     queue = api.Queue("default", store)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 
@@ -12,13 +10,6 @@ from sidequest.stores.redis import RedisStore
 from tests.api.conftest import NOW
 
 # NOW is 2026-11-28 01:02:31 UTC
-
-
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,39 @@ def test_search_filters_by_class_and_by_text_in_args_or_error(store: Store) -> N
     assert dead.search("nothing like this") == []
 
 
+def test_search_finds_quotes_backslashes_and_newlines_as_the_job_shows_them(store: Store) -> None:
+    # given failed jobs whose args and errors hold quotes, a Windows path and a newline
+    store.add_to_set(
+        "dead",
+        [
+            (NOW + 1, failed(1, "Mailer", 'template "welcome" missing', args=['say "hi"'])),
+            (NOW + 2, failed(2, "Backup", "cannot open C:\\temp\\new.txt", args=["C:\\temp"])),
+            (NOW + 3, failed(3, "Report", "bad row", args=["line one\nline two"])),
+        ],
+    )
+    dead = api.DeadSet(store)
+    # when an operator types the text as the page shows it, then the job is found
+    assert [e.jid for e in dead.search('say "hi"')] == [jid(1)]
+    assert [e.jid for e in dead.search('"welcome"', job_class="Mailer")] == [jid(1)]
+    assert [e.jid for e in dead.search("C:\\temp\\new")] == [jid(2)]
+    assert [e.jid for e in dead.search("one\nline")] == [jid(3)]
+    # and as the lists show args, in their JSON spelling
+    assert [e.jid for e in dead.search('say \\"hi\\"')] == [jid(1)]
+    assert [e.jid for e in dead.search("C:\\\\temp")] == [jid(2)]
+
+
+def test_search_by_class_and_text_finds_a_match_past_the_first_thousand_of_the_class(store: Store) -> None:
+    # given 1,001 failed Charge jobs, of which only the newest mentions order 77
+    entries = [(NOW + i, failed(i, "Charge", "card declined", args=[f"order-{i}"])) for i in range(1000)]
+    entries.append((NOW + 1000, failed(1000, "Charge", "card declined", args=["order-77-rush"])))
+    store.add_to_set("retry", entries)
+    # when searching the class for the text, then it is found
+    found = api.RetrySet(store).search("order-77-rush", job_class="Charge")
+    assert [e.jid for e in found] == [jid(1000)]
+    # and a search limited to two gives the two newest matches
+    assert [e.jid for e in api.RetrySet(store).search("declined", limit=2)] == [jid(1000), jid(999)]
+
+
 def test_retry_enqueues_now_with_one_retry_given_back(store: Store) -> None:
     store.add_to_set("retry", [(NOW + 60, failed(1, retry_count=3, queue="mailers"))])
     retries = api.RetrySet(store)

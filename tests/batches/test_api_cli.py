@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
-from sidequest import Batch, api, get_config, job
+from sidequest import Batch, api, job
 from sidequest.cli import main
-from sidequest.stores import Store, open_store
+from sidequest.stores import Store
 
 
 @job(name="tests.batches.cli.step")
@@ -22,22 +20,6 @@ def step(n: int) -> None:
 @job(name="tests.batches.cli.Notify")
 def notify(bid: str, options: dict[str, object]) -> None:
     return None
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shop.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
-@pytest.fixture
-def url_store(url: str) -> Iterator[Store]:
-    opened = open_store(url)
-    get_config().use_store(opened)
-    yield opened
-    get_config().use_store(None)
-    opened.close()
 
 
 def run(*args: str) -> Result:

@@ -26,7 +26,12 @@ def start_worker(url: str, tmp_path: Path, index: int, queue: str = "default") -
     config.write_text(
         "heartbeat_interval = 0.3\nprocess_ttl = 1.5\npoll_interval = 0.05\nmax_recoveries = 50\n"
     )
-    env = {**os.environ, "SIDEQUEST_TEST_LEDGER": str(tmp_path / "ledger.txt"), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "SIDEQUEST_TEST_LEDGER": str(tmp_path / "ledger.txt"),
+        "SIDEQUEST_TEST_KILL_AFTER_REPORT": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     for var in ("REDIS_URL", "SIDEQUEST_REDIS_URL", "SIDEQUEST_URL"):
         env.pop(var, None)
     root = str(Path(__file__).resolve().parents[2])

@@ -64,8 +64,11 @@ def _dies_after_reporting(original: Callable[..., int]) -> Callable[..., int]:
     return ack
 
 
-RedisStore.ack = _dies_after_reporting(RedisStore.ack)  # type: ignore[method-assign]
-SQLiteStore.ack = _dies_after_reporting(SQLiteStore.ack)  # type: ignore[method-assign]
+# Only inside the test's worker processes: the test process imports this module too (for the job
+# names), and a patched ack there would leak into every later test of the session.
+if os.environ.get("SIDEQUEST_TEST_KILL_AFTER_REPORT") == "1":
+    RedisStore.ack = _dies_after_reporting(RedisStore.ack)  # type: ignore[method-assign]
+    SQLiteStore.ack = _dies_after_reporting(SQLiteStore.ack)  # type: ignore[method-assign]
 
 
 class Finished(Job, name="tests.batches.Finished", queue="callbacks"):

@@ -26,22 +26,15 @@ from tests.contrib.apps import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'sidequest.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
 def uvicorn(port: int) -> list[str]:
     return [str(BIN / "python"), "-m", "uvicorn", "app:app", "--port", str(port)]
 
 
-def test_a_request_enqueues_a_job_that_a_worker_process_runs(tmp_path: Path, store_url: str) -> None:
+def test_a_request_enqueues_a_job_that_a_worker_process_runs(tmp_path: Path, url: str) -> None:
     # given the example app under uvicorn and a `sidequest worker` for its jobs module
     app_dir = copy_example("fastapi", tmp_path)
     outbox = tmp_path / "outbox"
-    env = environment(store_url, outbox, DASHBOARD_PASSWORD="s3cret")
+    env = environment(url, outbox, DASHBOARD_PASSWORD="s3cret")
     port = free_port()
     web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
     worker_command = [str(BIN / "sidequest"), "worker", "-r", "jobs", "-c", "2"]

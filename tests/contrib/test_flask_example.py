@@ -24,20 +24,13 @@ from tests.contrib.apps import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'sidequest.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
 def test_a_request_enqueues_a_job_that_the_worker_runs_in_the_app_context(
-    tmp_path: Path, store_url: str
+    tmp_path: Path, url: str
 ) -> None:
     # given the example app served by `flask run` and its worker, on one store
     app_dir = copy_example("flask", tmp_path)
     outbox = tmp_path / "outbox"
-    env = environment(store_url, outbox, DASHBOARD_PASSWORD="s3cret")
+    env = environment(url, outbox, DASHBOARD_PASSWORD="s3cret")
     port = free_port()
     web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
     flask = [str(BIN / "flask"), "--app", "app"]

@@ -57,13 +57,6 @@ RECORDS = {
 
 
 @pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def clock() -> Iterator[list[float]]:
     """A stopped clock: now() returns the first value a test puts in the list (the real time until then)."""
     moments: list[float] = []

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 _REPORTS: list[str] = []
-
-
-@pytest.fixture(params=["redis", "sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh store for worker subprocesses: the session's private redis-server (flushed) or an SQLite file."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'reliability.db'}"
-    return str(request.getfixturevalue("redis_url"))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from hypothesis import strategies as st
 import sidequest
 import tests.reliability.jobs  # noqa: F401  (registers the reliability.* jobs in this process)
 from sidequest.runtime.launcher import Launcher
-from sidequest.stores import Store, open_store
+from sidequest.stores import Store
 from sidequest.stores.redis import RedisStore
 from tests.reliability.harness import Ledger
 
@@ -26,21 +25,11 @@ pytestmark = pytest.mark.slow
 GOOD = 5  # good jobs pushed before and after the bad entries
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        url = "memory://"
-    elif request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'fuzz.db'}"
-    else:
-        url = str(request.getfixturevalue("redis_url"))
-    opened = open_store(url)
-    config = sidequest.get_config()
-    config.use_store(opened)
-    config.update(heartbeat_interval=0.2, process_ttl=2, poll_interval=0.05, concurrency=3)
-    yield opened
-    config.use_store(None)
-    opened.close()
+@pytest.fixture
+def store(installed_store: Store) -> Store:
+    """A store of each kind (tests/conftest.py), with a quick worker's settings."""
+    sidequest.get_config().update(heartbeat_interval=0.2, process_ttl=2, poll_interval=0.05, concurrency=3)
+    return installed_store
 
 
 @pytest.fixture
@@ -121,7 +110,7 @@ def run_around(store: Store, bad: list[str | bytes]) -> Launcher:
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
     lambda children: (
         st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
     ),
@@ -190,7 +179,7 @@ def test_a_failing_job_with_wrong_typed_fields_ends_in_the_retry_or_dead_set(
 
 
 # Only Redis stores arbitrary bytes; SQLite and memory hold text, so this runs on Redis alone.
-@pytest.mark.parametrize("store", ["redis"], indirect=True)
+@pytest.mark.parametrize("store_url", ["redis"], indirect=True)
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.lists(st.binary(max_size=40), min_size=1, max_size=6))
 def test_random_bytes_in_a_redis_queue_go_to_the_dead_set_byte_for_byte(

@@ -13,11 +13,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_sigkill_at_random_points_under_steady_load_loses_nothing(
-    store_url: str, tmp_path: Path, report: Callable[[str], None]
+    url: str, tmp_path: Path, report: Callable[[str], None]
 ) -> None:
     # given two workers taking a steady stream of 3,000 short jobs
     # when one of them is SIGKILLed at a random moment three times (and replaced each time)
-    run = crash_scenario(store_url, tmp_path, jobs=3000, kills=3, per_second=500, seed=4)
+    run = crash_scenario(url, tmp_path, jobs=3000, kills=3, per_second=500, seed=4)
     # then every job finished, and only jobs held by a killed process ran twice
     run.verdict.assert_exact()
     assert run.exit_codes == [0, 0]

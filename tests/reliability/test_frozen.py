@@ -23,16 +23,16 @@ pytestmark = pytest.mark.slow
 
 
 def test_frozen_worker_resumed_after_its_ttl_runs_no_recovered_job_again(
-    store_url: str, tmp_path: Path, report: Callable[[str], None]
+    url: str, tmp_path: Path, report: Callable[[str], None]
 ) -> None:
-    store = open_store(store_url)
+    store = open_store(url)
     get_config().use_store(store)
     ledger = Ledger(tmp_path / "ledger.txt")
     # given a worker running two 3 s jobs with two more fetched and waiting (it may hold two jobs
     # beyond its threads, prefetch = 2, so the four are pushed in one go before it starts)
     tags = [f"held-{n}" for n in range(4)]
     enqueue_bulk("reliability.long", [[tag, 3.0] for tag in tags])
-    frozen = WorkerProcess(store_url, tmp_path, ledger, "-c", "2", env={"SIDEQUEST_PREFETCH": "2"})
+    frozen = WorkerProcess(url, tmp_path, ledger, "-c", "2", env={"SIDEQUEST_PREFETCH": "2"})
     rescuer: WorkerProcess | None = None
     try:
         identity = frozen.identity(store)
@@ -44,7 +44,7 @@ def test_frozen_worker_resumed_after_its_ttl_runs_no_recovered_job_again(
         frozen.freeze()
         frozen_at = time.monotonic()
         rescuer = WorkerProcess(
-            store_url, tmp_path, ledger, "-c", "4", env={"SIDEQUEST_RELIABILITY_FAST": "1"}
+            url, tmp_path, ledger, "-c", "4", env={"SIDEQUEST_RELIABILITY_FAST": "1"}
         )
         wait_for(
             lambda: sorted(tag for tag, pid in ledger.entries() if pid == rescuer.pid) == tags,

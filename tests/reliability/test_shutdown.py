@@ -17,14 +17,14 @@ pytestmark = pytest.mark.slow
 
 
 def test_term_under_load_pushes_back_unfinished_jobs_and_runs_finished_ones_once(
-    store_url: str, tmp_path: Path, report: Callable[[str], None]
+    url: str, tmp_path: Path, report: Callable[[str], None]
 ) -> None:
-    store = open_store(store_url)
+    store = open_store(url)
     get_config().use_store(store)
     ledger = Ledger(tmp_path / "ledger.txt")
-    first = WorkerProcess(store_url, tmp_path, ledger, "-c", "6", "-t", "1")
+    first = WorkerProcess(url, tmp_path, ledger, "-c", "6", "-t", "1")
     second: WorkerProcess | None = None
-    feeder = Feeder(store_url, 1500, 500)
+    feeder = Feeder(url, 1500, 500)
     try:
         # given a worker running four 30 s jobs while a steady stream of short jobs arrives
         first.identity(store)
@@ -40,7 +40,7 @@ def test_term_under_load_pushes_back_unfinished_jobs_and_runs_finished_ones_once
         # then the long jobs are back in the queue, and a second worker finishes everything
         feeder.done.wait(30)
         second = WorkerProcess(
-            store_url, tmp_path, ledger, "-c", "6", "--burst", env={"SIDEQUEST_RELIABILITY_FAST": "1"}
+            url, tmp_path, ledger, "-c", "6", "--burst", env={"SIDEQUEST_RELIABILITY_FAST": "1"}
         )
         assert second.process.wait(60) == 0, second.output()
         result = verdict([*feeder.tags, *long_tags], ledger, Counter())

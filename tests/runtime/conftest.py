@@ -7,24 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from sidequest.config import get_config
-from sidequest.stores import Store, open_store
+from sidequest.stores import Store
 from tests.support.worker import Worker
 
 
-@pytest.fixture(params=["redis", "sqlite"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'worker.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
 @pytest.fixture
-def store(url: str) -> Iterator[Store]:
-    opened = open_store(url)
-    get_config().use_store(opened)
-    yield opened
-    opened.close()
+def store(url_store: Store) -> Store:
+    """Runtime tests call the installed store at url (tests/conftest.py) simply ``store``."""
+    return url_store
 
 
 @pytest.fixture

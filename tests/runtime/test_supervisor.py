@@ -11,24 +11,18 @@ from pathlib import Path
 import pytest
 
 from sidequest import enqueue
-from sidequest.config import get_config
-from sidequest.stores import Store, open_store
+from sidequest.stores import Store
 from tests.support.worker import Worker, ledger, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def store(redis_url: str) -> Iterator[Store]:
-    opened = open_store(redis_url)
-    get_config().use_store(opened)
-    yield opened
-    opened.close()
+pytestmark = pytest.mark.parametrize("url", ["redis"], indirect=True)
 
 
 @pytest.fixture
-def supervisor(redis_url: str, tmp_path: Path) -> Iterator[Worker]:
-    worker = Worker(redis_url, tmp_path, "--processes", "2")
+def supervisor(url: str, tmp_path: Path) -> Iterator[Worker]:
+    worker = Worker(url, tmp_path, "--processes", "2")
     yield worker
     left = child_pids(worker.process.pid)  # never leave a worker behind a failed test
     if worker.process.poll() is None:

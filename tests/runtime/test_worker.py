@@ -121,16 +121,17 @@ def test_jobs_arriving_one_by_one_at_a_running_worker_never_exceed_the_concurren
     # the thread that fetches a job for an idle worker runs it itself and hands fetching on; the
     # limit must hold across those hand-overs as it does for batches
     sidequest.get_config().update(concurrency=3)
-    running = peak = finished = 0
+    running = peak = started = finished = 0
     lock = threading.Lock()
 
     @job(
         name="tests.runtime.test_worker.test_jobs_arriving_one_by_one_at_a_running_worker_never_exceed_the_concurrency.slow"
     )
     def slow(n: int) -> None:
-        nonlocal running, peak, finished
+        nonlocal running, peak, started, finished
         with lock:
             running += 1
+            started += 1
             peak = max(peak, running)
         time.sleep(0.05)
         with lock:
@@ -143,7 +144,7 @@ def test_jobs_arriving_one_by_one_at_a_running_worker_never_exceed_the_concurren
     try:
         for n in range(15):
             slow.perform_async(n)
-            time.sleep(0.005)
+            wait_for(lambda n=n: started > n, what=f"job {n} to start")  # then the next one arrives
         wait_for(lambda: finished == 15)
     finally:
         launcher.request_stop()
@@ -175,8 +176,11 @@ def test_jobs_that_block_run_on_every_thread_at_once(store: MemoryStore, arrival
     try:
         if arrival == "one by one":
             for n in range(10):
-                time.sleep(0.01)
                 blocking.perform_async(n)
+                # the next arrives once this one runs (and waits for the others; the last lets all pass)
+                wait_for(
+                    lambda n=n: together.n_waiting > n or passed or together.broken, what=f"job {n} running"
+                )
         wait_for(lambda: len(passed) == 10 or together.broken, timeout=20)
     finally:
         launcher.request_stop()

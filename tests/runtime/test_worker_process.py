@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,7 +83,9 @@ def test_tstp_quiets_and_ttin_dumps_threads(
     worker.signal(signal.SIGTSTP)
     wait_for(lambda: store.processes()[0].quiet, what="quiet flag")
     enqueue("tests.record", ["ignored-while-quiet"])
-    time.sleep(1.0)  # a quiet worker must not pick it up; give it a chance to misbehave
+    # a quiet worker must not pick it up: let it beat twice after a fetch's whole wait (1 s)
+    after = store.processes()[0].beat + 1.5
+    wait_for(lambda: store.processes()[0].beat > after, what="two more heartbeats")
     assert store.queue_size("default") == 1 and ledger(tmp_path) == []
     worker.signal(signal.SIGTERM)
     assert worker.wait() == 0

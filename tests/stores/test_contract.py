@@ -19,7 +19,8 @@ import redis
 
 from sidequest.payload import build, dumps, stamp_enqueued_at
 from sidequest.stores import Store, open_store
-from sidequest.stores.base import Beat, JobCounts, Work, minute_of
+from sidequest.stores.base import INVALID_PAYLOAD_TEMPLATE, JobCounts, Work, minute_of
+from tests.support.beats import beat_for
 from tests.support.waiting import wait_for
 
 NOW = 1_795_827_751.8577726
@@ -45,33 +46,6 @@ def inside_fetch(thread: threading.Thread) -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-def beat_for(identity: str, *, ttl: float = 60.0, **changes: Any) -> Beat:
-    info = {
-        "hostname": "box",
-        "started_at": NOW,
-        "pid": 4242,
-        "tag": "",
-        "concurrency": 5,
-        "queues": ["default"],
-        "labels": [],
-        "identity": identity,
-    }
-    fields: dict[str, Any] = dict(
-        identity=identity,
-        info=dumps(info),
-        busy=0,
-        beat=time.time(),
-        quiet=False,
-        rss_kb=30560,
-        rtt_us=69,
-        concurrency=5,
-        work={},
-        ttl=ttl,
-    )
-    fields.update(changes)
-    return Beat(**fields)
 
 
 @pytest.fixture
@@ -450,6 +424,7 @@ def test_a_malformed_poison_pill_is_kept_byte_for_byte_in_the_dead_set(store: St
     [(_, raw)] = store.set_range("dead", 0, -1)
     entry = json.loads(raw)
     assert entry["args"] == ["not json {"] and entry["error_class"] == "ProcessCrashed"
+    assert sorted(entry) == sorted(json.loads(INVALID_PAYLOAD_TEMPLATE))  # the one wrapper shape
 
 
 # ---- scheduled and retry sets ------------------------------------------------------------------
@@ -529,6 +504,7 @@ def test_entries_whose_queue_cannot_be_read_go_to_dead(store: Store, raw: str) -
     wrapped = json.loads(entry)
     assert (score, wrapped["class"], wrapped["args"]) == (20.5, "sidequest.InvalidPayload", [raw])
     assert 'this schedule entry has no readable "queue"' in wrapped["error_message"]
+    assert sorted(wrapped) == sorted(json.loads(INVALID_PAYLOAD_TEMPLATE))  # the one wrapper shape
     assert store.queue_names() == []
 
 

@@ -19,6 +19,7 @@ from sidequest.errors import ConfigError, StoreError, StoreUnavailable
 from sidequest.payload import stamp_enqueued_at
 from sidequest.stores import open_store
 from sidequest.stores.base import Beat
+from sidequest.stores.batches import Report
 from sidequest.stores.redis import RedisStore
 from tests.support.redis_server import RedisServer
 from tests.support.worker import wait_for
@@ -50,13 +51,6 @@ SETS = fixture("sets.json")
 API = fixture("api.json")
 SHUTDOWN = fixture("after_shutdown.json")
 IDENTITY = RUNNING["processes_set"][0]  # vm:4859:477059e6440c
-
-
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
 
 
 @pytest.fixture
@@ -384,6 +378,61 @@ def test_scripts_survive_a_script_flush(open_redis: Callable[..., RedisStore], r
     assert len(store.recover()) == 2  # box:1:aaa never beat, so it counts as gone
     raw.script_flush()
     assert store.promote_due("retry", 1.0) == 0
+
+
+def test_every_script_runs_again_after_a_script_flush(
+    open_redis: Callable[..., RedisStore], raw: redis.Redis
+) -> None:
+    # given a store that has run each of its scripts once, and a server that then forgets them all
+    store = open_redis()
+    job = '{"class":"A","args":[],"queue":"default","jid":"j1"}'
+
+    def every_operation() -> list[Any]:
+        raw.flushdb()
+        store.push([("default", job), ("default", job)])
+        fetched = store.fetch("box:1:aaa", ["default"], 2)
+        store.requeue("box:1:aaa", fetched[:1])
+        acked = store.ack("box:1:aaa", fetched[1:])
+        store.push([("default", job)])
+        store.fetch("box:2:bbb", ["default"], 1)
+        store.fetch("box:3:ccc", ["default"], 1)
+        recovered = store.recover()  # two gone processes: two scripts in one write
+        store.add_to_set("retry", [(1.0, job)])
+        promoted = store.promote_due("retry", 2.0)
+        store.add_to_set("retry", [(1.0, job)])
+        enqueued = store.set_enqueue("retry", [(job, job)], 3.0)
+        store.add_to_set("retry", [(1.0, job)])
+        killed = store.set_kill("retry", [job], 3.0, 100, 3600.0)
+        synced = store.periodic_sync({"nightly": "{}"}, 3.0)
+        claimed = store.periodic_claim("nightly", 60.0, "default", job, "j2", 61.0)
+        paused = store.periodic_pause("nightly", True, 62.0)
+        store.periodic_outcome("nightly", "j2", "ok", 63.0)
+        store.unique_lock("k", "j3", 60.0, 63.0)
+        unlocked = store.unique_unlock("k", "j3")
+        created = store.batch_create("b1", "{}", [], 63.0, 3600.0, 60.0)
+        added = store.batch_add("b1", ["j4", "j5"])
+        fired = store.batch_done_many([Report("b1", "j4", "success", "", 64.0)])
+        return [
+            acked,
+            len(recovered),
+            promoted,
+            enqueued,
+            killed,
+            synced,
+            claimed,
+            paused,
+            unlocked,
+            created,
+            added,
+            fired,
+        ]
+
+    first = every_operation()
+    raw.script_flush()
+
+    # when every operation runs again, then each gives what it gave with the scripts loaded
+    assert every_operation() == first
+    assert first[1] == 2
 
 
 def test_a_wrong_key_type_is_a_store_error(open_redis: Callable[..., RedisStore], raw: redis.Redis) -> None:

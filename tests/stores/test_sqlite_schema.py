@@ -14,6 +14,7 @@ import pytest
 from sidequest.errors import ConfigError, SchemaVersionError, StoreError
 from sidequest.stores import open_store
 from sidequest.stores.sqlite import SQLiteStore, schema
+from sidequest.stores.sqlite import store as store_module
 from sidequest.stores.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
 
 
@@ -71,6 +72,41 @@ def test_a_version_1_file_is_migrated_and_its_dead_set_still_trims_to_size(tmp_p
     assert [p for _, p in store.set_range("dead", 0, -1)] == ["dead-2", "dead-3", "dead-4"]
     assert store.set_range("retry", 0, -1) == [(1.0, "retry-1")]
     store.close()
+
+
+def test_a_version_7_file_is_migrated_with_every_set_size_counted(tmp_path: Path) -> None:
+    # given a file written by schema version 7: sets of 3, 2 and 0 entries, and a dead size row
+    # that version 7's writes had left stale
+    path = tmp_path / "v7.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        for migration in schema.MIGRATIONS[:7]:
+            migration(conn)
+        conn.execute("PRAGMA user_version = 7")
+        conn.executemany(
+            "INSERT INTO sorted_sets (name, score, payload) VALUES (?, ?, ?)",
+            [("retry", float(n), f"retry-{n}") for n in range(3)]
+            + [("dead", 1.0, "d-1"), ("dead", 2.0, "d-2")],
+        )
+        conn.execute("INSERT INTO set_sizes (name, size) VALUES ('dead', 7)")
+    # when it is opened and written to
+    store = SQLiteStore(f"sqlite:///{path}")
+    store.add_to_set("schedule", [(5.0, "later")])
+    # then every size is right, and the dead set still trims by its true size
+    assert pragma(path, "user_version") == SCHEMA_VERSION
+    assert [store.set_size(name) for name in ("retry", "dead", "schedule")] == [3, 2, 1]
+    store.kill("d-3", 3.0, max_jobs=3, max_age=1e9)
+    assert [p for _, p in store.set_range("dead", 0, -1)] == ["d-2", "d-3"]
+    store.close()
+
+
+def test_a_queue_is_counted_from_its_index_alone(tmp_path: Path) -> None:
+    # given a store file (the dashboard counts every queue on every page)
+    path = tmp_path / "count.db"
+    SQLiteStore(f"sqlite:///{path}").close()
+    # then SQLite counts a queue's pending jobs without reading the jobs' rows
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {store_module._COUNT_PENDING}", ("default",)).fetchall()
+    assert "COVERING INDEX jobs_ready" in " ".join(str(step[-1]) for step in plan)
 
 
 def test_a_file_from_a_newer_sidequest_is_refused_naming_both_versions(tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ class CuttingProxy:
         self.upstream_port = upstream_port
         self.cut_replies = threading.Event()
         self.replies_cut = 0
+        #: the replies dropped, so a test can wait until a given one was
+        self.dropped: list[bytes] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._closed = False
@@ -49,6 +51,7 @@ class CuttingProxy:
                     break
                 if replies and self.cut_replies.is_set():
                     self.replies_cut += 1
+                    self.dropped.append(data)
                     break
                 target.sendall(data)
         except OSError:

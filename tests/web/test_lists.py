@@ -54,6 +54,22 @@ def test_sets_page_25_at_a_time_in_sidekiqs_order_and_search_by_class_or_text(cl
     assert both == []
 
 
+def test_search_finds_text_with_quotes_and_backslashes_as_the_page_shows_it(client: TestClient) -> None:
+    # given scheduled jobs whose args hold quotes and a Windows path
+    now = time.time()
+    sidequest.enqueue("Mail", ['say "hi" to Ann'], at=now + 60)
+    sidequest.enqueue("Backup", ["C:\\temp\\new"], at=now + 120)
+    sidequest.enqueue("Mail", ["say hi to Bob"], at=now + 180)
+    # when the operator types the text as the job holds it, or as the list shows it (JSON)
+    typed = rows(client.get("/scheduled", params={"substr": 'say "hi"'}).text)
+    shown = rows(client.get("/scheduled", params={"substr": 'say \\"hi\\"'}).text)
+    path = rows(client.get("/scheduled", params={"substr": "C:\\temp\\new"}).text)
+    # then the job is found each way
+    assert len(typed) == 1 and "say \\&#34;hi\\&#34; to Ann" in typed[0]
+    assert shown == typed
+    assert len(path) == 1 and "C:\\\\temp" in path[0]
+
+
 def test_a_queue_pages_its_jobs_and_deletes_one(client: TestClient) -> None:
     # given 30 jobs in a queue
     jids = [sidequest.enqueue("Hard", [n], queue="mailers") for n in range(30)]

@@ -51,16 +51,23 @@ class Queue:
     def summary(self) -> QueueSummary:
         return QueueSummary(self.name, self.size(), self.latency(), self.paused())
 
-    def page(self, page: int = 1, per_page: int = 25, *, oldest_first: bool = False) -> Page[JobRecord]:
+    def page(
+        self, page: int = 1, per_page: int = 25, *, oldest_first: bool = False, total: int | None = None
+    ) -> Page[JobRecord]:
         """Jobs newest first (page 1 holds the per_page most recently pushed), or with oldest_first
-        the next to run first (Sidekiq's direction=asc)."""
+        the next to run first (Sidekiq's direction=asc).
+
+        total: the queue's size if the caller has just read it, to skip counting again: on SQLite
+        a count walks the queue's index (about 5 ms per 100,000 jobs).
+        """
         _check_paging(page, per_page)
         start = (page - 1) * per_page
         if oldest_first:  # counted from the far end of the list: -1 is the next job out
             raws = self.store.queue_range(self.name, -start - per_page, -start - 1)[::-1]
         else:
             raws = self.store.queue_range(self.name, start, start + per_page - 1)
-        return Page([JobRecord.from_raw(raw, self.name) for raw in raws], page, per_page, self.size())
+        size = self.size() if total is None else total
+        return Page([JobRecord.from_raw(raw, self.name) for raw in raws], page, per_page, size)
 
     def __iter__(self) -> Iterator[JobRecord]:
         """Every job, newest first, read a page at a time (jobs fetched meanwhile may shift a page)."""

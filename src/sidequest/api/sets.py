@@ -68,15 +68,23 @@ class JobSet:
     def search(
         self, text: str = "", *, job_class: str | None = None, limit: int = SEARCH_LIMIT
     ) -> list[SortedEntry]:
-        """Entries whose stored JSON contains text (args, error, jid...) and, if given, of job_class;
-        newest first, at most limit."""
-        if job_class is not None:
-            needle = '"class":' + json.dumps(job_class, ensure_ascii=False)
-            found = self.store.set_scan(self.name, needle, SEARCH_LIMIT)
-            entries = [self._entry(s, raw) for s, raw in found]
-            entries = [e for e in entries if e.job_class == job_class and text in e.raw]
-        else:
-            entries = [self._entry(s, raw) for s, raw in self.store.set_scan(self.name, text, SEARCH_LIMIT)]
+        """Entries whose args, error, jid... contain text and, if given, of job_class; newest
+        first, at most limit (the newest limit when more match).
+
+        text matches as the job holds it (say "hi") and as the stored JSON spells it (say \\"hi\\",
+        which is how the dashboard's lists show args): text with a quote, a backslash or a control
+        character is looked for both ways (two reads of the set).
+        """
+        class_needle = "" if job_class is None else '"class":' + json.dumps(job_class, ensure_ascii=False)
+        found: dict[str, float] = {}
+        for needle in dict.fromkeys((json_text(text), text)):
+            # the typed text first: usually the rarer, it turns most entries away in one look
+            first, second = (needle, class_needle) if needle else (class_needle, "")
+            for score, raw in self.store.set_scan(self.name, first, limit, also=second):
+                found[raw] = score
+        entries = [self._entry(score, raw) for raw, score in found.items()]
+        if job_class is not None:  # the class text may also appear inside args
+            entries = [entry for entry in entries if entry.job_class == job_class]
         entries.sort(key=lambda e: (e.score, e.raw), reverse=True)
         return entries[:limit]
 
@@ -193,6 +201,12 @@ class DeadSet(JobSet):
     """Jobs out of retries (the morgue), scored by time of death."""
 
     name = "dead"
+
+
+def json_text(text: str) -> str:
+    """text as it appears inside a JSON string of a payload: the escapes Ruby's JSON.generate and
+    ours write (\\" \\\\ \\n \\t ...), other characters as they are (both write raw UTF-8)."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 def _for_retry(raw: str) -> str:

@@ -21,7 +21,7 @@ from sidequest.logging import _context as log_context
 from sidequest.runtime import retry
 from sidequest.runtime.execute import CoroutineRunner, perform, resolve
 from sidequest.runtime.metrics import JobMetrics
-from sidequest.stores.base import Store, Work
+from sidequest.stores.base import Store, Work, invalid_payload_entry
 
 logger = logging.getLogger("sidequest")
 
@@ -144,28 +144,17 @@ class Processor:
             )
 
     def _bury_raw(self, work: Work, exc: PayloadError) -> None:
-        """A payload we cannot run goes to the dead set wrapped with the reason; its bytes stay in args[0].
-
-        Sidekiq stores the bare string, which its Web UI cannot show; the wrapper keeps every byte
-        and gives the dead set (and its UI) an error that says why.
-        """
+        """A payload we cannot run goes to the dead set wrapped with the reason (invalid_payload_entry)."""
         self.config.handle_error(
             exc, {"context": "Invalid JSON for job", "jobstr": work.payload, "queue": work.queue}
         )
         stamp = now()
-        buried = wire.dumps(
-            {
-                "retry": False,
-                "queue": work.queue,
-                "args": [work.payload],
-                "class": INVALID_PAYLOAD_CLASS,
-                "jid": wire.new_jid(),
-                "created_at": stamp,
-                "error_message": str(exc)[: wire.MAX_ERROR_MESSAGE],
-                "error_class": "PayloadError",
-                "failed_at": stamp,
-                "retry_count": 0,
-            }
+        buried = invalid_payload_entry(
+            work.payload,
+            queue=work.queue,
+            jid=wire.new_jid(),
+            now=stamp,
+            error_message=str(exc)[: wire.MAX_ERROR_MESSAGE],
         )
         settings = self.config.settings
         self.keep_trying(
@@ -173,9 +162,3 @@ class Processor:
             "add malformed job to dead set",
         )
         logger.warning("malformed job in queue %s moved to the dead set: %s", work.queue, exc)
-
-
-#: The class name of dead-set entries that wrap a payload we could not parse (the original is args[0]).
-INVALID_PAYLOAD_CLASS = "sidequest.InvalidPayload"
-
-__all__ = ["Processor", "StoreError"]

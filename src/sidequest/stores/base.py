@@ -48,32 +48,50 @@ def minute_of(epoch: float) -> int:
 INVALID_PAYLOAD_CLASS = "sidequest.InvalidPayload"
 
 
-def unreadable_entry(raw: str, name: str, now: float) -> str:
-    """The dead-set entry promote_due writes for an entry of set name whose queue cannot be read.
+def invalid_payload_entry(
+    raw: str, *, queue: str, jid: str, now: float, error_message: str, error_class: str = "PayloadError"
+) -> str:
+    """The one shape of a dead-set entry wrapping a payload that cannot be run.
 
-    Every byte of raw is kept as args[0] and error_message says why, as for a malformed job taken
-    from a queue. The jid is derived from raw and now, so every store (and promote.lua) writes the
-    same one.
+    Sidekiq stores the bare string, which its Web UI cannot show; this wrapper keeps every byte of
+    raw as args[0] and gives the dead set an error that says why. The Lua scripts fill in
+    INVALID_PAYLOAD_TEMPLATE, this same shape, so every store writes the same fields.
     """
     stamp = float(now)
-    jid = hashlib.sha1((raw + repr(stamp)).encode("utf-8", "surrogateescape")).hexdigest()[:24]
-    reason = (
-        f'this {name} entry has no readable "queue" (it is not a JSON object naming its queue, or is '
-        "nested too deeply to read), so it could not be enqueued when due"
-    )
     entry = {
         "retry": False,
-        "queue": "default",
+        "queue": queue,
         "args": [raw],
         "class": INVALID_PAYLOAD_CLASS,
         "jid": jid,
         "created_at": stamp,
-        "error_message": reason,
-        "error_class": "PayloadError",
+        "error_message": error_message,
+        "error_class": error_class,
         "failed_at": stamp,
         "retry_count": 0,
     }
     return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+
+
+#: invalid_payload_entry with blanks, passed to promote.lua and recover.lua (they set args, jid, queue,
+#: created_at, failed_at, error_message and error_class).
+INVALID_PAYLOAD_TEMPLATE = invalid_payload_entry("", queue="default", jid="", now=0.0, error_message="")
+
+
+def derived_jid(raw: str, now: float) -> str:
+    """A jid for a wrapper derived from raw and now, so every store (and the Lua scripts) write the same."""
+    return hashlib.sha1((raw + repr(float(now))).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+
+def unreadable_entry(raw: str, name: str, now: float) -> str:
+    """The dead-set entry promote_due writes for an entry of set name whose queue cannot be read."""
+    reason = (
+        f'this {name} entry has no readable "queue" (it is not a JSON object naming its queue, or is '
+        "nested too deeply to read), so it could not be enqueued when due"
+    )
+    return invalid_payload_entry(
+        raw, queue="default", jid=derived_jid(raw, now), now=now, error_message=reason
+    )
 
 
 #: A job whose process died under it this many times goes to the dead set (Settings.max_recoveries).
@@ -87,7 +105,7 @@ def crashed_entry(raw: str, recoveries: int, now: float) -> str | None:
 
     The payload's text is edited, never re-encoded (error_class, error_message, and failed_at when
     absent), as promote edits enqueued_at; recover.lua makes the same edit. A payload that is not a
-    JSON object is wrapped like unreadable_entry, its bytes in args[0].
+    JSON object is wrapped by invalid_payload_entry, its bytes in args[0].
     """
     stamp = repr(float(now))
     message = (
@@ -99,9 +117,14 @@ def crashed_entry(raw: str, recoveries: int, now: float) -> str | None:
     except (ValueError, RecursionError):
         is_object = False
     if not is_object:
-        wrapped = json.loads(unreadable_entry(raw, "queue", now))
-        wrapped.update(error_class="ProcessCrashed", error_message=message)
-        return json.dumps(wrapped, separators=(",", ":"), ensure_ascii=False)
+        return invalid_payload_entry(
+            raw,
+            queue="default",
+            jid=derived_jid(raw, now),
+            now=now,
+            error_message=message,
+            error_class="ProcessCrashed",
+        )
     dead = top_level_value_span(raw, "dead")
     if dead is not None and raw[dead[0] : dead[1] + 1] == "false":
         return None
@@ -221,6 +244,48 @@ class ProcessRecord:
     rss_kb: int
     rtt_us: int
     concurrency: int
+
+    @classmethod
+    def read(
+        cls,
+        identity: str,
+        info: str,
+        busy: int,
+        beat: float,
+        quiet: bool,
+        rss_kb: int,
+        rtt_us: int,
+        concurrency: int,
+    ) -> ProcessRecord:
+        """The record from what a beat stored: every store keeps Beat's fields, info as its JSON text
+        (one written by another client that is not a JSON object reads as {})."""
+        try:
+            fields = json.loads(info)
+        except ValueError:
+            fields = {}
+        return cls(
+            identity,
+            fields if isinstance(fields, dict) else {},
+            int(busy),
+            float(beat),
+            bool(quiet),
+            int(rss_kb),
+            int(rtt_us),
+            int(concurrency),
+        )
+
+    @classmethod
+    def from_beat(cls, beat: Beat) -> ProcessRecord:
+        return cls.read(
+            beat.identity,
+            beat.info,
+            beat.busy,
+            beat.beat,
+            beat.quiet,
+            beat.rss_kb,
+            beat.rtt_us,
+            beat.concurrency,
+        )
 
 
 @dataclass(slots=True)
@@ -356,8 +421,11 @@ class Store(BatchStore, PeriodicStore, ABC):
     def set_clear(self, name: str) -> None: ...
 
     @abstractmethod
-    def set_scan(self, name: str, substring: str, limit: int = 1000) -> list[tuple[float, str]]:
-        """Entries whose payload contains substring (Sidekiq's filter box), up to limit."""
+    def set_scan(
+        self, name: str, substring: str, limit: int = 1000, *, also: str = ""
+    ) -> list[tuple[float, str]]:
+        """Entries whose payload contains substring, and also `also` (Sidekiq's filter box), lowest
+        score first; when more than limit match, the limit newest (highest scores)."""
 
     # ---- processes -------------------------------------------------------------------------------
     @abstractmethod

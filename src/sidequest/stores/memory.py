@@ -263,9 +263,12 @@ class MemoryStore(MemoryBatches, PeriodicMemory, Store):
         with self._lock:
             self._sets.pop(name, None)
 
-    def set_scan(self, name: str, substring: str, limit: int = 1000) -> list[tuple[float, str]]:
+    def set_scan(
+        self, name: str, substring: str, limit: int = 1000, *, also: str = ""
+    ) -> list[tuple[float, str]]:
         with self._lock:
-            return [(s, m) for s, m in self._set(name).order if substring in m][:limit]
+            found = [(s, m) for s, m in self._set(name).order if substring in m and also in m]
+            return found[max(len(found) - limit, 0) :]
 
     # ---- processes ----
     def _expire(self) -> None:
@@ -295,27 +298,13 @@ class MemoryStore(MemoryBatches, PeriodicMemory, Store):
             self._work.pop(identity, None)
 
     def processes(self) -> list[ProcessRecord]:
-        import json
 
         with self._lock:
             self._expire()
             self._registry &= set(self._processes)
-            records = []
-            for identity in sorted(self._registry):
-                beat, _ = self._processes[identity]
-                records.append(
-                    ProcessRecord(
-                        identity,
-                        json.loads(beat.info),
-                        beat.busy,
-                        beat.beat,
-                        beat.quiet,
-                        beat.rss_kb,
-                        beat.rtt_us,
-                        beat.concurrency,
-                    )
-                )
-            return records
+            return [
+                ProcessRecord.from_beat(self._processes[identity][0]) for identity in sorted(self._registry)
+            ]
 
     def work(self) -> list[tuple[str, str, str]]:
         with self._lock:

@@ -43,21 +43,14 @@ if not settings.configured:
     django.setup()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'sidequest.db'}"
-    return str(request.getfixturevalue("redis_url"))
-
-
 @pytest.fixture
-def use_store(store_url: str) -> Iterator[str]:
+def use_store(url: str) -> Iterator[str]:
     """sidequest configured on a fresh store, SQLite and Redis in turn (the autouse config fixture
     resets it after)."""
     import sidequest
 
-    sidequest.configure(url=store_url, heartbeat_interval=0.5, process_ttl=5, poll_interval=0.1)
-    yield store_url
+    sidequest.configure(url=url, heartbeat_interval=0.5, process_ttl=5, poll_interval=0.1)
+    yield url
 
 
 @pytest.fixture(scope="session")

@@ -29,11 +29,11 @@ from tests.support.worker import wait_for
 pytestmark = pytest.mark.slow
 
 
-def test_a_request_enqueues_a_task_that_the_worker_runs(tmp_path: Path, store_url: str) -> None:
+def test_a_request_enqueues_a_task_that_the_worker_runs(tmp_path: Path, url: str) -> None:
     # given the example project under runserver and its worker command, on one store
     app_dir = copy_example("django", tmp_path)
     outbox = tmp_path / "outbox"
-    env = environment(store_url, outbox)
+    env = environment(url, outbox)
     port = free_port()
     web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
     manage = [str(BIN / "python"), "manage.py"]

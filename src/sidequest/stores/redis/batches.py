@@ -8,14 +8,10 @@ ours as its own.
 
 from __future__ import annotations
 
-import functools
 import json
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
-
-import redis
-from redis.commands.core import Script
+from collections.abc import Sequence
+from typing import Any
 
 from sidequest.stores.batches import (
     EVENTS,
@@ -26,26 +22,13 @@ from sidequest.stores.batches import (
     Report,
     callbacks_by_event,
 )
-from sidequest.stores.redis.connection import Connection
+from sidequest.stores.redis.connection import Connection, translated
+from sidequest.stores.redis.held import HeldConnections
 from sidequest.stores.redis.keys import Keys
-from sidequest.stores.redis.scripts import source
+from sidequest.stores.redis.scripts import Scripts
+from sidequest.stores.redis.transport import run
 
-P = ParamSpec("P")
-R = TypeVar("R")
-S = TypeVar("S", bound="RedisBatches")
-
-
-def _translated(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
-    """redis-py failures become our error tree, as in store.py."""
-
-    @functools.wraps(method)
-    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except redis.RedisError as exc:
-            raise self._connection.failure(exc, method.__name__) from None
-
-    return wrapper
+_translated = translated
 
 
 class RedisBatches(BatchStore):
@@ -54,12 +37,8 @@ class RedisBatches(BatchStore):
     keys: Keys
     _redis: Any
     _connection: Connection
-
-    @functools.cached_property
-    def _batch_scripts(self) -> dict[str, Script]:
-        return {
-            name: self._redis.register_script(source(f"batch_{name}")) for name in ("create", "add", "done")
-        }
+    _scripts: Scripts
+    _held: HeldConnections
 
     def _batch_keys(self, bid: str) -> list[str]:
         """hash, unrun, pending, failed, dead."""
@@ -95,7 +74,7 @@ class RedisBatches(BatchStore):
         ]
         args += [json.dumps(grouped[event]) for event in EVENTS]
         keys = [self._batch_keys(bid)[0], self._batch_index]
-        return bool(self._batch_scripts["create"](keys=keys, args=args))
+        return bool(run(self._held, self._scripts.batch_create, keys, args))
 
     @_translated
     def batch_add(self, bid: str, members: Sequence[str], *, counted: bool = True) -> int | None:
@@ -104,9 +83,11 @@ class RedisBatches(BatchStore):
         if ttl is None or ttl < 0:
             return None
         added = int(
-            self._batch_scripts["add"](
-                keys=[*self._batch_keys(bid), *self._early_keys(bid)],
-                args=[int(ttl), "1" if counted else "0", *dict.fromkeys(members)],
+            run(
+                self._held,
+                self._scripts.batch_add,
+                [*self._batch_keys(bid), *self._early_keys(bid)],
+                [int(ttl), "1" if counted else "0", *dict.fromkeys(members)],
             )
         )
         return None if added < 0 else added
@@ -128,7 +109,7 @@ class RedisBatches(BatchStore):
         ]
         for bid, member, outcome, error, _ in reports:
             args += (bid, member, outcome, error)
-        results = self._batch_scripts["done"](keys=[self.keys.sorted_set("schedule")], args=args)
+        results = run(self._held, self._scripts.batch_done, [self.keys.sorted_set("schedule")], args)
         return [[str(event) for event in fired] for fired in results]
 
     @_translated

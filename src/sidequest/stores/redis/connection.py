@@ -14,8 +14,10 @@ its redacted URL, so a password never reaches a log.
 
 from __future__ import annotations
 
+import functools
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -28,6 +30,10 @@ if HIREDIS_AVAILABLE:
 
 from sidequest.errors import ConfigError, StoreError, StoreUnavailable
 from sidequest.stores import redact
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S")
 
 #: A blocking command waits at most this long per call; longer waits loop.
 MAX_BLOCK = 5.0
@@ -136,3 +142,18 @@ class Connection:
     def close(self) -> None:
         self._pool.disconnect()
         self._blocking_pool.disconnect()
+
+
+def translated(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """Turn redis-py failures of a store method into our error tree (Connection.failure), so callers
+    handle one kind of outage. For methods of a class with a ``_connection`` (RedisStore's parts)."""
+
+    @functools.wraps(method)
+    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except redis.RedisError as exc:
+            connection: Connection = getattr(self, "_connection")  # noqa: B009 (any store part)
+            raise connection.failure(exc, method.__name__) from None
+
+    return wrapper

@@ -1,18 +1,19 @@
 """One pooled connection per thread, held between calls, for the hot paths (push, fetch, ack).
 
-redis-py's pool checks a connection out and back in around every command. With redis-py 8 that
-costs about 50 us of CPU per call here (a lock, a readiness poll on the socket, connection metrics),
-as much as the round trip itself, and an enqueue is one round trip. So a thread that enqueues or
-works keeps the connection it checked out, as a thread does with redis-rb's connection_pool.
+redis-py's pool checks a connection out and back in around every command, which costs about as much
+CPU as the round trip itself (a lock, a readiness poll on the socket, connection metrics), and an
+enqueue is one round trip (numbers: docs/benchmarks.md, "Measurements behind design choices"). So
+a thread that enqueues or works keeps the connection it checked out, as with redis-rb's
+connection_pool.
 
 The connection still belongs to the pool: max_connections counts it, the pool's disconnect()
 closes it (the next call reconnects), and it goes back to the pool when its thread ends. A forked
 child takes a new one instead of sharing its parent's socket.
 
 With hiredis, a lease also writes and reads on that connection's socket itself (exchange): redis-py's
-send and read path (health check, per-reply error wrapping, the parser's timeout handling) cost
-about 7 us of CPU per enqueue here, a sixth of it. redis-py still connects, authenticates,
-selects the database and checks the health of a connection idle past health_check_interval.
+send and read path (health check, per-reply error wrapping, the parser's timeout handling) is a
+measurable share of an enqueue's CPU. redis-py still connects, authenticates, selects the
+database and checks the health of a connection idle past health_check_interval.
 """
 
 from __future__ import annotations

@@ -7,35 +7,25 @@ Key names are in keys.py: the paused set is Sidekiq Pro's ``paused`` and metrics
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import redis
 
 from sidequest.payload import queue_of, stamp_enqueued_at
 from sidequest.stores import redact
 from sidequest.stores.base import HISTOGRAM_BUCKETS, JobCounts, Work, minute_of
-from sidequest.stores.redis.connection import Connection
+from sidequest.stores.redis.connection import Connection, translated
+from sidequest.stores.redis.held import HeldConnections
 from sidequest.stores.redis.keys import METRICS_TTL, Keys
 from sidequest.stores.redis.scripts import Scripts
+from sidequest.stores.redis.transport import run
 
-P = ParamSpec("P")
-R = TypeVar("R")
-S = TypeVar("S", bound="Operators")
+#: Entries per ZRANGE when searching a set: ~0.5 ms of Redis's time each, so workers sharing it
+#: wait at most that long behind a search.
+SCAN_CHUNK = 1000
 
-
-def _translated(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
-    """redis-py failures become our error tree, as in store.py."""
-
-    @functools.wraps(method)
-    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except redis.RedisError as exc:
-            raise self._connection.failure(exc, method.__name__) from None
-
-    return wrapper
+_translated = translated
 
 
 class Operators:
@@ -44,6 +34,7 @@ class Operators:
     _redis: Any
     _connection: Connection
     _scripts: Scripts
+    _held: HeldConnections
 
     # ---- job metrics -----------------------------------------------------------------------------
     def _queue_metrics(
@@ -121,6 +112,35 @@ class Operators:
 
     # ---- operator methods ------------------------------------------------------------------------
     @_translated
+    def set_scan(
+        self, name: str, substring: str, limit: int = 1000, *, also: str = ""
+    ) -> list[tuple[float, str]]:
+        # Read newest first, SCAN_CHUNK entries per ZRANGE, and match here. Sidekiq's filter box
+        # (ZSCAN MATCH *text*) makes Redis glob-match every member from each of its positions: about
+        # 2.5 us per 600-byte entry, 250 ms of Redis's one thread for 100,000 entries, whatever the
+        # COUNT. ZRANGE costs Redis a tenth of that and Python's `in` is a fast substring search;
+        # only one chunk is held at a time. Reading newest first also makes the limit the newest.
+        key = self.keys.sorted_set(name)
+        found: dict[str, float] = {}  # an entry added meanwhile shifts the ranks: one may come twice
+        start = 0
+        while len(found) < limit:
+            # members only: redis-py's pairing and float() of every score took three times as long
+            # as the matching, so only the matches' scores are read (one pipeline per chunk)
+            chunk = self._redis.zrange(key, start, start + SCAN_CHUNK - 1, desc=True)
+            matches = [member for member in chunk if substring in member and also in member]
+            if matches:
+                pipe = self._redis.pipeline(transaction=False)
+                for member in matches[: limit - len(found)]:
+                    pipe.zscore(key, member)
+                for member, score in zip(matches, pipe.execute(), strict=False):
+                    if score is not None:  # not removed since the chunk was read
+                        found[member] = float(score)
+            if len(chunk) < SCAN_CHUNK:
+                break
+            start += SCAN_CHUNK
+        return sorted((score, member) for member, score in found.items())
+
+    @_translated
     def pause_queue(self, queue: str) -> None:
         self._redis.sadd(self.keys.paused, queue)
 
@@ -142,7 +162,7 @@ class Operators:
             queue = queue_of(replacement, "default")
             keys.append(self.keys.queue(queue))
             args += [stored, stamp_enqueued_at(replacement, now), queue]
-        return int(self._scripts.enqueue_from_set(keys=keys, args=args))
+        return int(run(self._held, self._scripts.enqueue_from_set, keys, args))
 
     @_translated
     def set_kill(self, name: str, payloads: Sequence[str], now: float, max_jobs: int, max_age: float) -> int:
@@ -151,7 +171,7 @@ class Operators:
         keys = [self.keys.sorted_set(name), self.keys.dead]
         trim = -max_jobs if max_jobs > 0 else -1
         args = [repr(float(now)), repr(float(now) - max_age), str(trim), *payloads]
-        return int(self._scripts.kill_from_set(keys=keys, args=args))
+        return int(run(self._held, self._scripts.kill_from_set, keys, args))
 
     @_translated
     def held_by_dead(self, limit: int = 100) -> tuple[int, list[tuple[str, Work]]]:

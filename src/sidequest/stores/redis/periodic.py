@@ -8,43 +8,16 @@ compare-and-delete script, as usual for Redis locks.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
-from typing import Any, Concatenate, ParamSpec, TypeVar
-
-import redis
-from redis.commands.core import Script
+from collections.abc import Mapping
+from typing import Any
 
 from sidequest._time import utc_day
 from sidequest.stores.base import PeriodicState
-from sidequest.stores.redis.connection import Connection
+from sidequest.stores.redis.connection import Connection, translated
+from sidequest.stores.redis.held import HeldConnections
 from sidequest.stores.redis.keys import STATS_TTL, Keys
-from sidequest.stores.redis.scripts import source
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _translate(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
-    """redis-py failures become StoreUnavailable / StoreError, as in the rest of the Redis store."""
-
-    @functools.wraps(method)
-    def wrapper(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except redis.RedisError as exc:
-            raise self._connection.failure(exc, method.__name__) from None
-
-    return wrapper
-
-
-class PeriodicScripts:
-    def __init__(self, client: redis.Redis) -> None:
-        self.sync: Script = client.register_script(source("periodic_sync"))
-        self.claim: Script = client.register_script(source("periodic_claim"))
-        self.pause: Script = client.register_script(source("periodic_pause"))
-        self.outcome: Script = client.register_script(source("periodic_outcome"))
-        self.unlock: Script = client.register_script(source("unique_unlock"))
+from sidequest.stores.redis.scripts import Scripts
+from sidequest.stores.redis.transport import run
 
 
 def _float(value: Any) -> float | None:
@@ -57,44 +30,40 @@ class PeriodicRedis:
     keys: Keys
     _connection: Connection
     _redis: Any
+    _scripts: Scripts
+    _held: HeldConnections
 
-    @property
-    def _periodic_scripts(self) -> PeriodicScripts:
-        scripts: PeriodicScripts | None = getattr(self, "_periodic_scripts_cache", None)
-        if scripts is None:
-            scripts = PeriodicScripts(self._connection.client)
-            self._periodic_scripts_cache = scripts
-        return scripts
-
-    @_translate
+    @translated
     def periodic_sync(self, definitions: Mapping[str, str], now: float) -> list[str]:
         args: list[str] = [self.keys.periodic_state_prefix, repr(float(now))]
         for name, definition in definitions.items():
             args += [name, definition]
-        return [str(name) for name in self._periodic_scripts.sync(keys=[self.keys.periodic], args=args)]
+        return [
+            str(name) for name in run(self._held, self._scripts.periodic_sync, [self.keys.periodic], args)
+        ]
 
     def _claim(
         self, name: str, mode: str, tick: float, queue: str, payload: str, jid: str, now: float
     ) -> bool:
         keys = [self.keys.periodic, self.keys.periodic_state(name), self.keys.queues, self.keys.queue(queue)]
         args = [name, mode, repr(float(tick)), queue, payload, jid, repr(float(now))]
-        return bool(int(self._periodic_scripts.claim(keys=keys, args=args)))
+        return bool(int(run(self._held, self._scripts.periodic_claim, keys, args)))
 
-    @_translate
+    @translated
     def periodic_claim(self, name: str, tick: float, queue: str, payload: str, jid: str, now: float) -> bool:
         return self._claim(name, "tick", tick, queue, payload, jid, now)
 
-    @_translate
+    @translated
     def periodic_enqueue_now(self, name: str, queue: str, payload: str, jid: str, now: float) -> bool:
         return self._claim(name, "now", now, queue, payload, jid, now)
 
-    @_translate
+    @translated
     def periodic_pause(self, name: str, paused: bool, now: float) -> bool:
         keys = [self.keys.periodic, self.keys.periodic_state(name)]
         args = [name, "1" if paused else "0", repr(float(now))]
-        return bool(int(self._periodic_scripts.pause(keys=keys, args=args)))
+        return bool(int(run(self._held, self._scripts.periodic_pause, keys, args)))
 
-    @_translate
+    @translated
     def periodic_states(self) -> list[PeriodicState]:
         definitions: dict[str, str] = self._redis.hgetall(self.keys.periodic)
         names = sorted(definitions)
@@ -119,25 +88,25 @@ class PeriodicRedis:
             )
         return states
 
-    @_translate
+    @translated
     def periodic_outcome(self, name: str, jid: str, outcome: str, at: float) -> None:
         keys = [self.keys.periodic, self.keys.periodic_state(name)]
-        self._periodic_scripts.outcome(keys=keys, args=[name, jid, outcome, repr(float(at))])
+        run(self._held, self._scripts.periodic_outcome, keys, [name, jid, outcome, repr(float(at))])
 
-    @_translate
+    @translated
     def unique_lock(self, key: str, owner: str, ttl: float, now: float) -> bool:
         return bool(self._redis.set(self.keys.unique(key), owner, nx=True, px=max(1, int(ttl * 1000))))
 
-    @_translate
+    @translated
     def unique_unlock(self, key: str, owner: str) -> bool:
-        return bool(int(self._periodic_scripts.unlock(keys=[self.keys.unique(key)], args=[owner])))
+        return bool(int(run(self._held, self._scripts.unique_unlock, [self.keys.unique(key)], [owner])))
 
-    @_translate
+    @translated
     def unique_owner(self, key: str, now: float) -> str | None:
         owner: str | None = self._redis.get(self.keys.unique(key))
         return owner
 
-    @_translate
+    @translated
     def add_stat(self, name: str, amount: int, now: float) -> None:
         pipe = self._redis.pipeline(transaction=True)
         pipe.incrby(self.keys.stat(name), amount)
@@ -145,6 +114,6 @@ class PeriodicRedis:
         pipe.expire(self.keys.stat_day(name, utc_day(now)), STATS_TTL)
         pipe.execute()
 
-    @_translate
+    @translated
     def stat(self, name: str) -> int:
         return int(self._redis.get(self.keys.stat(name)) or 0)

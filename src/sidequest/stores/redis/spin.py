@@ -1,14 +1,14 @@
 """Waiting for a reply due any moment: poll the socket briefly before sleeping in recv.
 
-On the machines we measure (virtual machines), putting a thread to sleep and waking it when the reply
-arrives costs about as much as the round trip itself: a bare LPUSH took 141 us at the median when
-the client slept in recv and 50 us when it polled. An enqueue is one round trip that its caller
+On virtual machines, putting a thread to sleep and waking it when the reply arrives costs about as
+much as the round trip itself (numbers: docs/benchmarks.md, "Measurements behind design choices").
+An enqueue is one round trip that its caller
 waits for, so the pushing thread polls for up to SPIN_SECONDS first. The sleep and the wake-up it
 saves cost CPU too, so a spin that ends with the reply costs about as much CPU as sleeping would. Where
 replies take longer than a spin (Redis across a network), polling would only burn CPU: after
 MISSES_TO_BACK_OFF spins in a row end without the reply, the next BACKOFF_CALLS calls on that
-connection sleep at once. (One miss is not enough: on a busy machine here about one reply in twelve
-came late even from a local Redis.)
+connection sleep at once. (One miss is not enough: on a busy machine even a local Redis's reply
+is sometimes late.)
 
 Each poll is a system call, which releases the GIL, so other threads of the process still run.
 """

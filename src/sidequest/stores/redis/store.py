@@ -6,44 +6,40 @@ operation is one round trip where it can be: a Lua script when the steps depend 
 MULTI when they must land together, a plain pipeline when order is enough. Needs Redis >= 6.2
 (LMOVE, RPOP with a count, ZRANGE BYSCORE), like Sidekiq 7.
 
+The hot paths (push, fetch, ack) and every Lua script run on a connection each thread holds
+(transport.py, held.py); everything else is plain redis-py. Processes and counters live in
+processes.py, the operator methods in operators.py, periodic schedules and locks in periodic.py.
+
 Every public method reports failures through connection.Connection.failure: StoreUnavailable for an
 outage, StoreError for a refusal, never a redis-py exception.
 """
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-import redis
-
-from sidequest._time import utc_day
 from sidequest.errors import ConfigError
 from sidequest.stores.base import (
+    INVALID_PAYLOAD_TEMPLATE,
     MAX_RECOVERIES,
     RECOVERY_COUNT_TTL,
-    Beat,
-    BeatResult,
-    Counters,
-    ProcessRecord,
     Recovered,
     Store,
     Work,
 )
-from sidequest.stores.redis import processes as process_hash
 from sidequest.stores.redis.batches import RedisBatches
-from sidequest.stores.redis.connection import MAX_BLOCK, Connection
+from sidequest.stores.redis.connection import MAX_BLOCK, Connection, translated
 from sidequest.stores.redis.held import HeldConnections
-from sidequest.stores.redis.keys import CLEANUP_INTERVAL, SIGNAL_TTL, STATS_TTL, Keys
+from sidequest.stores.redis.keys import Keys
 from sidequest.stores.redis.operators import Operators
 from sidequest.stores.redis.periodic import PeriodicRedis
+from sidequest.stores.redis.processes import ProcessesRedis
 from sidequest.stores.redis.scripts import Scripts
-from sidequest.stores.redis.scripts import commands as send_commands
-from sidequest.stores.redis.scripts import run as run_script
-
-P = ParamSpec("P")
+from sidequest.stores.redis.transport import commands as send_commands
+from sidequest.stores.redis.transport import run as run_script
+from sidequest.stores.redis.transport import run_each
 
 
 def _taken(flat: Sequence[str]) -> list[Work]:
@@ -51,25 +47,7 @@ def _taken(flat: Sequence[str]) -> list[Work]:
     return [Work(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
-R = TypeVar("R")
-
-
-def _translate_errors(
-    method: Callable[Concatenate[RedisStore, P], R],
-) -> Callable[Concatenate[RedisStore, P], R]:
-    """Turn redis-py failures into our error tree, so callers handle one kind of outage."""
-
-    @functools.wraps(method)
-    def wrapper(self: RedisStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except redis.RedisError as exc:
-            raise self._connection.failure(exc, method.__name__) from None
-
-    return wrapper
-
-
-class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
+class RedisStore(RedisBatches, ProcessesRedis, Operators, PeriodicRedis, Store):
     """A Store on one Redis database, shareable by every thread of a process (redis-py pools connections).
 
     sidekiq_version ("6", "7" or "8") picks the wire details peers expect: "6" also writes the
@@ -98,7 +76,7 @@ class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
         self._blocking_held = HeldConnections(self._blocking_redis, drop_stale=True)
 
     # ---- queues --------------------------------------------------------------------------------
-    @_translate_errors
+    @translated
     def push(self, items: Sequence[tuple[str, str]]) -> None:
         if not items:
             return
@@ -120,7 +98,7 @@ class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
     def schedule(self, items: Sequence[tuple[float, str]]) -> None:
         self.add_to_set("schedule", items)
 
-    @_translate_errors
+    @translated
     def fetch(self, identity: str, queues: Sequence[str], limit: int, timeout: float = 0.0) -> list[Work]:
         names = list(dict.fromkeys(queues))
         if limit <= 0 or not names:
@@ -202,7 +180,7 @@ class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
             keys += [self.keys.queue(name), self.keys.in_progress(identity, name)]
         return keys, [identity, limit, "1" if register_all else "0", *names]
 
-    @_translate_errors
+    @translated
     def ack(self, identity: str, works: Sequence[Work]) -> int:
         self.flush_batch_reports()  # a job's batch report is stored before its acknowledgement
         if not works:
@@ -219,7 +197,7 @@ class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
             args += payloads
         return int(run_script(self._held, self._scripts.ack, keys, args))
 
-    @_translate_errors
+    @translated
     def requeue(self, identity: str, works: Sequence[Work]) -> None:
         if not works:
             return
@@ -228,9 +206,9 @@ class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
         for work in works:
             keys += [self.keys.in_progress(identity, work.queue), self.keys.queue(work.queue)]
             args += [work.queue, work.payload]
-        self._scripts.requeue(keys=keys, args=args)
+        run_script(self._held, self._scripts.requeue, keys, args)
 
-    @_translate_errors
+    @translated
     def in_progress(self, identity: str) -> list[Work]:
         names = sorted(self._redis.smembers(self.keys.in_progress_queues(identity)))
         if not names:
@@ -245,14 +223,14 @@ class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
             for job in reversed(jobs)
         ]
 
-    @_translate_errors
+    @translated
     def recover(self, max_recoveries: int = MAX_RECOVERIES) -> list[Recovered]:
         identities = sorted(self._redis.smembers(self.keys.in_progress_registry))
         if not identities:
             return []
-        # one script per identity keeps each check-and-move atomic; one pipeline keeps it one round trip
-        pipe = self._redis.pipeline(transaction=False)
+        # one script per identity keeps each check-and-move atomic; one write keeps it one round trip
         now = repr(time.time())
+        calls: list[tuple[list[str], list[str | int]]] = []
         for identity in identities:
             keys = [
                 self.keys.in_progress_registry,
@@ -261,7 +239,7 @@ class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
                 self.keys.queues,
                 self.keys.dead,
             ]
-            args = [
+            args: list[str | int] = [
                 identity,
                 self.keys.in_progress_prefix(identity),
                 self.keys.queue_prefix,
@@ -269,36 +247,39 @@ class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
                 self.keys.recoveries_prefix,
                 now,
                 RECOVERY_COUNT_TTL,
+                INVALID_PAYLOAD_TEMPLATE,
             ]
-            self._scripts.recover(keys=keys, args=args, client=pipe)
+            calls.append((keys, args))
         return [
             Recovered(identity, Work(flat[i], flat[i + 1]), int(flat[i + 2]), bool(int(flat[i + 3])))
-            for identity, flat in zip(identities, pipe.execute(), strict=True)
+            for identity, flat in zip(
+                identities, run_each(self._held, self._scripts.recover, calls), strict=True
+            )
             for i in range(0, len(flat), 4)
         ]
 
-    @_translate_errors
+    @translated
     def queue_names(self) -> list[str]:
         return sorted(self._redis.smembers(self.keys.queues))
 
-    @_translate_errors
+    @translated
     def queue_size(self, queue: str) -> int:
         return int(self._redis.llen(self.keys.queue(queue)))
 
-    @_translate_errors
+    @translated
     def queue_range(self, queue: str, start: int, stop: int) -> list[str]:
         return list(self._redis.lrange(self.keys.queue(queue), start, stop))
 
-    @_translate_errors
+    @translated
     def queue_oldest(self, queue: str) -> str | None:
         oldest: str | None = self._redis.lindex(self.keys.queue(queue), -1)
         return oldest
 
-    @_translate_errors
+    @translated
     def queue_remove(self, queue: str, payload: str) -> int:
         return int(self._redis.lrem(self.keys.queue(queue), 1, payload))
 
-    @_translate_errors
+    @translated
     def queue_clear(self, queue: str) -> None:
         pipe = self._redis.pipeline(transaction=True)
         pipe.unlink(self.keys.queue(queue))
@@ -306,20 +287,21 @@ class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
         pipe.execute()
 
     # ---- sorted sets -----------------------------------------------------------------------------
-    @_translate_errors
+    @translated
     def add_to_set(self, name: str, items: Sequence[tuple[float, str]]) -> None:
         if items:
             self._redis.zadd(self.keys.sorted_set(name), {payload: float(score) for score, payload in items})
 
-    @_translate_errors
+    @translated
     def promote_due(self, name: str, now: float, limit: int = 100) -> int:
         if limit <= 0:
             return 0
         keys = [self.keys.sorted_set(name), self.keys.queues, self.keys.dead]
         # repr() is the text payload.stamp_enqueued_at writes, so both stores produce the same bytes
-        return int(self._scripts.promote(keys=keys, args=[repr(float(now)), limit, self.keys.queue_prefix]))
+        args = [repr(float(now)), limit, self.keys.queue_prefix, INVALID_PAYLOAD_TEMPLATE]
+        return int(run_script(self._held, self._scripts.promote, keys, args))
 
-    @_translate_errors
+    @translated
     def next_due(self, names: Sequence[str]) -> float | None:
         pipe = self._redis.pipeline(transaction=False)
         for name in names:
@@ -327,7 +309,7 @@ class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
         firsts = [entries[0][1] for entries in pipe.execute() if entries]
         return float(min(firsts)) if firsts else None
 
-    @_translate_errors
+    @translated
     def kill(self, payload: str, now: float, max_jobs: int, max_age: float) -> None:
         # Sidekiq's DeadSet#kill: add, drop the too old, then trim by rank (at most max_jobs - 1 stay)
         pipe = self._redis.pipeline(transaction=True)
@@ -336,171 +318,42 @@ class RedisStore(RedisBatches, Operators, PeriodicRedis, Store):
         pipe.zremrangebyrank(self.keys.dead, 0, -max_jobs if max_jobs > 0 else -1)
         pipe.execute()
 
-    @_translate_errors
+    @translated
     def set_size(self, name: str) -> int:
         return int(self._redis.zcard(self.keys.sorted_set(name)))
 
-    @_translate_errors
+    @translated
     def set_range(
         self, name: str, start: int, stop: int, *, reverse: bool = False
     ) -> list[tuple[float, str]]:
         entries = self._redis.zrange(self.keys.sorted_set(name), start, stop, desc=reverse, withscores=True)
         return [(float(score), member) for member, score in entries]
 
-    @_translate_errors
+    @translated
     def set_by_score(self, name: str, score: float) -> list[str]:
         return list(self._redis.zrange(self.keys.sorted_set(name), float(score), float(score), byscore=True))
 
-    @_translate_errors
+    @translated
     def set_remove(self, name: str, payloads: Sequence[str]) -> int:
         if not payloads:
             return 0
         return int(self._redis.zrem(self.keys.sorted_set(name), *payloads))
 
-    @_translate_errors
+    @translated
     def set_clear(self, name: str) -> None:
         self._redis.unlink(self.keys.sorted_set(name))
 
-    @_translate_errors
-    def set_scan(self, name: str, substring: str, limit: int = 1000) -> list[tuple[float, str]]:
-        # ZSCAN MATCH like Sidekiq's filter box, with glob characters escaped so the match is literal
-        pattern = "*" + "".join("\\" + ch if ch in "\\*?[]" else ch for ch in substring) + "*"
-        found: dict[str, float] = {}  # ZSCAN may repeat an entry while the set is rehashed
-        for member, score in self._redis.zscan_iter(self.keys.sorted_set(name), match=pattern, count=500):
-            found[member] = float(score)
-            if len(found) >= limit:
-                break
-        return sorted((score, member) for member, score in found.items())
-
-    # ---- processes -------------------------------------------------------------------------------
-    @_translate_errors
-    def beat(self, beat: Beat) -> BeatResult:
-        identity, keys = beat.identity, self.keys
-        ttl_ms = max(1, int(beat.ttl * 1000))
-        # one MULTI like Sidekiq 6's heartbeat: counters, running jobs and the record land together
-        pipe = self._redis.pipeline(transaction=True)
-        self._queue_counts(pipe, beat.processed, beat.failed, beat.beat)
-        self._queue_metrics(pipe, beat.metrics, beat.beat)
-        for work_key in keys.work_keys(identity):
-            pipe.unlink(work_key)
-            if beat.work:
-                pipe.hset(work_key, mapping=beat.work)
-                pipe.pexpire(work_key, ttl_ms)
-        pipe.sadd(keys.processes, identity)
-        pipe.exists(keys.process(identity))
-        fields = process_hash.fields_of(beat, self.sidekiq_version)
-        pipe.hset(keys.process(identity), mapping=fields)
-        pipe.pexpire(keys.process(identity), ttl_ms)
-        pipe.rpop(keys.signals(identity))
-        replies = pipe.execute()
-        existed, signal = replies[-4], replies[-1]
-        return BeatResult(bool(existed), [signal] if signal is not None else [])
-
-    @_translate_errors
-    def remove_process(self, identity: str) -> None:
-        # Sidekiq's clean stop: leave the registry and drop running jobs; the record expires by TTL
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.srem(self.keys.processes, identity)
-        pipe.unlink(*self.keys.work_keys(identity))
-        pipe.execute()
-
-    @_translate_errors
-    def processes(self) -> list[ProcessRecord]:
-        identities = sorted(self._redis.smembers(self.keys.processes))
-        if not identities:
-            return []
-        pipe = self._redis.pipeline(transaction=False)
-        for identity in identities:
-            pipe.hmget(self.keys.process(identity), list(process_hash.FIELDS))
-        records: list[ProcessRecord] = []
-        gone: list[str] = []
-        for identity, values in zip(identities, pipe.execute(), strict=True):
-            record = process_hash.record_of(identity, values)
-            if record is None:
-                gone.append(identity)
-            else:
-                records.append(record)
-        # Sidekiq's ProcessSet cleanup: prune entries without a record, at most once a minute overall
-        if gone and self._redis.set(self.keys.process_cleanup, "1", nx=True, ex=CLEANUP_INTERVAL):
-            self._redis.srem(self.keys.processes, *gone)
-        return records
-
-    @_translate_errors
-    def work(self) -> list[tuple[str, str, str]]:
-        identities = sorted(self._redis.smembers(self.keys.processes))
-        if not identities:
-            return []
-        pipe = self._redis.pipeline(transaction=False)
-        for identity in identities:
-            pipe.exists(self.keys.process(identity))
-            for key in self.keys.work_read_keys(identity):
-                pipe.hgetall(key)
-        replies = iter(pipe.execute())
-        running: list[tuple[str, str, str]] = []
-        for identity in identities:
-            alive = next(replies)
-            jobs: dict[str, str] = {}
-            for _ in self.keys.work_read_keys(identity):
-                jobs.update(next(replies))
-            if alive:
-                running += [(identity, tid, work) for tid, work in jobs.items()]
-        return running
-
-    @_translate_errors
-    def signal(self, identity: str, signal: str) -> None:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.lpush(self.keys.signals(identity), signal)
-        pipe.expire(self.keys.signals(identity), SIGNAL_TTL)
-        pipe.execute()
-
-    # ---- counters --------------------------------------------------------------------------------
-    def _queue_counts(self, pipe: redis.client.Pipeline, processed: int, failed: int, now: float) -> None:
-        day = utc_day(now)
-        for kind, amount in (("processed", processed), ("failed", failed)):
-            if amount:
-                pipe.incrby(self.keys.stat(kind), amount)
-                pipe.incrby(self.keys.stat_day(kind, day), amount)
-                pipe.expire(self.keys.stat_day(kind, day), STATS_TTL)
-
-    @_translate_errors
-    def add_counts(self, processed: int, failed: int, now: float) -> None:
-        if processed or failed:
-            pipe = self._redis.pipeline(transaction=True)
-            self._queue_counts(pipe, processed, failed, now)
-            pipe.execute()
-
-    @_translate_errors
-    def counters(self) -> Counters:
-        processed, failed = self._redis.mget([self.keys.stat("processed"), self.keys.stat("failed")])
-        return Counters(int(processed or 0), int(failed or 0))
-
-    @_translate_errors
-    def history(self, days: int, now: float) -> dict[str, tuple[int, int]]:
-        dates = [utc_day(now - offset * 86400) for offset in range(days)]
-        if not dates:
-            return {}
-        keys = [self.keys.stat_day("processed", d) for d in dates] + [
-            self.keys.stat_day("failed", d) for d in dates
-        ]
-        values = [int(value or 0) for value in self._redis.mget(keys)]
-        return {day: (values[i], values[len(dates) + i]) for i, day in enumerate(dates)}
-
-    @_translate_errors
-    def reset_counters(self) -> None:
-        # Sidekiq's Stats#reset writes zeros rather than deleting
-        self._redis.mset({self.keys.stat("processed"): 0, self.keys.stat("failed"): 0})
-
     # ---- lifecycle -------------------------------------------------------------------------------
-    @_translate_errors
+    @translated
     def put_record(self, key: str, value: str, ttl: float) -> None:
         self._redis.set(self.keys.record(key), value, px=max(1, int(ttl * 1000)))
 
-    @_translate_errors
+    @translated
     def get_record(self, key: str) -> str | None:
         value = self._redis.get(self.keys.record(key))
         return None if value is None else str(value)
 
-    @_translate_errors
+    @translated
     def ping(self) -> float:
         started = time.perf_counter()
         self._redis.ping()

@@ -23,6 +23,7 @@ from sidequest.stores.batches import (
     callbacks_by_event,
 )
 from sidequest.stores.sqlite.database import Database
+from sidequest.stores.sqlite.sorted_sets import add_entries
 
 
 def create_tables(conn: sqlite3.Connection) -> None:
@@ -263,11 +264,7 @@ def _fire_due(conn: sqlite3.Connection, bid: str, now: float, wall: float) -> li
     for event in now_fired:
         fired[event] = now
         at = now + SUCCESS_OFFSET if event == "success" else now
-        conn.executemany(
-            "INSERT INTO sorted_sets (name, score, payload) VALUES ('schedule', ?, ?)"
-            " ON CONFLICT (name, payload) DO UPDATE SET score = excluded.score",
-            [(at, payload) for payload in callbacks.get(event, [])],
-        )
+        add_entries(conn, "schedule", [(at, payload) for payload in callbacks.get(event, [])])
     if "success" in now_fired:
         conn.execute(
             "UPDATE batches SET fired = ?, expires_at = ? WHERE bid = ?",

@@ -90,19 +90,7 @@ class Processes:
             " WHERE registered = 1 AND expires_at > ? ORDER BY identity",
             (time.time(),),
         )
-        return [
-            ProcessRecord(
-                str(identity),
-                json.loads(info),
-                int(busy),
-                float(beat),
-                bool(quiet),
-                int(rss_kb),
-                int(rtt_us),
-                int(concurrency),
-            )
-            for identity, info, busy, beat, quiet, rss_kb, rtt_us, concurrency in rows
-        ]
+        return [ProcessRecord.read(*row) for row in rows]
 
     def work(self) -> list[tuple[str, str, str]]:
         rows = self._db.read_all(

@@ -113,6 +113,21 @@ def _batches_v7(conn: sqlite3.Connection) -> None:
     create_tables(conn)
 
 
+def _cheap_sizes_v8(conn: sqlite3.Connection) -> None:
+    """Set and queue sizes without reading every entry, for the dashboard's counters on every page.
+
+    Every set's size is kept in set_sizes (v2 kept the dead set's only, and dropped it on most
+    writes): counted once here, kept by every write from now on (see sorted_sets.py). The version
+    bump keeps older sidequest versions, whose writes would not keep them, off the file.
+    jobs_ready gains the owner column, always NULL in it, so counting a queue's pending jobs reads
+    the index alone instead of every job's row as well (~3 ms per 100,000 jobs instead of ~10).
+    """
+    conn.execute("DELETE FROM set_sizes")
+    conn.execute("INSERT INTO set_sizes (name, size) SELECT name, count(*) FROM sorted_sets GROUP BY name")
+    conn.execute("DROP INDEX jobs_ready")
+    conn.execute("CREATE INDEX jobs_ready ON jobs (queue, id, owner) WHERE owner IS NULL")
+
+
 #: MIGRATIONS[n] turns a version-n file into version n + 1.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_v1,
@@ -122,6 +137,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _count_recoveries_v5,
     _periodic_and_unique_v6,
     _batches_v7,
+    _cheap_sizes_v8,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -4,11 +4,13 @@ The order matches a Redis ZSET's: by score, then by member bytes, which is what 
 collation gives for UTF-8 text. Moving due entries to their queues happens in one transaction, so
 two pollers never move the same entry twice.
 
-The dead set's size lives in ``set_sizes`` so that kill, which runs for every job that dies, trims
-the set without counting it. When that row is there it is exact: kill keeps it so, and every other
-write that may change the dead set deletes it (``_forget_size``) in the same transaction, so the next
-kill counts once. (Triggers on sorted_sets would keep it too, but with them scheduling 50,000 jobs
-in one call took twice as long, 25 us per job instead of 12.)
+Every set's size lives in ``set_sizes`` (no row: 0), changed by every write to the set in the
+same transaction (``_add_entries``, ``_resize``), so a size is one row read: counting reads the
+set's rows, payloads included, and the dashboard shows three set sizes on every page, while kill,
+for every job that dies, trims the dead set by its size. Every write to ``sorted_sets`` must go
+through this module (``add_entries`` for other modules) and keep the size. (Triggers on sorted_sets
+would keep it too, but they made scheduling twice as slow; one statement per transaction costs next
+to nothing; see docs/benchmarks.md.)
 """
 
 from __future__ import annotations
@@ -36,11 +38,10 @@ class SortedSets:
     def _add_to_set(self, name: str, items: Sequence[tuple[float, str]], what: str) -> None:
         if not items:
             return
-        rows = [(name, float(score), payload) for score, payload in items]
+        rows = [(float(score), payload) for score, payload in items]
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.executemany(_UPSERT_ENTRY, rows)
-            _forget_size(conn, name)
+            _resize(conn, name, _add_entries(conn, name, rows))
 
         self._db.write(what, run)
 
@@ -50,11 +51,12 @@ class SortedSets:
                 "SELECT score, payload FROM sorted_sets WHERE name = ? AND score <= ? ORDER BY score, payload LIMIT ?",
                 (name, now, limit),
             ).fetchall()
+            removed = 0
             for score, payload in due:
-                conn.execute(
+                removed += conn.execute(
                     "DELETE FROM sorted_sets WHERE name = ? AND score = ? AND payload = ?",
                     (name, score, payload),
-                )
+                ).rowcount
                 queue = queue_of(payload, "")
                 if queue:
                     conn.execute("INSERT OR IGNORE INTO known_queues (name) VALUES (?)", (queue,))
@@ -63,10 +65,9 @@ class SortedSets:
                         (queue, stamp_enqueued_at(payload, now)),
                     )
                 else:  # unreadable: keep it where people look, with the reason
-                    conn.execute(_UPSERT_ENTRY, ("dead", now, unreadable_entry(payload, name, now)))
-                    _forget_size(conn, "dead")
-            if due:
-                _forget_size(conn, name)
+                    entry = unreadable_entry(payload, name, now)
+                    _resize(conn, "dead", _add_entries(conn, "dead", [(now, entry)]))
+            _resize(conn, name, -removed)
             return len(due)
 
         # Pollers in every worker call this a few times a second: look before taking the write lock.
@@ -93,24 +94,31 @@ class SortedSets:
         self._db.write("add a job to the dead set", lambda conn: _kill(conn, payload, now, keep, max_age))
 
     def set_size(self, name: str) -> int:
-        return int(
-            self._db.read_all("count a set", "SELECT count(*) FROM sorted_sets WHERE name = ?", (name,))[0][0]
-        )
+        rows = self._db.read_all(f"read the {name} set's size", _SIZE, (name,))
+        return int(rows[0][0]) if rows else 0
 
     def set_range(
         self, name: str, start: int, stop: int, *, reverse: bool = False
     ) -> list[tuple[float, str]]:
-        order = "score DESC, payload DESC" if reverse else "score, payload"
-
         def run(conn: sqlite3.Connection) -> list[tuple[float, str]]:
-            count = "SELECT count(*) FROM sorted_sets WHERE name = ?"
-            window = rank_window(start, stop, lambda: int(conn.execute(count, (name,)).fetchone()[0]))
-            if window is None:
+            size = _size(conn, name)
+            window = rank_window(start, stop, lambda: size)
+            if window is None or window[0] >= size:
                 return []
+            offset, limit = window
+            limit = size - offset if limit < 0 else min(limit, size - offset)
+            backwards = reverse
+            if offset > size // 2:
+                # OFFSET steps over every entry before the page, payloads and all: a page nearer the
+                # far end is read from there (page 4,000 of 100,000 entries as fast as page 1)
+                backwards, offset = not reverse, size - offset - limit
+            order = "score DESC, payload DESC" if backwards else "score, payload"
             rows = conn.execute(
                 f"SELECT score, payload FROM sorted_sets WHERE name = ? ORDER BY {order} LIMIT ? OFFSET ?",
-                (name, window[1], window[0]),
+                (name, limit, offset),
             ).fetchall()
+            if backwards != reverse:
+                rows.reverse()
             return [(float(score), str(payload)) for score, payload in rows]
 
         return self._db.read(f"list the {name} set", run)
@@ -128,27 +136,34 @@ class SortedSets:
             return 0
 
         def run(conn: sqlite3.Connection) -> int:
-            sql = "DELETE FROM sorted_sets WHERE name = ? AND payload = ?"
-            _forget_size(conn, name)
-            return sum(conn.execute(sql, (name, payload)).rowcount for payload in payloads)
+            removed = sum(conn.execute(_REMOVE_ENTRY, (name, payload)).rowcount for payload in payloads)
+            _resize(conn, name, -removed)
+            return removed
 
         return self._db.write(f"remove jobs from the {name} set", run)
 
     def set_clear(self, name: str) -> None:
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM sorted_sets WHERE name = ?", (name,))
-            _forget_size(conn, name)
+            conn.execute("DELETE FROM set_sizes WHERE name = ?", (name,))
 
         self._db.write(f"clear the {name} set", run)
 
-    def set_scan(self, name: str, substring: str, limit: int = 1000) -> list[tuple[float, str]]:
+    def set_scan(
+        self, name: str, substring: str, limit: int = 1000, *, also: str = ""
+    ) -> list[tuple[float, str]]:
+        needles = [needle for needle in dict.fromkeys((substring, also)) if needle]
+        params: list[object] = [name]
+        for needle in needles:
+            params += [_like_pattern(needle), needle] if len(needle) <= LIKE_NEEDLE_MAX else [needle]
+        where = " AND ".join(_MATCH if len(n) <= LIKE_NEEDLE_MAX else _MATCH_EXACT for n in needles) or "1"
         rows = self._db.read_all(
             f"search the {name} set",
-            "SELECT score, payload FROM sorted_sets WHERE name = ? AND instr(payload, ?) > 0 "
-            "ORDER BY score, payload LIMIT ?",
-            (name, substring, limit),
+            f"SELECT score, payload FROM sorted_sets WHERE name = ? AND {where}"
+            " ORDER BY score DESC, payload DESC LIMIT ?",
+            [*params, max(limit, 0)],
         )
-        return [(float(score), str(payload)) for score, payload in rows]
+        return [(float(score), str(payload)) for score, payload in reversed(rows)]
 
     # ---- operator moves (sidequest.api) ----------------------------------------------------------
     def set_enqueue(self, name: str, entries: Sequence[tuple[str, str]], now: float) -> int:
@@ -167,8 +182,7 @@ class SortedSets:
                     (queue, stamp_enqueued_at(replacement, now)),
                 )
                 moved += 1
-            if moved:
-                _forget_size(conn, name)
+            _resize(conn, name, -moved)
             return moved
 
         moved = self._db.write(f"enqueue jobs from the {name} set", run)
@@ -185,7 +199,7 @@ class SortedSets:
             moved = 0
             for payload in payloads:
                 if conn.execute(_REMOVE_ENTRY, (name, payload)).rowcount:
-                    _forget_size(conn, name)
+                    _resize(conn, name, -1)
                     _kill(conn, payload, now, keep, max_age)
                     moved += 1
             return moved
@@ -195,42 +209,73 @@ class SortedSets:
 
 def _kill(conn: sqlite3.Connection, payload: str, now: float, keep: int, max_age: float) -> None:
     """Add payload to the dead set at now, drop entries older than max_age and keep the newest keep."""
-    added = conn.execute(_IS_DEAD, (payload,)).fetchone() is None
-    conn.execute(_UPSERT_ENTRY, ("dead", now, payload))
+    added = _add_entries(conn, "dead", [(now, payload)])
     aged = conn.execute(
         "DELETE FROM sorted_sets WHERE name = 'dead' AND score <= ?", (now - max_age,)
     ).rowcount
-    known = conn.execute("SELECT size FROM set_sizes WHERE name = 'dead'").fetchone()
-    if known is None:
-        size = int(conn.execute("SELECT count(*) FROM sorted_sets WHERE name = 'dead'").fetchone()[0])
-    else:
-        size = int(known[0]) + added - aged
+    size = _size(conn, "dead") + added - aged
+    trimmed = 0
     if size > keep:
-        size -= conn.execute(
+        trimmed = conn.execute(
             "DELETE FROM sorted_sets WHERE name = 'dead' AND (score, payload) IN (SELECT score, payload"
             " FROM sorted_sets WHERE name = 'dead' ORDER BY score, payload LIMIT ?)",
             (size - keep,),
         ).rowcount
-    conn.execute(
-        "INSERT INTO set_sizes (name, size) VALUES ('dead', ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size",
-        (size,),
-    )
+    _resize(conn, "dead", added - aged - trimmed)
 
 
-_IS_DEAD = "SELECT 1 FROM sorted_sets WHERE name = 'dead' AND payload = ?"
 _REMOVE_ENTRY = "DELETE FROM sorted_sets WHERE name = ? AND payload = ?"
+_SIZE = "SELECT size FROM set_sizes WHERE name = ?"
+# DO NOTHING without a target covers both keys ((name, score, payload) and (name, payload)), while a
+# NULL score (a NaN) still fails loudly as the NOT NULL it breaks
+_INSERT_NEW = "INSERT INTO sorted_sets (name, score, payload) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_MOVE_ENTRY = "UPDATE sorted_sets SET score = ? WHERE name = ? AND payload = ? AND score <> ?"
 
 
-def _forget_size(conn: sqlite3.Connection, name: str) -> None:
-    """Drop the stored size of a set this transaction changed outside kill (only "dead" has one)."""
-    if name == "dead":
-        conn.execute("DELETE FROM set_sizes WHERE name = 'dead'")
+def _add_entries(conn: sqlite3.Connection, name: str, items: Sequence[tuple[float, str]]) -> int:
+    """ZADD: insert items, move the ones already there to their new score; returns how many are new.
+
+    Inserting first tells new from re-added entries (an upsert counts both as changed); the second
+    pass runs only when something was already there, which new schedules and retries never are.
+    Within one call the last score of a payload wins, as in ZADD.
+    """
+    added = conn.executemany(_INSERT_NEW, [(name, score, payload) for score, payload in items]).rowcount
+    if added < len(items):
+        conn.executemany(_MOVE_ENTRY, [(score, name, payload, score) for score, payload in items])
+    return max(added, 0)
 
 
-_UPSERT_ENTRY = (
-    "INSERT INTO sorted_sets (name, score, payload) VALUES (?, ?, ?)"
-    " ON CONFLICT (name, payload) DO UPDATE SET score = excluded.score"
-)
+#: LIKE refuses patterns over 50,000 bytes (SQLITE_MAX_LIKE_PATTERN_LENGTH); longer needles skip it.
+LIKE_NEEDLE_MAX = 10_000
+# LIKE runs first because it rejects a 600-byte payload in about a third of instr's time (it skips
+# to the needle's first character), searching 100,000 entries in ~40 ms instead of ~55; it ignores
+# ASCII case, so instr then keeps the exact matches.
+_MATCH = "payload LIKE ? ESCAPE '\\' AND instr(payload, ?) > 0"
+_MATCH_EXACT = "instr(payload, ?) > 0"
+
+
+def _like_pattern(needle: str) -> str:
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def add_entries(conn: sqlite3.Connection, name: str, items: Sequence[tuple[float, str]]) -> None:
+    """ZADD inside the caller's write transaction, keeping the set's size (for writers outside this module)."""
+    _resize(conn, name, _add_entries(conn, name, items))
+
+
+def _size(conn: sqlite3.Connection, name: str) -> int:
+    row = conn.execute(_SIZE, (name,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _resize(conn: sqlite3.Connection, name: str, change: int) -> None:
+    """Add change to the set's stored size, in the transaction that changed the set."""
+    if change:
+        conn.execute(_RESIZE, (name, change))
+
+
+_RESIZE = "INSERT INTO set_sizes (name, size) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET size = size + excluded.size"
 
 
 def rank_window(start: int, stop: int, size: Callable[[], int]) -> tuple[int, int] | None:

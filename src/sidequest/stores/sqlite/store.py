@@ -22,11 +22,11 @@ from sidequest.stores.sqlite.batches import Batches
 from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
 from sidequest.stores.sqlite.periodic import PeriodicSQLite
 from sidequest.stores.sqlite.processes import Processes, expire_processes
-from sidequest.stores.sqlite.sorted_sets import _UPSERT_ENTRY, SortedSets, _forget_size, rank_window
+from sidequest.stores.sqlite.sorted_sets import SortedSets, add_entries, rank_window
 
-#: How often an idle fetch looks for commits from other processes. Each look is one
-#: ``PRAGMA data_version``; the timed wake-up itself costs ~50-100 us of CPU on a VM, so 50 looks a
-#: second keep an idle fetch near 0.5-1 % of a core while another process's push is seen within ~20 ms.
+#: How often an idle fetch looks for commits from other processes (one ``PRAGMA data_version``):
+#: often enough that another process's push is seen promptly, rarely enough that an idle worker
+#: costs about a percent of a core (numbers: docs/benchmarks.md).
 IDLE_POLL = 0.02
 
 
@@ -185,8 +185,7 @@ class SQLiteStore(Batches, SortedSets, Processes, PeriodicSQLite, Store):
                     conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
                     entry = crashed_entry(str(payload), count, now)
                     if entry is not None:
-                        conn.execute(_UPSERT_ENTRY, ("dead", now, entry))
-                        _forget_size(conn, "dead")
+                        add_entries(conn, "dead", [(now, entry)])
                 else:
                     conn.execute("UPDATE jobs SET recoveries = ? WHERE id = ?", (count, job_id))
                     _to_front(conn, int(job_id), str(queue))

@@ -47,7 +47,7 @@ def queue(request: Request) -> Response:
     summary = target.summary()
     ascending = request.query_params.get("direction") == "asc"  # Sidekiq: newest first unless asc
     page = page_of(request, summary.size, board.page_size, {"direction": "asc"} if ascending else {})
-    jobs = target.page(page.number, page.count, oldest_first=ascending).items
+    jobs = target.page(page.number, page.count, oldest_first=ascending, total=summary.size).items
     return board.render(
         request,
         "queue.html",

@@ -1,7 +1,7 @@
 -- Acknowledge: remove finished jobs from this process's in-progress lists, many jobs in one call.
 -- One call instead of a pipeline of LREMs because the client's cost is per command, not per byte.
 --
--- KEYS[i]            in-progress list of the i-th queue (sidequest:inprogress:<identity>:<queue>)
+-- KEYS[i]            in-progress list of the i-th queue (sidequest:inprogress:<identity>|<queue>)
 -- ARGV[i]            how many of the payloads that follow belong to KEYS[i], for i = 1 .. #KEYS
 -- ARGV[#KEYS + 1 ..] the payloads, grouped by key in the order of KEYS
 -- Returns            how many jobs were removed (a job already recovered by another process is not)

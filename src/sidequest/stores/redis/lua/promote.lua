@@ -2,7 +2,8 @@
 -- enqueued_at. The JSON text is edited, never re-encoded, so every other byte stays as written
 -- (Ruby finds jobs by exact value). This must produce what payload.stamp_enqueued_at produces.
 -- An entry whose queue cannot be read goes to the dead set instead of being lost, wrapped as
--- stores/base.py's unreadable_entry wraps it: its bytes in args[0], the reason in error_message.
+-- stores/base.py's unreadable_entry wraps it (ARGV[4], filled in): its bytes in args[0], the
+-- reason in error_message.
 --
 -- KEYS[1]  the source sorted set (schedule or retry)
 -- KEYS[2]  queues    SET of known queue names
@@ -10,76 +11,13 @@
 -- ARGV[1]  now, float epoch seconds written as Python's repr() writes it
 -- ARGV[2]  limit: at most this many entries move
 -- ARGV[3]  queue key prefix: queue q is ARGV[3] .. q
+-- ARGV[4]  base.INVALID_PAYLOAD_TEMPLATE, the dead-set wrapper with blanks
 -- Returns  how many entries left the source set
 
 local now = ARGV[1]
 local set_name = string.match(KEYS[1], '([^:]+)$')
 
--- Index of the quote closing the JSON string that opens at position `opening`, or nil.
-local function string_end(s, opening)
-  local position = opening + 1
-  while true do
-    local stop = string.find(s, '["\\]', position)
-    if not stop then
-      return nil
-    end
-    if string.sub(s, stop, stop) == '\\' then
-      position = stop + 2
-    else
-      return stop
-    end
-  end
-end
-
--- First and last position of the value of `key` in the outermost object, skipping strings and
--- nested values (so an argument that contains the key is never touched). Mirrors
--- payload.top_level_value_span.
-local function top_level_value_span(s, key)
-  local target = '"' .. key .. '"'
-  local depth = 0
-  local position = 1
-  while true do
-    local index = string.find(s, '["{}%[%]]', position)
-    if not index then
-      return nil
-    end
-    local char = string.sub(s, index, index)
-    if char ~= '"' then
-      if char == '{' or char == '[' then
-        depth = depth + 1
-      else
-        depth = depth - 1
-      end
-      position = index + 1
-    else
-      local close = string_end(s, index)
-      if not close then
-        return nil
-      end
-      if depth == 1 and string.sub(s, index, close) == target then
-        local colon = string.find(s, '%S', close + 1)
-        if colon and string.sub(s, colon, colon) == ':' then
-          local first = string.find(s, '%S', colon + 1)
-          if first then
-            if string.sub(s, first, first) == '"' then
-              local last = string_end(s, first)
-              if not last then
-                return nil
-              end
-              return first, last
-            end
-            local stop = string.find(s, '[,}%s]', first)
-            if stop then
-              return first, stop - 1
-            end
-            return first, #s
-          end
-        end
-      end
-      position = close + 1
-    end
-  end
-end
+-- include: json_text (string_end, top_level_value_span)
 
 local function stamp_enqueued_at(job)
   local first, last = top_level_value_span(job, 'enqueued_at')
@@ -109,19 +47,14 @@ for _, job in ipairs(due) do
     redis.call('SADD', KEYS[2], queue)
     redis.call('LPUSH', ARGV[3] .. queue, stamp_enqueued_at(job))
   else
-    redis.call('ZADD', KEYS[3], now, cjson.encode({
-      retry = false,
-      queue = 'default',
-      args = {job},
-      class = 'sidequest.InvalidPayload',
-      jid = string.sub(redis.sha1hex(job .. now), 1, 24),
-      created_at = tonumber(now),
-      error_message = 'this ' .. set_name .. ' entry has no readable "queue" (it is not a JSON object naming '
-        .. 'its queue, or is nested too deeply to read), so it could not be enqueued when due',
-      error_class = 'PayloadError',
-      failed_at = tonumber(now),
-      retry_count = 0,
-    }))
+    local entry = cjson.decode(ARGV[4])
+    entry['args'] = {job}
+    entry['jid'] = string.sub(redis.sha1hex(job .. now), 1, 24)
+    entry['created_at'] = tonumber(now)
+    entry['failed_at'] = tonumber(now)
+    entry['error_message'] = 'this ' .. set_name .. ' entry has no readable "queue" (it is not a JSON '
+      .. 'object naming its queue, or is nested too deeply to read), so it could not be enqueued when due'
+    redis.call('ZADD', KEYS[3], now, cjson.encode(entry))
   end
 end
 return #due

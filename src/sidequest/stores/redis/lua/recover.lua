@@ -18,6 +18,7 @@
 -- ARGV[5]  recovery counter key prefix: a job's counter is ARGV[5] .. sha1(payload)
 -- ARGV[6]  now, float epoch seconds written as Python's repr() writes it
 -- ARGV[7]  seconds a recovery counter lives after its last recovery
+-- ARGV[8]  base.INVALID_PAYLOAD_TEMPLATE, the dead-set wrapper for a pill that is not a JSON object
 -- Returns  a flat array, four items per job taken: queue, payload, recoveries, 1 if buried else 0
 --          (empty for a live process)
 
@@ -28,70 +29,7 @@ end
 local now = ARGV[6]
 local limit = tonumber(ARGV[4])
 
--- Index of the quote closing the JSON string that opens at position `opening`, or nil.
-local function string_end(s, opening)
-  local position = opening + 1
-  while true do
-    local stop = string.find(s, '["\\]', position)
-    if not stop then
-      return nil
-    end
-    if string.sub(s, stop, stop) == '\\' then
-      position = stop + 2
-    else
-      return stop
-    end
-  end
-end
-
--- First and last position of the value of `key` in the outermost object (as in promote.lua;
--- mirrors payload.top_level_value_span).
-local function top_level_value_span(s, key)
-  local target = '"' .. key .. '"'
-  local depth = 0
-  local position = 1
-  while true do
-    local index = string.find(s, '["{}%[%]]', position)
-    if not index then
-      return nil
-    end
-    local char = string.sub(s, index, index)
-    if char ~= '"' then
-      if char == '{' or char == '[' then
-        depth = depth + 1
-      else
-        depth = depth - 1
-      end
-      position = index + 1
-    else
-      local close = string_end(s, index)
-      if not close then
-        return nil
-      end
-      if depth == 1 and string.sub(s, index, close) == target then
-        local colon = string.find(s, '%S', close + 1)
-        if colon and string.sub(s, colon, colon) == ':' then
-          local first = string.find(s, '%S', colon + 1)
-          if first then
-            if string.sub(s, first, first) == '"' then
-              local last = string_end(s, first)
-              if not last then
-                return nil
-              end
-              return first, last
-            end
-            local stop = string.find(s, '[,}%s]', first)
-            if stop then
-              return first, stop - 1
-            end
-            return first, #s
-          end
-        end
-      end
-      position = close + 1
-    end
-  end
-end
+-- include: json_text (string_end, top_level_value_span)
 
 -- Set key's value to the JSON text `value` (only when absent unless `replace`), editing the text.
 local function put(s, key, value, replace)
@@ -116,18 +54,14 @@ local function crashed_entry(job, recoveries)
     .. ' times (it was recovered after each crash); moved to the dead set instead of running it again'
   local ok, decoded = pcall(cjson.decode, job)
   if not (ok and type(decoded) == 'table' and string.match(job, '^%s*{')) then
-    return cjson.encode({
-      retry = false,
-      queue = 'default',
-      args = {job},
-      class = 'sidequest.InvalidPayload',
-      jid = string.sub(redis.sha1hex(job .. now), 1, 24),
-      created_at = tonumber(now),
-      error_message = message,
-      error_class = 'ProcessCrashed',
-      failed_at = tonumber(now),
-      retry_count = 0,
-    })
+    local entry = cjson.decode(ARGV[8])
+    entry['args'] = {job}
+    entry['jid'] = string.sub(redis.sha1hex(job .. now), 1, 24)
+    entry['created_at'] = tonumber(now)
+    entry['failed_at'] = tonumber(now)
+    entry['error_message'] = message
+    entry['error_class'] = 'ProcessCrashed'
+    return cjson.encode(entry)
   end
   local first, last = top_level_value_span(job, 'dead')
   if first and string.sub(job, first, last) == 'false' then
