@@ -36,6 +36,7 @@ class Handoff:
         self.concurrency = concurrency
         self.ready: deque[Work] = deque()
         self.parked: list[Seat] = []
+        self.closed = False
         self._lock = threading.Lock()
         self._progress_seen, self._progress_at = 0, time.monotonic()
 
@@ -52,16 +53,25 @@ class Handoff:
             return False
         return True
 
-    def park(self, seat: Seat, closing: bool) -> bool:
+    def park(self, seat: Seat) -> bool:
         """Put seat on the parked list, unless work arrived or the pipeline is closing (then False).
 
-        Checked under the lock the waker takes, so no wake-up is lost between the check and the sleep.
+        Checked under the lock the waker (and close) takes, so no wake-up is lost between the check
+        and the sleep.
         """
         with self._lock:
-            if self.ready or closing:
+            if self.ready or self.closed:
                 return False
             self.parked.append(seat)
         return True
+
+    def close(self) -> None:
+        """Wake every parked thread and park none from now on: the pipeline is stopping."""
+        with self._lock:
+            self.closed = True
+            woken, self.parked = self.parked, []
+        for seat in woken:
+            seat.wake.release()
 
     def wake(self, count: int) -> None:
         if count <= 0:

@@ -37,6 +37,9 @@ from sidequest.stores.base import JobCounts, Store, Work
 
 logger = logging.getLogger("sidequest")
 
+#: At stop, how long threads get to end once the pipeline closes, when the deadline leaves less.
+JOIN_GRACE = 1.0
+
 
 class Manager:
     def __init__(self, config: Config, store: Store, identity: str, *, burst: bool = False) -> None:
@@ -117,9 +120,23 @@ class Manager:
             self.store_retry.hard_stop = True
             self.fetcher.requeue(leftover, "still running")
         self._closing = True
-        self.handoff.wake(self.concurrency + 1)
+        self.handoff.close()
         self.acknowledger.close()
         self.event_loop.close()
+        self._join_threads(max(JOIN_GRACE, deadline - time.monotonic()))
+
+    def _join_threads(self, seconds: float) -> None:
+        """Wait for the processor threads to end, so none still uses the store when the process exits.
+
+        Each ends as soon as it sees the pipeline closing; only a thread still inside a job that
+        outlived the deadline (its job pushed back above) is left behind after seconds.
+        """
+        until = time.monotonic() + seconds
+        for thread in self._threads:
+            thread.join(max(0.0, until - time.monotonic()))
+        left = [thread.name for thread in self._threads if thread.is_alive()]
+        if left:
+            logger.warning("%d thread(s) still busy in a job at exit: %s", len(left), ", ".join(left))
 
     @property
     def idle(self) -> bool:
@@ -187,7 +204,7 @@ class Manager:
             except IndexError:
                 if self._closing:
                     return
-                if not self.handoff.park(seat, self._closing):
+                if not self.handoff.park(seat):
                     continue
                 seat.wake.acquire()
                 lead, seat.lead = seat.lead, False
@@ -203,6 +220,7 @@ class Manager:
         """
         first, second = self._fetch_pair
         partner = second if seat is first else first
+        handed_over = False
         try:
             while not self.quieted.is_set():
                 # fetch for every free thread once none waits for work, or once half of them are free
@@ -219,13 +237,17 @@ class Manager:
                 if self.handoff.unpark(partner):
                     self._hand_out(works[1:])
                     partner.lead = True
+                    handed_over = True
                     partner.wake.release()
                     return works[0]
                 self._hand_out(works)
                 if self.quieted.is_set():  # quiet() may have drained the ready queue before these arrived
                     self.fetcher.requeue(self._drain_ready(), "fetched while quieting")
         finally:
-            self._fetch_ended.set()  # also on a bug of ours: stop() must not wait for a fetch that never ends
+            # The role ends here unless the partner took it over (it sets this when its turn ends).
+            # Also set on a bug of ours: stop() must not wait for a fetch that never ends.
+            if not handed_over:
+                self._fetch_ended.set()
         return None
 
     def _wait_for_room(self, refill: int) -> int:

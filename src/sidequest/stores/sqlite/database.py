@@ -1,12 +1,13 @@
 """Connections to one SQLite file, shared safely by threads and processes.
 
-Each thread gets its own connection (a sqlite3 connection must not run two statements at once), and
-a connection never crosses a fork. Every write runs in ``BEGIN IMMEDIATE``, so it takes the file's
-write lock up front and cannot fail half-way on a lock upgrade. When another process holds the lock,
-SQLite's busy handler waits, and on top of it a retry loop with bounded backoff covers the cases the
-handler does not (WAL recovery, a commit racing a checkpoint). "database is locked" therefore never
-reaches the caller; after busy_timeout seconds of contention it becomes StoreUnavailable. Every other
-SQLite failure becomes a StoreError saying what happened to the file and what to do.
+Each thread gets its own connection (a sqlite3 connection must not run two statements at once), only
+that thread closes it (see _Handle), and a connection never crosses a fork. Every write runs in
+``BEGIN IMMEDIATE``, so it takes the file's write lock up front and cannot fail half-way on a lock
+upgrade. When another process holds the lock, SQLite's busy handler waits, and on top of it a retry
+loop with bounded backoff covers the cases the handler does not (WAL recovery, a commit racing a
+checkpoint). "database is locked" therefore never reaches the caller; after busy_timeout seconds of
+contention it becomes StoreUnavailable. Every other SQLite failure becomes a StoreError saying what
+happened to the file and what to do.
 """
 
 from __future__ import annotations
@@ -150,13 +151,22 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 class _Handle:
-    """A thread's connection; when the thread ends its handle is freed and the connection closed."""
+    """A thread's connection; when the thread ends its handle is freed and the connection closed.
 
-    __slots__ = ("connection", "pid", "__weakref__")
+    Only the thread that opened a connection ever closes it while that thread runs: CPython's sqlite3
+    module crashes the process (SIGSEGV) when one thread closes a connection while another is inside
+    a statement on it, because the statement's thread then reads the connection's freed handle.
+    """
+
+    __slots__ = ("connection", "pid", "closer", "__weakref__")
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
         self.pid = os.getpid()
+        self.closer = weakref.finalize(self, _close, connection, self.pid)
+        # At exit the main thread closes its own connections only: daemon threads may still be
+        # inside a statement on theirs, and the process ending releases those safely.
+        self.closer.atexit = threading.current_thread() is threading.main_thread()
 
 
 def _close(connection: sqlite3.Connection, pid: int) -> None:
@@ -175,7 +185,6 @@ class Database:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._finalizers: list[weakref.finalize[[sqlite3.Connection, int], _Handle]] = []
         self._closed = False
         try:
             self.retry(lambda: self._prepare(self.connection()), "open the store", write=True)
@@ -189,13 +198,16 @@ class Database:
         handle: _Handle | None = getattr(self._local, "handle", None)
         pid = os.getpid()
         if handle is not None and handle.pid == pid:
+            if self._closed:
+                self._release(handle)
+                raise self._closed_error()
             return handle.connection
         if self._pid != pid:
             # A forked child: the parent's connections stay unused (see _close), and its lock may
             # have been held by a parent thread at the fork, so the child starts with its own.
-            self._pid, self._lock, self._finalizers = pid, threading.Lock(), []
+            self._pid, self._lock = pid, threading.Lock()
         if self._closed:
-            raise StoreError(f"the SQLite store on {self.path} was closed; open a new one with open_store()")
+            raise self._closed_error()
         try:
             connection = sqlite3.connect(
                 self.path,
@@ -217,11 +229,7 @@ class Database:
         except sqlite3.Error as exc:
             connection.close()
             raise self._translate(exc, "open the store") from exc
-        handle = _Handle(connection)
-        self._local.handle = handle
-        with self._lock:
-            self._finalizers = [f for f in self._finalizers if f.alive]
-            self._finalizers.append(weakref.finalize(handle, _close, connection, handle.pid))
+        self._local.handle = _Handle(connection)
         return connection
 
     def _prepare(self, connection: sqlite3.Connection) -> None:
@@ -234,12 +242,25 @@ class Database:
         self._transaction(connection, lambda: schema.migrate(connection, self.path))
 
     def close(self) -> None:
+        """Refuse further use, and close this thread's connection now.
+
+        Every other thread's connection is closed by that thread, at its next use (which raises a
+        StoreError saying the store was closed) or when the thread ends: closing it from here could
+        crash the process if that thread is inside a statement (see _Handle).
+        """
         with self._lock:
             self._closed = True
-            finalizers, self._finalizers = self._finalizers, []
-        for finalizer in finalizers:
-            finalizer()
-        self._local = threading.local()
+        handle: _Handle | None = getattr(self._local, "handle", None)
+        if handle is not None:
+            self._release(handle)
+
+    def _release(self, handle: _Handle) -> None:
+        """Close handle's connection (the caller is its owner thread) and forget it."""
+        self._local.handle = None
+        handle.closer()
+
+    def _closed_error(self) -> StoreError:
+        return StoreError(f"the SQLite store on {self.path} was closed; open a new one with open_store()")
 
     # ---- transactions ---------------------------------------------------------------------------
     def write(self, what: str, operation: Callable[[sqlite3.Connection], T]) -> T:
