@@ -50,6 +50,8 @@ def log_jobs(queues: list[str]) -> None:
     """Log the registered jobs with their queues, and warn about jobs whose queue this worker does not work."""
     jobs = []
     for name in registry.names():
+        if name.startswith("sidequest."):
+            continue  # the library's own jobs (batch bookkeeping, Django's task runner) are not the user's
         definition = registry.find(name)
         if definition is not None:
             jobs.append((name, str(definition.options.get("queue", "default"))))
