@@ -83,7 +83,7 @@ def test_read_only_mode_shows_no_buttons_and_refuses_every_post(store_url: str, 
     sidequest.enqueue("web.echo_error", ["boom"])
     worker = WebWorker(store_url, tmp_path, "--burst")
     assert worker.process.wait(60) == 0, worker.output()
-    with TestClient(create_app(store_url, read_only=True, secret_key="shared")) as client:
+    with TestClient(create_app(store_url, read_only=True, secret_key="not-a-secret")) as client:
         # when the operator looks at the pages
         for path in ("/busy", "/queues", "/queues/mailers", "/retries"):
             page = client.get(path)
@@ -96,7 +96,7 @@ def test_read_only_mode_shows_no_buttons_and_refuses_every_post(store_url: str, 
         assert "boom" in detail.text and "Retry now" not in detail.text
 
         # when something posts anyway, even with a token a writable dashboard would accept
-        token = Csrf(b"shared").token(client.cookies["sidequest_csrf"])
+        token = Csrf(b"not-a-secret").token(client.cookies["sidequest_csrf"])
         refused = [
             client.post(path, data={"csrf": token, "action": "delete", "key": entry.key, "pause": "1"})
             for path in ("/queues/mailers", f"/retries/{entry.key}", "/retries/all/delete", "/busy")
