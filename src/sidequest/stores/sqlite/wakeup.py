@@ -1,0 +1,352 @@
+"""Waking idle fetchers the moment a job lands in the file: at once in this process, by datagram across processes.
+
+A process that waits for jobs (a worker) listens on one Unix datagram socket per file, in a folder
+beside the database (``jobs.db.wake/``, or a hashed folder in the temp dir when that path is too long
+for a socket). A process that commits a job sends one byte, without blocking, to every socket in the
+folder. The folder's listing is cached by its inode and mtime, so a push costs one ``stat`` and one
+send per listening process. A socket whose process died refuses the send and is removed then; a
+worker also removes those it finds when it starts listening.
+
+Polling ``PRAGMA data_version`` stays as the fallback: every 20 ms while a process cannot listen
+(read-only or socket-less filesystem; one warning says so), and every SAFETY_POLL while it listens,
+for writers that do not ring (an older sidequest, the sqlite3 shell, a pusher that may not write to
+the socket).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+
+logger = logging.getLogger("sidequest")
+
+#: How often a waiting fetch reads ``data_version`` while its process listens for wake-ups.
+SAFETY_POLL = 0.25
+#: Longest socket path AF_UNIX accepts on Linux (sun_path is 108 bytes with its NUL).
+MAX_SOCKET_PATH = 107
+#: Room kept for a socket's name in the folder: "/", a pid of up to 7 digits, ".", 6 hex digits.
+NAME_ROOM = 15
+#: A folder listing taken less than this after the folder's mtime may miss a later change with the same
+#: mtime (the kernel stamps files from a clock that ticks every few ms), so it is taken again on next use.
+MTIME_TICK_NS = 50_000_000
+
+_warned: set[str] = set()
+
+
+def wake_folder(db_path: str) -> str:
+    """Where the wake-up sockets of the file at db_path live; every process computes the same folder."""
+    real = os.path.realpath(db_path)
+    beside = real + ".wake"
+    if len(os.fsencode(beside)) + NAME_ROOM <= MAX_SOCKET_PATH:
+        return beside
+    digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"sidequest-wake-{digest}")
+
+
+def _warn_once(folder: str, message: str, *args: object) -> None:
+    if folder not in _warned:
+        _warned.add(folder)
+        logger.warning(message, *args)
+
+
+class Listeners:
+    """The pushing side: the sockets in one wake folder, cached, and one byte sent to each."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None  # (inode, mtime_ns) the listing was taken at
+        self._paths: tuple[str, ...] = ()
+        self._sender: tuple[int, socket.socket] | None = None
+
+    def notify(self, own: str | None) -> None:
+        """Wake every listening process but the one listening on own (this process's socket)."""
+        try:
+            stat = os.stat(self.folder)
+        except OSError:
+            return  # no folder: no process has listened on this file yet
+        if (stat.st_ino, stat.st_mtime_ns) != self._stamp:
+            self._list(stat)
+        for path in self._paths:
+            if path != own:
+                self._send(path)
+
+    def _list(self, stat: os.stat_result) -> None:
+        with self._lock:
+            try:
+                paths = tuple(entry.path for entry in os.scandir(self.folder))
+            except OSError:
+                paths = ()
+            trusted = time.time_ns() - stat.st_mtime_ns > MTIME_TICK_NS
+            self._paths = paths
+            self._stamp = (stat.st_ino, stat.st_mtime_ns) if trusted else None
+
+    def _send(self, path: str) -> None:
+        try:
+            self._socket().sendto(b"\x01", path)
+        except BlockingIOError:
+            pass  # its queue is full of wake-ups it has not read yet: it is awake anyway
+        except OSError as exc:
+            if exc.errno == errno.ECONNREFUSED:  # nobody listens: its process died
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            elif exc.errno != errno.ENOENT:
+                _warn_once(
+                    path,
+                    "cannot wake the worker listening on %s (%s); it will notice this process's jobs "
+                    "by polling, within %g s",
+                    path,
+                    exc.strerror,
+                    SAFETY_POLL,
+                )
+            with self._lock:
+                self._paths = tuple(p for p in self._paths if p != path)
+
+    def _socket(self) -> socket.socket:
+        sender = self._sender
+        if sender is None or sender[0] != os.getpid():
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            sender = self._sender = (os.getpid(), sock)
+        return sender[1]
+
+
+class Endpoint:
+    """The waiting side: this process's socket in the wake folder and the thread that reads it."""
+
+    def __init__(self, folder: str, on_wake: Callable[[], None]) -> None:
+        """Listen in folder, calling on_wake for each wake-up; raises OSError when that is impossible."""
+        _make_folder(folder)
+        remove_stale(folder)
+        self.path = os.path.join(folder, f"{os.getpid()}.{secrets.token_hex(3)}")
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self._socket.bind(self.path)
+        except OSError:
+            self._socket.close()
+            raise
+        self._pid = os.getpid()
+        self._stopping = False
+        self._on_wake = on_wake
+        atexit.register(self.stop)
+        self._thread = threading.Thread(target=self._listen, name="sidequest-sqlite-wakeup", daemon=True)
+        self._thread.start()
+
+    @property
+    def listening(self) -> bool:
+        return not self._stopping
+
+    def _listen(self) -> None:
+        sock = self._socket
+        try:
+            while not self._stopping:
+                sock.recv(64)
+                # read every queued wake-up: one ring covers them all
+                while True:
+                    try:
+                        sock.recv(64, socket.MSG_DONTWAIT)
+                    except BlockingIOError:
+                        break
+                if not self._stopping:
+                    self._on_wake()
+        except OSError as exc:
+            if not self._stopping:
+                logger.warning("stopped listening for wake-ups on %s (%s); polling instead", self.path, exc)
+                self.stop()
+
+    def stop(self) -> None:
+        """Stop listening and remove the socket (a forked child only lets go of its copy)."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if os.getpid() != self._pid:
+            self._socket.close()  # the parent's socket: its file stays
+            return
+        # A datagram to ourselves ends the thread's recv; shutdown alone does not wake it on every kernel.
+        with contextlib.suppress(OSError):
+            self._socket.sendto(b"\x00", self.path)
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        atexit.unregister(self.stop)
+        if self._thread is not threading.current_thread():
+            self._thread.join(1.0)
+        self._socket.close()
+
+
+def _make_folder(folder: str) -> None:
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        if not os.path.isdir(folder):
+            raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", folder) from None
+
+
+def remove_stale(folder: str) -> int:
+    """Remove the sockets in folder that no process listens on any more; how many were removed."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        for entry in entries:
+            try:
+                probe.connect(entry.path)
+            except ConnectionRefusedError:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:
+                continue  # not a socket of ours, or not ours to judge: leave it
+    finally:
+        probe.close()
+    return removed
+
+
+class Bell:
+    """Wakes this process's waiting fetches when a job becomes available in one file.
+
+    A ring from this process releases the waiters directly and sends a wake-up to every other
+    listening process; a wake-up received from another process releases the waiters the same way.
+    Each waiter blocks on a lock of its own that a ring releases: one timed lock acquire per poll is
+    the cheapest wait Python offers (a Condition costs about twice as much CPU per wake-up, which
+    matters for idle workers).
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self._lock = threading.Lock()
+        self._gates: set[threading.Lock] = set()
+        self.rings = 0
+        self.folder = wake_folder(db_path)
+        self._listeners = Listeners(self.folder)
+        self._endpoint: Endpoint | None = None
+        self._endpoint_lock = threading.Lock()
+        self._cannot_listen = False
+        self._users = 0
+
+    @property
+    def listening(self) -> bool:
+        """Whether wake-ups from other processes reach this process."""
+        endpoint = self._endpoint
+        return endpoint is not None and endpoint.listening
+
+    def ring(self) -> None:
+        """A job became available: wake the waiters here and in every other listening process."""
+        self._ring_here()
+        endpoint = self._endpoint
+        self._listeners.notify(endpoint.path if endpoint is not None else None)
+
+    def _ring_here(self) -> None:
+        with self._lock:
+            self.rings += 1
+            for gate in self._gates:
+                if gate.locked():
+                    gate.release()
+
+    def wait(
+        self, rings: int, seconds: float, poll: float, data_version: Callable[[], int], version: int
+    ) -> None:
+        """Return on a ring after rings, when data_version() is no longer version, or after seconds.
+
+        data_version() is read every poll seconds while this process cannot listen for wake-ups,
+        every SAFETY_POLL (or poll, if longer) while it can.
+        """
+        end = time.monotonic() + seconds
+        started = self._listen()
+        gate = threading.Lock()
+        gate.acquire()
+        with self._lock:
+            if self.rings != rings:
+                return
+            self._gates.add(gate)
+        try:
+            # A push committed before our socket existed was sent to nobody: look once now.
+            if started and data_version() != version:
+                return
+            while True:
+                left = end - time.monotonic()
+                step = max(poll, SAFETY_POLL) if self.listening else poll
+                if left <= 0 or gate.acquire(timeout=min(step, left)) or data_version() != version:
+                    return
+        finally:
+            with self._lock:
+                self._gates.discard(gate)
+
+    def _listen(self) -> bool:
+        """Listen for other processes' wake-ups unless already listening; whether it started now."""
+        if self._endpoint is not None or self._cannot_listen:
+            return False
+        with self._endpoint_lock:
+            if self._endpoint is not None or self._cannot_listen:
+                return False
+            try:
+                self._endpoint = Endpoint(self.folder, self._ring_here)
+            except OSError as exc:
+                _warn_once(
+                    self.folder,
+                    "cannot listen for wake-ups in %s (%s); idle workers will find jobs pushed by other "
+                    "processes by polling the SQLite file instead, within about 20 ms",
+                    self.folder,
+                    exc.strerror or exc,
+                )
+                self._cannot_listen = True
+                return False
+            return True
+
+    def hold(self) -> Bell:
+        """Count one more store using this bell (see release)."""
+        with self._endpoint_lock:
+            self._users += 1
+        return self
+
+    def release(self) -> None:
+        """One store closed; the last one stops listening, so a closed store leaves no socket behind."""
+        with self._endpoint_lock:
+            self._users = max(0, self._users - 1)
+            endpoint = self._endpoint
+            if self._users or endpoint is None:
+                return
+            self._endpoint = None
+        endpoint.stop()
+
+    def forget_endpoint(self) -> None:
+        """In a forked child: let go of the parent's socket without removing it."""
+        endpoint = self._endpoint
+        if endpoint is not None:
+            endpoint.stop()
+
+_bells: dict[str, Bell] = {}
+_bells_lock = threading.Lock()
+
+
+def bell_for(path: str) -> Bell:
+    """The one bell of a file in this process, shared by every store opened on it; release it on close."""
+    key = os.path.realpath(path)
+    with _bells_lock:
+        bell = _bells.get(key)
+        if bell is None:
+            bell = _bells[key] = Bell(key)
+    return bell.hold()
+
+
+def _forget_after_fork() -> None:
+    """A child starts with fresh bells: a lock held by another parent thread at fork would never be released."""
+    global _bells_lock
+    for bell in list(_bells.values()):
+        bell.forget_endpoint()
+    _bells_lock = threading.Lock()
+    _bells.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
