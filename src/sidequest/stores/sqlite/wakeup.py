@@ -326,6 +326,7 @@ class Bell:
         if endpoint is not None:
             endpoint.stop()
 
+
 _bells: dict[str, Bell] = {}
 _bells_lock = threading.Lock()
 
