@@ -286,3 +286,51 @@ def test_stores_on_two_files_in_one_process_are_woken_by_pushes_to_their_own_fil
         out, err = waiter.communicate(timeout=DEADLINE)
     # then each store got a job of its own file
     assert out.strip() == "['to a, 1', 'to a, 2', 'to b']", err
+
+
+BUSY_THEN_IDLE = f"""
+import os, sys, time
+import sidequest.stores.sqlite.store as sqlite_store
+sqlite_store.IDLE_POLL = {SLOW_POLL}
+from sidequest.stores.sqlite import SQLiteStore
+store = SQLiteStore(sys.argv[1])
+first = store.fetch("waiter", ["default"], 1, timeout=120)
+print("busy", flush=True)
+while not os.path.exists(sys.argv[2]):  # a long job: no fetch waits meanwhile
+    time.sleep(0.01)
+print("idle", flush=True)
+second = store.fetch("waiter", ["default"], 1, timeout=120)
+print(",".join(work.payload for work in first + second), flush=True)
+store.close()
+"""
+
+
+def test_pushes_while_the_listener_is_busy_never_block_and_the_next_wait_is_woken(
+    db: Path, tmp_path: Path
+) -> None:
+    # given a process busy with a job it took after a wake-up
+    url = url_of(db)
+    store = SQLiteStore(url)
+    done = tmp_path / "job done"
+    waiter = subprocess.Popen(
+        [sys.executable, "-c", BUSY_THEN_IDLE, url, str(done)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with killed_at_end(waiter):
+        assert waiter.stdout is not None
+        wait_for(lambda: sockets(wake_folder(str(db))), DEADLINE, "the waiter to listen")
+        store.push([("default", "first")])
+        assert waiter.stdout.readline().strip() == "busy"
+        # when many jobs are pushed for other queues meanwhile (more than its socket queues)
+        for n in range(50):
+            store.push([("elsewhere", f"other {n}")])
+        # and it finishes its job and waits again before another push
+        done.touch()
+        assert waiter.stdout.readline().strip() == "idle"
+        push_from_another_process(url, "second")
+        out, err = waiter.communicate(timeout=DEADLINE)
+    store.close()
+    # then every push went through, and the wait after the busy time was woken
+    assert out.strip() == "first,second", err

@@ -122,7 +122,12 @@ class Listeners:
 
 
 class Endpoint:
-    """The waiting side: this process's socket in the wake folder and the thread that reads it."""
+    """The waiting side: this process's socket in the wake folder and the thread that reads it.
+
+    The thread reads the socket only while a fetch of this process waits (``wanted``). While the
+    process is busy, wake-ups queue in the socket (ten at most, then senders skip it without
+    blocking), so a busy worker is not interrupted by every push made elsewhere.
+    """
 
     def __init__(self, folder: str, on_wake: Callable[[], None]) -> None:
         """Listen in folder, calling on_wake for each wake-up; raises OSError when that is impossible."""
@@ -138,6 +143,8 @@ class Endpoint:
         self._pid = os.getpid()
         self._stopping = False
         self._on_wake = on_wake
+        #: Set while a fetch of this process waits for work.
+        self.wanted = threading.Event()
         atexit.register(self.stop)
         self._thread = threading.Thread(target=self._listen, name="sidequest-sqlite-wakeup", daemon=True)
         self._thread.start()
@@ -149,7 +156,10 @@ class Endpoint:
     def _listen(self) -> None:
         sock = self._socket
         try:
-            while not self._stopping:
+            while True:
+                self.wanted.wait()
+                if self._stopping:
+                    return
                 sock.recv(64)
                 # read every queued wake-up: one ring covers them all
                 while True:
@@ -157,8 +167,9 @@ class Endpoint:
                         sock.recv(64, socket.MSG_DONTWAIT)
                     except BlockingIOError:
                         break
-                if not self._stopping:
-                    self._on_wake()
+                if self._stopping:
+                    return
+                self._on_wake()
         except OSError as exc:
             if not self._stopping:
                 logger.warning("stopped listening for wake-ups on %s (%s); polling instead", self.path, exc)
@@ -172,9 +183,10 @@ class Endpoint:
         if os.getpid() != self._pid:
             self._socket.close()  # the parent's socket: its file stays
             return
+        self.wanted.set()
         # A datagram to ourselves ends the thread's recv; shutdown alone does not wake it on every kernel.
         with contextlib.suppress(OSError):
-            self._socket.sendto(b"\x00", self.path)
+            self._socket.sendto(b"\x00", socket.MSG_DONTWAIT, self.path)
         with contextlib.suppress(OSError):
             os.unlink(self.path)
         atexit.unregister(self.stop)
@@ -266,10 +278,13 @@ class Bell:
         started = self._listen()
         gate = threading.Lock()
         gate.acquire()
+        endpoint = self._endpoint
         with self._lock:
             if self.rings != rings:
                 return
             self._gates.add(gate)
+            if endpoint is not None:
+                endpoint.wanted.set()
         try:
             # A push committed before our socket existed was sent to nobody: look once now.
             if started and data_version() != version:
@@ -282,6 +297,8 @@ class Bell:
         finally:
             with self._lock:
                 self._gates.discard(gate)
+                if endpoint is not None and not self._gates:
+                    endpoint.wanted.clear()
 
     def _listen(self) -> bool:
         """Listen for other processes' wake-ups unless already listening; whether it started now."""
