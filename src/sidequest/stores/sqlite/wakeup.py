@@ -95,7 +95,7 @@ class Listeners:
         try:
             self._socket().sendto(b"\x01", path)
         except BlockingIOError:
-            pass  # its queue is full of wake-ups it has not read yet: it is awake anyway
+            pass  # its queue is full: that process is busy, and reads them all when it next waits
         except OSError as exc:
             if exc.errno == errno.ECONNREFUSED:  # nobody listens: its process died
                 with contextlib.suppress(OSError):
@@ -122,15 +122,14 @@ class Listeners:
 
 
 class Endpoint:
-    """The waiting side: this process's socket in the wake folder and the thread that reads it.
+    """This process's socket in the wake folder, read by one waiting fetch at a time (see Bell.wait).
 
-    The thread reads the socket only while a fetch of this process waits (``wanted``). While the
-    process is busy, wake-ups queue in the socket (ten at most, then senders skip it without
-    blocking), so a busy worker is not interrupted by every push made elsewhere.
+    Nobody reads it while the process is busy: wake-ups then queue in it (ten at most, after which
+    senders skip it without blocking), so a busy worker is not interrupted by pushes made elsewhere.
     """
 
-    def __init__(self, folder: str, on_wake: Callable[[], None]) -> None:
-        """Listen in folder, calling on_wake for each wake-up; raises OSError when that is impossible."""
+    def __init__(self, folder: str) -> None:
+        """Listen in folder; raises OSError when that is impossible."""
         _make_folder(folder)
         remove_stale(folder)
         self.path = os.path.join(folder, f"{os.getpid()}.{secrets.token_hex(3)}")
@@ -141,58 +140,40 @@ class Endpoint:
             self._socket.close()
             raise
         self._pid = os.getpid()
-        self._stopping = False
-        self._on_wake = on_wake
-        #: Set while a fetch of this process waits for work.
-        self.wanted = threading.Event()
-        atexit.register(self.stop)
-        self._thread = threading.Thread(target=self._listen, name="sidequest-sqlite-wakeup", daemon=True)
-        self._thread.start()
+        #: Set when the endpoint was released while a fetch waited on it: that fetch closes it.
+        self.closing = False
+        atexit.register(self._remove)
 
-    @property
-    def listening(self) -> bool:
-        return not self._stopping
-
-    def _listen(self) -> None:
+    def wait(self, seconds: float) -> bool:
+        """Block up to seconds for a wake-up; True when one came (all queued ones are read then)."""
         sock = self._socket
+        sock.settimeout(seconds)
         try:
+            sock.recv(64)
+        except TimeoutError:
+            return False
+        sock.settimeout(0.0)
+        with contextlib.suppress(BlockingIOError):
             while True:
-                self.wanted.wait()
-                if self._stopping:
-                    return
                 sock.recv(64)
-                # read every queued wake-up: one ring covers them all
-                while True:
-                    try:
-                        sock.recv(64, socket.MSG_DONTWAIT)
-                    except BlockingIOError:
-                        break
-                if self._stopping:
-                    return
-                self._on_wake()
-        except OSError as exc:
-            if not self._stopping:
-                logger.warning("stopped listening for wake-ups on %s (%s); polling instead", self.path, exc)
-                self.stop()
+        return True
 
-    def stop(self) -> None:
-        """Stop listening and remove the socket (a forked child only lets go of its copy)."""
-        if self._stopping:
-            return
-        self._stopping = True
-        if os.getpid() != self._pid:
-            self._socket.close()  # the parent's socket: its file stays
-            return
-        self.wanted.set()
-        # A datagram to ourselves ends the thread's recv; shutdown alone does not wake it on every kernel.
+    def poke(self) -> None:
+        """Wake the fetch waiting on this socket, from this process."""
         with contextlib.suppress(OSError):
-            self._socket.sendto(b"\x00", socket.MSG_DONTWAIT, self.path)
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
-        atexit.unregister(self.stop)
-        if self._thread is not threading.current_thread():
-            self._thread.join(1.0)
+            self._socket.sendto(b"\x01", socket.MSG_DONTWAIT, self.path)
+
+    def close(self) -> None:
+        """Remove the socket (a forked child only lets go of its copy of the parent's)."""
+        if os.getpid() == self._pid:
+            self._remove()
+            atexit.unregister(self._remove)
         self._socket.close()
+
+    def _remove(self) -> None:
+        if os.getpid() == self._pid:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
 
 def _make_folder(folder: str) -> None:
@@ -229,11 +210,12 @@ def remove_stale(folder: str) -> int:
 class Bell:
     """Wakes this process's waiting fetches when a job becomes available in one file.
 
-    A ring from this process releases the waiters directly and sends a wake-up to every other
-    listening process; a wake-up received from another process releases the waiters the same way.
-    Each waiter blocks on a lock of its own that a ring releases: one timed lock acquire per poll is
-    the cheapest wait Python offers (a Condition costs about twice as much CPU per wake-up, which
-    matters for idle workers).
+    A ring from this process releases the waiters here and sends a wake-up to every other listening
+    process. The first fetch to wait (the reader) blocks on this process's socket itself, so a wake-up
+    from elsewhere reaches it with one thread switch; other fetches waiting at the same time block on
+    a lock of their own, which a ring (or the reader, when woken from elsewhere) releases. One timed
+    lock acquire or socket read per poll is the cheapest wait Python offers (a Condition costs about
+    twice as much CPU per wake-up, which matters for idle workers).
     """
 
     def __init__(self, db_path: str) -> None:
@@ -243,6 +225,7 @@ class Bell:
         self.folder = wake_folder(db_path)
         self._listeners = Listeners(self.folder)
         self._endpoint: Endpoint | None = None
+        self._reading = False  # whether a waiting fetch blocks on the endpoint
         self._endpoint_lock = threading.Lock()
         self._cannot_listen = False
         self._users = 0
@@ -250,21 +233,23 @@ class Bell:
     @property
     def listening(self) -> bool:
         """Whether wake-ups from other processes reach this process."""
-        endpoint = self._endpoint
-        return endpoint is not None and endpoint.listening
+        return self._endpoint is not None
 
     def ring(self) -> None:
         """A job became available: wake the waiters here and in every other listening process."""
-        self._ring_here()
         endpoint = self._endpoint
+        if self._ring_here() and endpoint is not None:
+            endpoint.poke()
         self._listeners.notify(endpoint.path if endpoint is not None else None)
 
-    def _ring_here(self) -> None:
+    def _ring_here(self) -> bool:
+        """Release this process's gates; whether a fetch is reading the socket (and needs a poke)."""
         with self._lock:
             self.rings += 1
             for gate in self._gates:
                 if gate.locked():
                     gate.release()
+            return self._reading
 
     def wait(
         self, rings: int, seconds: float, poll: float, data_version: Callable[[], int], version: int
@@ -276,29 +261,44 @@ class Bell:
         """
         end = time.monotonic() + seconds
         started = self._listen()
+        endpoint = self._endpoint
         gate = threading.Lock()
         gate.acquire()
-        endpoint = self._endpoint
         with self._lock:
             if self.rings != rings:
                 return
-            self._gates.add(gate)
-            if endpoint is not None:
-                endpoint.wanted.set()
+            reader = endpoint is not None and not self._reading
+            if reader:
+                self._reading = True
+            else:
+                self._gates.add(gate)
+        woken = False
         try:
             # A push committed before our socket existed was sent to nobody: look once now.
             if started and data_version() != version:
                 return
             while True:
                 left = end - time.monotonic()
-                step = max(poll, SAFETY_POLL) if self.listening else poll
-                if left <= 0 or gate.acquire(timeout=min(step, left)) or data_version() != version:
+                if left <= 0:
+                    return
+                if reader and endpoint is not None:
+                    woken = endpoint.wait(min(max(poll, SAFETY_POLL), left))
+                else:
+                    step = max(poll, SAFETY_POLL) if self.listening else poll
+                    woken = gate.acquire(timeout=min(step, left))
+                if woken or data_version() != version:
                     return
         finally:
             with self._lock:
-                self._gates.discard(gate)
-                if endpoint is not None and not self._gates:
-                    endpoint.wanted.clear()
+                if reader:
+                    self._reading = False
+                else:
+                    self._gates.discard(gate)
+            if reader and endpoint is not None:
+                if endpoint.closing:
+                    endpoint.close()
+                elif woken:
+                    self._ring_here()  # the other fetches waiting here: from elsewhere, only we heard it
 
     def _listen(self) -> bool:
         """Listen for other processes' wake-ups unless already listening; whether it started now."""
@@ -308,7 +308,7 @@ class Bell:
             if self._endpoint is not None or self._cannot_listen:
                 return False
             try:
-                self._endpoint = Endpoint(self.folder, self._ring_here)
+                self._endpoint = Endpoint(self.folder)
             except OSError as exc:
                 _warn_once(
                     self.folder,
@@ -335,13 +335,18 @@ class Bell:
             if self._users or endpoint is None:
                 return
             self._endpoint = None
-        endpoint.stop()
+        with self._lock:
+            endpoint.closing = self._reading  # the reading fetch closes it on its way out
+        if endpoint.closing:
+            endpoint.poke()
+        else:
+            endpoint.close()
 
     def forget_endpoint(self) -> None:
         """In a forked child: let go of the parent's socket without removing it."""
         endpoint = self._endpoint
         if endpoint is not None:
-            endpoint.stop()
+            endpoint.close()
 
 
 _bells: dict[str, Bell] = {}
