@@ -183,13 +183,15 @@ class Endpoint:
     def wait(self, seconds: float) -> bool:
         """Block up to seconds for a wake-up; True when one came (all queued ones are read then)."""
         sock = self._socket
-        sock.settimeout(seconds)
         try:
+            sock.settimeout(seconds)
             sock.recv(64)
         except TimeoutError:
             return False
-        sock.settimeout(0.0)
-        with contextlib.suppress(BlockingIOError):
+        except OSError:
+            return True  # closed under us: the caller looks again and waits without it
+        with contextlib.suppress(OSError):  # BlockingIOError once every queued wake-up is read
+            sock.settimeout(0.0)
             while True:
                 sock.recv(64)
         return True
@@ -301,7 +303,7 @@ class Bell:
         with self._lock:
             if self.rings != rings:
                 return
-            reader = endpoint is not None and not self._reading
+            reader = endpoint is not None and endpoint is self._endpoint and not self._reading
             if reader:
                 self._reading = True
             else:
@@ -368,9 +370,9 @@ class Bell:
             endpoint = self._endpoint
             if self._users or endpoint is None:
                 return
-            self._endpoint = None
-        with self._lock:
-            endpoint.closing = self._reading  # the reading fetch closes it on its way out
+            with self._lock:
+                self._endpoint = None
+                endpoint.closing = self._reading  # the reading fetch closes it on its way out
         if endpoint.closing:
             endpoint.poke()
         else:
