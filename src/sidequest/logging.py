@@ -66,8 +66,9 @@ def thread_id() -> str:
     return _base36(threading.get_ident() ^ os.getpid())
 
 
-# thread ident -> (pid, tid); emptied in a forked child, whose pid differs
+# thread ident -> (pid, tid) and -> "pid=.. tid=.. "; emptied in a forked child, whose pid differs
 _ids: dict[int, tuple[int, str]] = {}
+_prefixes: dict[int, str] = {}
 
 
 def _thread_ids() -> tuple[int, str]:
@@ -77,6 +78,14 @@ def _thread_ids() -> tuple[int, str]:
         pid = os.getpid()
         ids = _ids[ident] = (pid, _base36(ident ^ pid))
     return ids
+
+
+def _text_prefix() -> str:
+    prefix = _prefixes.get(threading.get_ident())
+    if prefix is None:
+        pid, tid = _thread_ids()
+        prefix = _prefixes[threading.get_ident()] = f"pid={pid} tid={tid} "
+    return prefix
 
 
 # (whole second, its text) and (millisecond, its text): strftime once a second, the rest once a millisecond
@@ -142,6 +151,12 @@ class _Lines(logging.Formatter):
     ) -> str:
         raise NotImplementedError
 
+    def job_line(
+        self, created: float, message: str, context: dict[str, Any], fields: dict[str, Any] | None
+    ) -> str:
+        """A job's INFO line with its newline: what format() would write for it."""
+        return self.line(created, "INFO", message, {**context, **fields} if fields else context) + "\n"
+
 
 class TextFormatter(_Lines):
     """Sidekiq's pretty format: time, pid, tid, the context as key=value, level, message."""
@@ -149,10 +164,17 @@ class TextFormatter(_Lines):
     def line(
         self, created: float, level: str, message: str, context: dict[str, Any], exception: str = ""
     ) -> str:
-        pid, tid = _thread_ids()
         fields = "".join([f"{key}={value} " for key, value in context.items()])
-        text = f"{_timestamp(created)} pid={pid} tid={tid} {fields}{level}: {message}"
+        text = f"{_timestamp(created)} {_text_prefix()}{fields}{level}: {message}"
         return f"{text}\n{exception}" if exception else text
+
+    def job_line(
+        self, created: float, message: str, context: dict[str, Any], fields: dict[str, Any] | None
+    ) -> str:
+        text = "".join([f"{key}={value} " for key, value in context.items()])
+        if fields:
+            text += "".join([f"{key}={value} " for key, value in fields.items()])
+        return f"{_timestamp(created)} {_text_prefix()}{text}INFO: {message}\n"
 
 
 class JsonFormatter(_Lines):
@@ -248,26 +270,6 @@ class WorkerHandler(logging.StreamHandler):  # type: ignore[type-arg]
 _installed: WorkerHandler | None = None
 
 
-def _fast_handler() -> WorkerHandler | None:
-    """The worker's handler when it alone would see an INFO line of the "sidequest" logger, as it formats it."""
-    handler = _installed
-    if handler is None:
-        return None
-    handlers = logger.handlers
-    if (
-        len(handlers) != 1
-        or handlers[0] is not handler
-        or logger.filters
-        or handler.filters
-        or logger.propagate
-        or handler.formatter is not handler.lines
-        or handler.level > logging.INFO
-        or not logger.isEnabledFor(logging.INFO)
-    ):
-        return None
-    return handler
-
-
 def job_line(
     message: str, context: dict[str, Any], fields: dict[str, Any] | None = None, *, now: bool = False
 ) -> None:
@@ -276,16 +278,28 @@ def job_line(
     The context must be the one in effect (the processor set it); fields are this line's own (elapsed).
     now writes it at once (a failure: a crash right after must not lose it).
     """
-    handler = _fast_handler()
-    if handler is None:
+    handler = _installed
+    handlers = logger.handlers
+    if (  # only the worker's handler would see it, as it formats it
+        handler is None
+        or len(handlers) != 1
+        or handlers[0] is not handler
+        or logger.filters
+        or handler.filters
+        or logger.propagate
+        or handler.formatter is not handler.lines
+        or handler.level > logging.INFO
+        or not logger.isEnabledFor(logging.INFO)
+    ):
         if logger.isEnabledFor(logging.INFO):
             # the record carries the whole context as record.sidequest, for the user's filters
-            logger.info(message, extra={"sidequest": {**context, **fields} if fields else context}, stacklevel=2)
+            logger.info(
+                message, extra={"sidequest": {**context, **fields} if fields else context}, stacklevel=2
+            )
             if now:
                 flush()
         return
-    line = handler.lines.line(time.time(), "INFO", message, {**context, **fields} if fields else context)
-    handler.queue(line + "\n", now=now)
+    handler.queue(handler.lines.job_line(time.time(), message, context, fields), now=now)
 
 
 def flush() -> None:
@@ -302,6 +316,7 @@ def _flush_before_fork() -> None:
 
 def _after_fork_in_child() -> None:
     _ids.clear()
+    _prefixes.clear()
     if _installed is not None:
         _installed._after_fork_in_child()
 
