@@ -69,6 +69,8 @@ def thread_id() -> str:
 # thread ident -> (pid, tid) and -> "pid=.. tid=.. "; emptied in a forked child, whose pid differs
 _ids: dict[int, tuple[int, str]] = {}
 _prefixes: dict[int, str] = {}
+# thread ident -> (the context of its last job line, that context as text)
+_context_texts: dict[int, tuple[dict[str, Any], str]] = {}
 
 
 def _thread_ids() -> tuple[int, str]:
@@ -152,10 +154,15 @@ class _Lines(logging.Formatter):
         raise NotImplementedError
 
     def job_line(
-        self, created: float, message: str, context: dict[str, Any], fields: dict[str, Any] | None
+        self,
+        created: float,
+        message: str,
+        context: dict[str, Any],
+        elapsed: float | None,
+        fields: dict[str, Any] | None,
     ) -> str:
         """A job's INFO line with its newline: what format() would write for it."""
-        return self.line(created, "INFO", message, {**context, **fields} if fields else context) + "\n"
+        return self.line(created, "INFO", message, _line_context(context, elapsed, fields)) + "\n"
 
 
 class TextFormatter(_Lines):
@@ -169,11 +176,29 @@ class TextFormatter(_Lines):
         return f"{text}\n{exception}" if exception else text
 
     def job_line(
-        self, created: float, message: str, context: dict[str, Any], fields: dict[str, Any] | None
+        self,
+        created: float,
+        message: str,
+        context: dict[str, Any],
+        elapsed: float | None,
+        fields: dict[str, Any] | None,
     ) -> str:
-        text = "".join([f"{key}={value} " for key, value in context.items()])
+        # a job's lines share its context dict: its text is kept per thread from start to done
+        # (plain loops: a comprehension costs a function object per call)
+        ident = threading.get_ident()
+        last = _context_texts.get(ident)
+        if last is not None and last[0] is context:
+            text = last[1]
+        else:
+            text = ""
+            for key, value in context.items():
+                text += f"{key}={value} "
+            _context_texts[ident] = (context, text)
+        if elapsed is not None:
+            text += f"elapsed={elapsed:.3f} "
         if fields:
-            text += "".join([f"{key}={value} " for key, value in fields.items()])
+            for key, value in fields.items():
+                text += f"{key}={value} "
         return f"{_timestamp(created)} {_text_prefix()}{text}INFO: {message}\n"
 
 
@@ -271,12 +296,18 @@ _installed: WorkerHandler | None = None
 
 
 def job_line(
-    message: str, context: dict[str, Any], fields: dict[str, Any] | None = None, *, now: bool = False
+    message: str,
+    context: dict[str, Any],
+    elapsed: float | None = None,
+    fields: dict[str, Any] | None = None,
+    *,
+    now: bool = False,
 ) -> None:
     """Log one of a job's INFO lines (start, done, fail) with the job's context and fields.
 
-    The context must be the one in effect (the processor set it); fields are this line's own (elapsed).
-    now writes it at once (a failure: a crash right after must not lose it).
+    The context must be the one in effect (the processor set it); elapsed (seconds, logged to the
+    millisecond as Sidekiq does) and fields are this line's own. now writes it at once (a failure: a
+    crash right after must not lose it).
     """
     handler = _installed
     handlers = logger.handlers
@@ -293,13 +324,23 @@ def job_line(
     ):
         if logger.isEnabledFor(logging.INFO):
             # the record carries the whole context as record.sidequest, for the user's filters
-            logger.info(
-                message, extra={"sidequest": {**context, **fields} if fields else context}, stacklevel=2
-            )
+            logger.info(message, extra={"sidequest": _line_context(context, elapsed, fields)}, stacklevel=2)
             if now:
                 flush()
         return
-    handler.queue(handler.lines.job_line(time.time(), message, context, fields), now=now)
+    handler.queue(handler.lines.job_line(time.time(), message, context, elapsed, fields), now=now)
+
+
+def _line_context(
+    context: dict[str, Any], elapsed: float | None, fields: dict[str, Any] | None
+) -> dict[str, Any]:
+    if elapsed is None and not fields:
+        return context
+    line = dict(context)
+    if elapsed is not None:
+        line["elapsed"] = round(elapsed, 3)
+    line.update(fields or {})
+    return line
 
 
 def flush() -> None:
@@ -317,6 +358,7 @@ def _flush_before_fork() -> None:
 def _after_fork_in_child() -> None:
     _ids.clear()
     _prefixes.clear()
+    _context_texts.clear()
     if _installed is not None:
         _installed._after_fork_in_child()
 

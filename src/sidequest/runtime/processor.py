@@ -89,7 +89,7 @@ class Processor:
                 return True
             self._succeeded(job, started)
             if lines:
-                job_line("done", context, {"elapsed": round(time.perf_counter() - started, 3)})
+                job_line("done", context, time.perf_counter() - started)
             return False
         finally:
             log_context.reset(token)
@@ -138,8 +138,9 @@ class Processor:
                 lambda: self.store.kill(raw, now(), settings.dead_max_jobs, settings.dead_timeout),
                 "add job to dead set",
             )
-        fields = {"elapsed": round(elapsed, 3), "retry_count": job.get("retry_count")}
-        job_line(f"fail: {decision.plan()}", context, fields, now=True)
+        job_line(
+            f"fail: {decision.plan()}", context, elapsed, {"retry_count": job.get("retry_count")}, now=True
+        )
         if decision.outcome == "dead":
             logger.warning(
                 "job %s (%s) is dead after %s retries", job.get("jid"), job["class"], job.get("retry_count")
