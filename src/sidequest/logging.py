@@ -71,6 +71,7 @@ _ids: dict[int, tuple[int, str]] = {}
 _prefixes: dict[int, str] = {}
 # thread ident -> (the context of its last job line, that context as text)
 _context_texts: dict[int, tuple[dict[str, Any], str]] = {}
+_context_json: dict[int, tuple[dict[str, Any], str]] = {}
 
 
 def _thread_ids() -> tuple[int, str]:
@@ -171,7 +172,12 @@ class TextFormatter(_Lines):
     def line(
         self, created: float, level: str, message: str, context: dict[str, Any], exception: str = ""
     ) -> str:
-        fields = "".join([f"{key}={value} " for key, value in context.items()])
+        fields = "".join(
+            [
+                f"{key}={value:.3f} " if key == "elapsed" and isinstance(value, float) else f"{key}={value} "
+                for key, value in context.items()
+            ]
+        )
         text = f"{_timestamp(created)} {_text_prefix()}{fields}{level}: {message}"
         return f"{text}\n{exception}" if exception else text
 
@@ -221,6 +227,30 @@ class JsonFormatter(_Lines):
         if exception:
             entry["exception"] = exception
         return json.dumps(entry, default=str)
+
+    def job_line(
+        self,
+        created: float,
+        message: str,
+        context: dict[str, Any],
+        elapsed: float | None,
+        fields: dict[str, Any] | None,
+    ) -> str:
+        # what line() writes, spliced from the job's context encoded once (kept per thread, as the text's)
+        ident = threading.get_ident()
+        last = _context_json.get(ident)
+        if last is not None and last[0] is context:
+            encoded = last[1]
+        else:
+            encoded = json.dumps(context, default=str)[1:-1]
+            _context_json[ident] = (context, encoded)
+        if elapsed is not None:
+            encoded += f'{", " if encoded else ""}"elapsed": {round(elapsed, 3)!r}'
+        if fields:
+            encoded += f"{', ' if encoded else ''}{json.dumps(fields, default=str)[1:-1]}"
+        pid, tid = _thread_ids()
+        head = f'{{"ts": "{_timestamp(created)}", "pid": {pid}, "tid": "{tid}", "lvl": "INFO", "msg": {json.dumps(message)}'
+        return f'{head}, "ctx": {{{encoded}}}}}\n' if encoded else f"{head}}}\n"
 
 
 class WorkerHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -359,6 +389,7 @@ def _after_fork_in_child() -> None:
     _ids.clear()
     _prefixes.clear()
     _context_texts.clear()
+    _context_json.clear()
     if _installed is not None:
         _installed._after_fork_in_child()
 

@@ -228,6 +228,22 @@ def test_a_jobs_traceback_starts_at_the_users_frames_and_is_whole_at_debug(
     assert "LookupError: no such row" in err
 
 
+def test_an_async_jobs_traceback_starts_at_the_users_frames(
+    memory_store: MemoryStore, worker_logs: Callable[..., str]
+) -> None:
+    # given an async job whose exception comes from a function it calls
+    @job(name="tests.logging.traced_async", retry=False)
+    async def traced_async() -> None:
+        _raise_in_user_code()
+
+    traced_async.perform_async()
+    # when a worker at INFO runs it
+    err = worker_logs()
+    # then neither our frames nor the event loop's come first
+    frames = re.findall(r'^  File "([^"]+)", line \d+, in (\w+)$', err, re.M)
+    assert [name for _, name in frames] == ["traced_async", "_raise_in_user_code"], err
+
+
 def test_at_debug_a_jobs_traceback_keeps_the_frames_that_ran_it(
     memory_store: MemoryStore, worker_logs: Callable[..., str]
 ) -> None:
