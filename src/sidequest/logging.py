@@ -302,8 +302,12 @@ class WorkerHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.stream.flush()
 
     def _start_flusher(self) -> None:
-        self._flusher = threading.Thread(target=self._flush_queued, name="sidequest-log-flusher", daemon=True)
-        self._flusher.start()
+        with self.lock:  # type: ignore[union-attr]
+            if self._flusher is None:  # another thread may have started it meanwhile
+                self._flusher = threading.Thread(
+                    target=self._flush_queued, name="sidequest-log-flusher", daemon=True
+                )
+                self._flusher.start()
 
     def _flush_queued(self) -> None:
         wake = self._wake
