@@ -25,7 +25,8 @@ from sidequest.job import Job, job
 from sidequest.periodic import periodic
 
 if TYPE_CHECKING:
-    from sidequest.batches import Batch, astatus, await_job, status, wait
+    from sidequest.batches.batch import Batch
+    from sidequest.batches.status import astatus, await_job, status, wait
 
 #: Public names imported on first use: a worker that runs no batch never loads sidequest.batches.
 _LAZY = {name: "sidequest.batches" for name in ("Batch", "astatus", "await_job", "status", "wait")}
