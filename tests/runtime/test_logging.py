@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from sidequest import logging as sq_logging
 from sidequest.runtime.launcher import Launcher
 from sidequest.stores import Store
 from sidequest.stores.memory import MemoryStore
-from tests.support.worker import Worker, ledger
+from tests.support.worker import Worker, ledger, wait_for
 
 sidequest_logger = logging.getLogger("sidequest")
 
@@ -275,3 +276,21 @@ def test_a_burst_worker_process_writes_every_job_line_before_it_exits(
     output = worker.output()
     assert len(ledger(tmp_path)) == 300
     assert output.count("INFO: start\n") == 300 and output.count("INFO: done\n") == 300, output[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("url", ["redis"], indirect=True)
+def test_a_running_jobs_start_line_and_a_failure_are_written_while_the_worker_runs(
+    store: Store, workers: Callable[..., Worker], tmp_path: Path
+) -> None:
+    # given a worker running a long job
+    slow_jid = enqueue("tests.sleepy", [60, "slow"])
+    worker = workers("-c", "2")
+    # then the long job's start line reaches the log while it runs (the flusher writes queued lines)
+    wait_for(lambda: f"jid={slow_jid} queue=default INFO: start" in worker.output(), 10, "the start line")
+    # and when a job fails, its fail line is written at once: a worker killed right after keeps it
+    failed_jid = enqueue("tests.exits", ["boom"])
+    wait_for(lambda: store.set_size("retry") == 1, 10, "the failure's retry entry")
+    worker.signal(signal.SIGKILL)
+    worker.wait()
+    assert re.search(rf"jid={failed_jid} .* INFO: fail: retry 1 of 25 at ", worker.output()), worker.output()
