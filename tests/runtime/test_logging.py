@@ -288,9 +288,10 @@ def test_a_running_jobs_start_line_and_a_failure_are_written_while_the_worker_ru
     worker = workers("-c", "2")
     # then the long job's start line reaches the log while it runs (the flusher writes queued lines)
     wait_for(lambda: f"jid={slow_jid} queue=default INFO: start" in worker.output(), 10, "the start line")
-    # and when a job fails, its fail line is written at once: a worker killed right after keeps it
+    # and when a job fails, its fail line is written at once: a worker killed once the failure is
+    # counted (the heartbeat writes the count after the job's outcome is logged) keeps it
     failed_jid = enqueue("tests.exits", ["boom"])
-    wait_for(lambda: store.set_size("retry") == 1, 10, "the failure's retry entry")
+    wait_for(lambda: store.counters().failed == 1, 10, "the failure to be counted")
     worker.signal(signal.SIGKILL)
     worker.wait()
     assert re.search(rf"jid={failed_jid} .* INFO: fail: retry 1 of 25 at ", worker.output()), worker.output()
