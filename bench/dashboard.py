@@ -1,6 +1,6 @@
 """Server time per dashboard page with big sets and queues, on Redis and SQLite; prints a markdown table.
 
-    python bench/dashboard.py [--size 100000] [--requests 40] [--stores redis,sqlite]
+    python bench/dashboard.py [--size 100000] [--requests 40] [--stores redis,sqlite] [--only TEXT]
 
 Each store gets --size jobs in the "default" queue and --size entries in each of the retry, schedule
 and dead sets (realistic payloads with error fields and backtraces), one live process record with
@@ -176,7 +176,9 @@ def pages(store: Store) -> list[str]:
     ]
 
 
-def bench_store(kind: str, size: int, requests: int, directory: Path) -> dict[str, tuple[float, float]]:
+def bench_store(
+    kind: str, size: int, requests: int, directory: Path, only: str = ""
+) -> dict[str, tuple[float, float]]:
     def run(url: str) -> dict[str, tuple[float, float]]:
         store = open_store(url)
         started = time.perf_counter()
@@ -184,7 +186,7 @@ def bench_store(kind: str, size: int, requests: int, directory: Path) -> dict[st
         print(f"  {kind}: filled in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         app = create_app(store)
         try:
-            return measure(app, pages(store), requests)
+            return measure(app, [path for path in pages(store) if only in path], requests)
         finally:
             store.close()
 
@@ -199,12 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=100_000, help="jobs in the queue and entries in each set")
     parser.add_argument("--requests", type=int, default=40, help="timed requests per page")
     parser.add_argument("--stores", default="redis,sqlite")
+    parser.add_argument("--only", default="", help="time only the pages whose path contains this (say substr=)")
     args = parser.parse_args(argv)
     stores = [s for s in args.stores.split(",") if s]
     results: dict[str, dict[str, tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in stores:
-            results[kind] = bench_store(kind, args.size, args.requests, Path(tmp))
+            results[kind] = bench_store(kind, args.size, args.requests, Path(tmp), args.only)
     print(
         f"Dashboard server time per page, ms (p50 / p95 of {args.requests} requests), {args.size:,} jobs in "
         f"the queue and {args.size:,} entries in each set; Python {platform.python_version()}, "

@@ -73,20 +73,18 @@ class JobSet:
 
         text matches as the job holds it (say "hi") and as the stored JSON spells it (say \\"hi\\",
         which is how the dashboard's lists show args): text with a quote, a backslash or a control
-        character is looked for both ways (two reads of the set).
+        character is looked for both ways, in one read of the set.
         """
         class_needle = "" if job_class is None else '"class":' + json.dumps(job_class, ensure_ascii=False)
-        found: dict[str, float] = {}
-        for needle in dict.fromkeys((json_text(text), text)):
-            # the typed text first: usually the rarer, it turns most entries away in one look
-            first, second = (needle, class_needle) if needle else (class_needle, "")
-            for score, raw in self.store.set_scan(self.name, first, limit, also=second):
-                found[raw] = score
-        entries = [self._entry(score, raw) for raw, score in found.items()]
+        texts = tuple(dict.fromkeys((json_text(text), text)))
+        if not text:  # the class alone: its text turns most entries away in one look
+            texts, class_needle = (class_needle,), ""
+        found = self.store.set_scan(self.name, texts, limit, also=class_needle)
+        entries = [self._entry(score, raw) for score, raw in found]
         if job_class is not None:  # the class text may also appear inside args
             entries = [entry for entry in entries if entry.job_class == job_class]
         entries.sort(key=lambda e: (e.score, e.raw), reverse=True)
-        return entries[:limit]
+        return entries
 
     def find_job(self, jid: str) -> SortedEntry | None:
         """The entry with this jid, or None."""
