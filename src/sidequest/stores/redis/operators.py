@@ -128,9 +128,12 @@ class Operators:
         found: list[str] = []
         with contextlib.closing(self._chunks_newest_first(key)) as chunks:
             for chunk in chunks:
-                if len(texts) == 1:
+                if len(texts) == 1:  # the usual case, in the fewest steps per member
                     text = texts[0]
-                    found += [member for member in chunk if text in member and also in member]
+                    if also:
+                        found += [member for member in chunk if text in member and also in member]
+                    else:
+                        found += [member for member in chunk if text in member]
                 else:
                     found += [m for m in chunk if also in m and any(text in m for text in texts)]
                 if len(found) >= limit:
