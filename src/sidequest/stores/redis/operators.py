@@ -114,7 +114,7 @@ class Operators:
     # ---- operator methods ------------------------------------------------------------------------
     @_translated
     def set_scan(
-        self, name: str, substring: str | Sequence[str], limit: int = 1000, *, also: str = ""
+        self, name: str, substring: str | Sequence[str], limit: int = 1000, *, also: str | Sequence[str] = ""
     ) -> list[tuple[float, str]]:
         # Read newest first, SCAN_CHUNK entries per ZREVRANGE, and match here. Sidekiq's filter box
         # (ZSCAN MATCH *text*) makes Redis glob-match every member from each of its positions: about
@@ -123,19 +123,12 @@ class Operators:
         # (the reply becomes Lua strings), more than this whole search (docs/benchmarks.md).
         # ZREVRANGE costs Redis ~0.13 us an entry and Python's `in` is a fast substring search.
         # Reading newest first also makes the limit the newest.
-        texts = search_texts(substring)
+        texts, required = search_texts(substring), [text for text in search_texts(also) if text]
         key = self.keys.sorted_set(name)
         found: list[str] = []
         with contextlib.closing(self._chunks_newest_first(key)) as chunks:
             for chunk in chunks:
-                if len(texts) == 1:  # the usual case, in the fewest steps per member
-                    text = texts[0]
-                    if also:
-                        found += [member for member in chunk if text in member and also in member]
-                    else:
-                        found += [member for member in chunk if text in member]
-                else:
-                    found += [m for m in chunk if also in m and any(text in m for text in texts)]
+                found += _matching(chunk, texts, required)
                 if len(found) >= limit:
                     break
         # an entry added meanwhile shifts the ranks: one may come twice
@@ -268,3 +261,24 @@ class Operators:
         out = {"store": "redis", "url": redact(self.url)}
         out.update({name: str(server.get(name, "")) for name in names})
         return out
+
+
+def _matching(members: list[str], texts: tuple[str, ...], required: list[str]) -> list[str]:
+    """The members holding every required text and any one of texts, in their order.
+
+    Each pass is one list comprehension with one `in` per member (a generator or a second test per
+    member costs more than the search itself): the first pass turns most members away, the next
+    ones look at the few left.
+    """
+    if not texts:
+        return []
+    if len(texts) == 1:
+        required = [texts[0], *required]
+    for text in required:
+        members = [member for member in members if text in member]
+    if len(texts) == 1 or not members or "" in texts:
+        return members
+    held: set[str] = set()
+    for text in texts:
+        held.update([member for member in members if text in member])
+    return [member for member in members if member in held] if held else []

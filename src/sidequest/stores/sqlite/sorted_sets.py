@@ -150,18 +150,19 @@ class SortedSets:
         self._db.write(f"clear the {name} set", run)
 
     def set_scan(
-        self, name: str, substring: str | Sequence[str], limit: int = 1000, *, also: str = ""
+        self, name: str, substring: str | Sequence[str], limit: int = 1000, *, also: str | Sequence[str] = ""
     ) -> list[tuple[float, str]]:
-        texts = search_texts(substring)
+        texts, required = search_texts(substring), [text for text in search_texts(also) if text]
         if not texts:
             return []
-        conditions: list[str] = []
         params: list[object] = [name]
-        if "" not in texts:  # an empty text matches every entry
-            alternatives = [_match(text, params) for text in texts]
-            conditions.append(alternatives[0] if len(alternatives) == 1 else f"({' OR '.join(alternatives)})")
-        if also:
-            conditions.append(_match(also, params))
+        # SQLite tests the terms in the order written: the first turns most entries away, so one
+        # text goes first; several go last, after a text that every match holds anyway
+        if len(texts) == 1:
+            required.insert(0, texts[0])
+        conditions = [_match(text, params) for text in required]
+        if len(texts) > 1 and "" not in texts:  # (an empty text matches every entry)
+            conditions.append(f"({' OR '.join(_match(text, params) for text in texts)})")
         where = " AND ".join(conditions) or "1"
         rows = self._db.read_all(
             f"search the {name} set",
