@@ -158,16 +158,7 @@ def _coerce(key: str, value: Any) -> Any:
         return str(value).split(".")[0]
     if key == "processes" and value == "auto":
         return os.cpu_count() or 1
-    if key in (
-        "concurrency",
-        "max_retries",
-        "dead_max_jobs",
-        "fetch_batch",
-        "prefetch",
-        "max_recoveries",
-        "processes",
-        "max_rss_mb",
-    ):
+    if key in ("concurrency", "max_retries", "dead_max_jobs", "fetch_batch", "prefetch", "max_recoveries", "processes", "max_rss_mb"):
         try:
             return int(value)
         except (TypeError, ValueError):
