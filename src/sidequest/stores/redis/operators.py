@@ -22,8 +22,8 @@ from sidequest.stores.redis.keys import METRICS_TTL, Keys
 from sidequest.stores.redis.scripts import Scripts
 from sidequest.stores.redis.transport import run
 
-#: Entries per ZREVRANGE when searching a set: ~0.3 ms of Redis's time each (600-byte entries),
-#: so workers sharing it wait at most that long behind a search.
+#: Entries per ZREVRANGE when searching a set: ~0.26 ms of Redis's time each for 350-byte entries
+#: (INFO commandstats), so workers sharing it wait about that long behind a search at most.
 SCAN_CHUNK = 2000
 
 _translated = translated
@@ -121,7 +121,7 @@ class Operators:
         # 2.5 us per 600-byte entry, 250 ms of Redis's one thread for 100,000 entries, whatever the
         # COUNT. Matching in Lua is no better: ZRANGE inside a script costs Redis ~0.7 us per entry
         # (the reply becomes Lua strings), more than this whole search (docs/benchmarks.md).
-        # ZREVRANGE costs Redis ~0.13 us an entry and Python's `in` is a fast substring search.
+        # ZREVRANGE costs Redis ~0.13 us a 350-byte entry and Python's `in` is a fast substring search.
         # Reading newest first also makes the limit the newest.
         texts, required = search_texts(substring), [text for text in search_texts(also) if text]
         key = self.keys.sorted_set(name)
