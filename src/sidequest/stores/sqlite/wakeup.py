@@ -3,9 +3,9 @@
 A process that waits for jobs (a worker) listens on one Unix datagram socket per file, in a folder
 beside the database (``jobs.db.wake/``, or a hashed folder in the temp dir when that path is too long
 for a socket). A process that commits a job sends one byte, without blocking, to every socket in the
-folder. The folder's listing is cached by its inode and mtime, so a push costs one ``stat`` and one
-send per listening process. A socket whose process died refuses the send and is removed then; a
-worker also removes those it finds when it starts listening.
+folder. The folder's listing is cached by its inode and mtime, looked at every FOLDER_LOOK at most,
+so a push costs one send per listening process. A socket whose process died refuses the send and is
+removed then; a worker also removes those it finds when it starts listening.
 
 Polling ``PRAGMA data_version`` stays as the fallback: every 20 ms while a process cannot listen
 (read-only or socket-less filesystem; one warning says so), and every SAFETY_POLL while it listens,
