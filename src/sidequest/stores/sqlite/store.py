@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from sidequest.errors import StoreNotFound
 from sidequest.stores.base import MAX_RECOVERIES, Recovered, Store, Work, crashed_entry
 from sidequest.stores.sqlite.batches import Batches
+from sidequest.stores.sqlite.bell import Bell, bell_for
 from sidequest.stores.sqlite.database import Database, parse_url
 from sidequest.stores.sqlite.periodic import PeriodicSQLite
 from sidequest.stores.sqlite.processes import Processes, expire_processes
 from sidequest.stores.sqlite.sorted_sets import SortedSets, add_entries, rank_window
-from sidequest.stores.sqlite.wakeup import Bell, bell_for
 
 #: How often an idle fetch looks for commits from other processes (one ``PRAGMA data_version``) when
 #: it cannot listen for their wake-ups (wakeup.py): often enough that another process's push is seen
