@@ -87,69 +87,6 @@ def parse_url(url: str, synchronous: str | None, busy_timeout: float | None) -> 
     return Options(path, level, timeout)
 
 
-class Bell:
-    """Wakes fetchers in this process the moment a job becomes available in the file.
-
-    Other processes are noticed by polling ``PRAGMA data_version`` instead; the bell only removes
-    that polling delay for pushes made in the same process. Each waiter blocks on a lock of its own
-    that a ring releases: one timed lock acquire per poll is the cheapest wait Python offers
-    (a Condition costs about twice as much CPU per wake-up, which matters for idle workers).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._gates: set[threading.Lock] = set()
-        self.rings = 0
-
-    def ring(self) -> None:
-        with self._lock:
-            self.rings += 1
-            for gate in self._gates:
-                if gate.locked():
-                    gate.release()
-
-    def wait(
-        self, rings: int, seconds: float, poll: float, data_version: Callable[[], int], version: int
-    ) -> None:
-        """Return on a ring after rings, when data_version() (read every poll s) is no longer version, or after seconds."""
-        end = time.monotonic() + seconds
-        gate = threading.Lock()
-        gate.acquire()
-        with self._lock:
-            if self.rings != rings:
-                return
-            self._gates.add(gate)
-        try:
-            while True:
-                left = end - time.monotonic()
-                if left <= 0 or gate.acquire(timeout=min(poll, left)) or data_version() != version:
-                    return
-        finally:
-            with self._lock:
-                self._gates.discard(gate)
-
-
-_bells: dict[str, Bell] = {}
-_bells_lock = threading.Lock()
-
-
-def bell_for(path: str) -> Bell:
-    """The one bell of a file in this process, shared by every store opened on it."""
-    key = os.path.realpath(path)
-    with _bells_lock:
-        return _bells.setdefault(key, Bell())
-
-
-def _forget_after_fork() -> None:
-    """A child starts with fresh bells: a lock held by another parent thread at fork would never be released."""
-    global _bells_lock
-    _bells_lock = threading.Lock()
-    _bells.clear()
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)
-
-
 class _Handle:
     """A thread's connection; when the thread ends its handle is freed and the connection closed.
 

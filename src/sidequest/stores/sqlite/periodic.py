@@ -12,7 +12,8 @@ from collections.abc import Mapping
 
 from sidequest._time import utc_day
 from sidequest.stores.base import PeriodicState
-from sidequest.stores.sqlite.database import Bell, Database
+from sidequest.stores.sqlite.bell import Bell
+from sidequest.stores.sqlite.database import Database
 
 
 class PeriodicSQLite:

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 
 from sidequest.payload import queue_of, stamp_enqueued_at
 from sidequest.stores.base import search_texts, unreadable_entry
-from sidequest.stores.sqlite.database import Bell, Database
+from sidequest.stores.sqlite.bell import Bell
+from sidequest.stores.sqlite.database import Database
 
 
 class SortedSets:

@@ -19,14 +19,15 @@ from collections.abc import Sequence
 from sidequest.errors import StoreNotFound
 from sidequest.stores.base import MAX_RECOVERIES, Recovered, Store, Work, crashed_entry
 from sidequest.stores.sqlite.batches import Batches
-from sidequest.stores.sqlite.database import Bell, Database, bell_for, parse_url
+from sidequest.stores.sqlite.bell import Bell, bell_for
+from sidequest.stores.sqlite.database import Database, parse_url
 from sidequest.stores.sqlite.periodic import PeriodicSQLite
 from sidequest.stores.sqlite.processes import Processes, expire_processes
 from sidequest.stores.sqlite.sorted_sets import SortedSets, add_entries, rank_window
 
-#: How often an idle fetch looks for commits from other processes (one ``PRAGMA data_version``):
-#: often enough that another process's push is seen promptly, rarely enough that an idle worker
-#: costs about a percent of a core (numbers: docs/benchmarks.md).
+#: How often an idle fetch looks for commits from other processes (one ``PRAGMA data_version``) when
+#: it cannot listen for their wake-ups (wakeup.py): often enough that another process's push is seen
+#: promptly, rarely enough that an idle worker costs about a percent of a core (docs/benchmarks.md).
 IDLE_POLL = 0.02
 
 
@@ -57,6 +58,7 @@ class SQLiteStore(Batches, SortedSets, Processes, PeriodicSQLite, Store):
             )
         self._db = Database(options)
         self._bell_of = (os.getpid(), bell_for(options.path))
+        self._bell_released = False
 
     @property
     def _bell(self) -> Bell:
@@ -64,6 +66,7 @@ class SQLiteStore(Batches, SortedSets, Processes, PeriodicSQLite, Store):
         pid, bell = self._bell_of
         if pid != os.getpid():
             self._bell_of = (os.getpid(), bell_for(self.path))
+            self._bell_released = False
             bell = self._bell_of[1]
         return bell
 
@@ -321,6 +324,10 @@ class SQLiteStore(Batches, SortedSets, Processes, PeriodicSQLite, Store):
 
     def close(self) -> None:
         self._db.close()
+        pid, bell = self._bell_of
+        if pid == os.getpid() and not self._bell_released:
+            self._bell_released = True
+            bell.release()  # the last store on the file in this process stops listening for wake-ups
 
 
 _ANYTHING_TO_RECOVER = (
