@@ -9,10 +9,23 @@ taskiq's defaults run several processes). Figures are medians of --runs.
 - bulk enqueue: N jobs through the system's bulk API (1000 per call), where it has one;
 - drain: jobs/s from the first ledger byte to the last, the worker started on a full queue;
 - idle RSS: the worker's process tree, 3 s after start on an empty queue;
-- latency: enqueue -> start of one job at a time on that idle worker (5 ms apart), p50 / p99.
+- latency: enqueue -> start of one job at a time on that idle worker (5 ms apart), p50 / p99;
+- Redis commands per job: INFO commandstats over the drain (CONFIG RESETSTAT just before the worker
+  starts), all commands / EVAL+EVALSHA+FCALL calls. Redis 7 counts a command run inside a Lua script
+  like one a client sent, so "all" includes them; the script calls are what clients sent of them;
+- Redis CPU per job: redis-server's used_cpu_user + used_cpu_sys (INFO cpu) over the single enqueue
+  and over the drain, in microseconds; 1e6 / (enqueue + drain) is the jobs/s one Redis core carries.
 
-Extras (sidequest, and Ruby Sidekiq where noted): SQLite store; scheduled-job lateness; --processes 2
-with jobs burning 1 ms of CPU; the same drain and enqueues behind bench/proxy.py adding a round trip.
+Extras (sidequest, and Ruby Sidekiq where noted; --extras picks them):
+- scheduled: scheduled-job lateness;
+- processes: `--processes N` for each N of --processes (default 1,2; e.g. 1,2,4,8 on a larger machine)
+  draining jobs that burn 1 ms of CPU, with the speed-up over 1 and Redis CPU per job and as a share of a core;
+- rtt: the same drain and enqueues behind bench/proxy.py adding a round trip;
+- load: the latency probe (--load-samples, default 2,000; p50 / p99 / p99.9) on a quiet machine and beside
+  --load busy-loop processes (default: one per core, so no core is idle), for sidequest as it ships
+  (polling for the push reply while a core is idle), sidequest never polling, sidequest polling whatever
+  the load, and Ruby Sidekiq, in turn under the same loops; with the pushing thread's CPU per enqueue
+  call and the worker's CPU per job.
 
 Peers run from bench/.venv-peers, created and filled from PyPI on first use (versions pinned in bench/run.py);
 Ruby Sidekiq is Debian's ruby-sidekiq when ``sidekiq`` is on PATH. ``--out`` writes docs/benchmarks.md
@@ -738,14 +751,16 @@ class Probe:
     worker_cpu_us: float = float("nan")  # the worker's process tree, per job, over the probe
 
 
-def latency_probe(system: System, samples: int, extra_env: dict[str, str]) -> Probe:
-    """samples jobs one at a time on an idle worker (after 10 to warm up): enqueue -> start, and CPU."""
+def latency_probe(system: System, samples: int, extra_env: dict[str, str], settle: float = 3.0) -> Probe:
+    """samples jobs one at a time on an idle worker (after 10 to warm up): enqueue -> start, and CPU.
+
+    The worker gets settle seconds to start before the probe (its CPU is counted from then on)."""
     with tempfile.TemporaryDirectory(prefix=f"bench-probe-{system.name}-") as name:
         tmp = Path(name)
         with redis_server(tmp / "redis") as url:
             worker = start_worker(system, url, tmp, extra_env)
             try:
-                time.sleep(3)
+                time.sleep(settle)
                 before = tree_cpu_seconds(worker.pid)
                 report = system.enqueue_report(url, "latency", samples + 10, tmp, extra_env)
                 worker_cpu = tree_cpu_seconds(worker.pid) - before
@@ -762,7 +777,7 @@ def latency_probe(system: System, samples: int, extra_env: dict[str, str]) -> Pr
 
 
 def latency_under_load(
-    variants: list[tuple[System, str, str, dict[str, str]]], load: int, samples: int, runs: int
+    variants: list[tuple[System, str, str, dict[str, str]]], load: int, samples: int, runs: int, settle: float
 ) -> list[tuple[str, str, int, Probe]]:
     """Each variant (system, key, label, env) probed quiet and beside `load` busy loops, interleaved;
     rows of (key, label, busy loops, medians of runs per figure)."""
@@ -771,7 +786,7 @@ def latency_under_load(
         for level in (0, load):
             with busy_loops(level):
                 for system, key, label, env in variants:
-                    probe = latency_probe(system, samples, env)
+                    probe = latency_probe(system, samples, env, settle)
                     print(f"  {label}, {level} busy loops: {probe}", file=sys.stderr)
                     measured.setdefault((key, label, level), []).append(probe)
     return [
@@ -918,6 +933,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--load-samples", type=int, default=2000, help="the load extra: jobs per latency probe"
     )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=3.0,
+        help="the load extra: seconds a worker gets to start before a probe",
+    )
     parser.add_argument("--rtt-systems", default="sidequest,sidekiq,dramatiq")
     parser.add_argument("--rtt-ms", type=float, default=1.0, help="round trip to aim for behind the proxy")
     parser.add_argument("--rtt-jobs", type=int, default=5000, help="jobs per run behind the delaying proxy")
@@ -984,12 +1005,18 @@ def main(argv: list[str] | None = None) -> int:
     if "load" in extras:
         variants = [
             (sidequest, "sidequest", "sidequest (polls for the push reply while a core is idle)", {}),
-            (sidequest, "sidequest-no-polling", "sidequest, never polling", {"BENCH_SPIN": "0"}),
+            (sidequest, "sidequest-no-polling", "sidequest, never polling", {"BENCH_SPIN": "never"}),
+            (
+                sidequest,
+                "sidequest-always-polling",
+                "sidequest, polling whatever the load",
+                {"BENCH_SPIN": "always"},
+            ),
         ]
         if "sidekiq" in chosen:
             variants.append((everything["sidekiq"], "sidekiq", everything["sidekiq"].label, {}))
         load_average = " ".join(f"{v:.2f}" for v in os.getloadavg())
-        load_rows = latency_under_load(variants, args.load, args.load_samples, args.runs)
+        load_rows = latency_under_load(variants, args.load, args.load_samples, args.runs, args.settle)
         text = load_table(load_rows, args.load_samples)
         tables.append(
             (
