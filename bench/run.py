@@ -633,10 +633,11 @@ def run_once(system: System, jobs: int, samples: int, delay_ms: float = 0.0, idl
                     count
                 )
                 result.redis_us_enqueue = enqueue_cost[0].per_job(count)[2]
-                print(
-                    f"  {system.name} drain, Redis commands per job: {drain_cost[0].breakdown(count)}",
-                    file=sys.stderr,
-                )
+                for step, cost in (("single enqueue", enqueue_cost[0]), ("drain", drain_cost[0])):
+                    print(
+                        f"  {system.name} {step}, Redis commands per job: {cost.breakdown(count)}",
+                        file=sys.stderr,
+                    )
             if not idle:
                 return result
             clear(system, url, tmp)
