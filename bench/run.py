@@ -14,7 +14,8 @@ taskiq's defaults run several processes). Figures are medians of --runs.
   starts), all commands / EVAL+EVALSHA+FCALL calls. Redis 7 counts a command run inside a Lua script
   like one a client sent, so "all" includes them; the script calls are what clients sent of them;
 - Redis CPU per job: redis-server's used_cpu_user + used_cpu_sys (INFO cpu) over the single enqueue
-  and over the drain, in microseconds; 1e6 / (enqueue + drain) is the jobs/s one Redis core carries.
+  and over the drain, in microseconds; 1e6 / (enqueue + drain) is the jobs/s one Redis core carries
+  (docs/scaling.md).
 
 Extras (sidequest, and Ruby Sidekiq where noted; --extras picks them):
 - scheduled: scheduled-job lateness;
