@@ -25,8 +25,8 @@ Extras (sidequest, and Ruby Sidekiq where noted; --extras picks them):
 - load: the latency probe (--load-samples, default 2,000; p50 / p99 / p99.9) on a quiet machine and beside
   --load busy-loop processes (default: one per core, so no core is idle), for sidequest as it ships
   (polling for the push reply while a core is idle), sidequest never polling, sidequest polling whatever
-  the load, and Ruby Sidekiq, in turn under the same loops; with the pushing thread's CPU per enqueue
-  call and the worker's CPU per job.
+  the load, and Ruby Sidekiq, in turn under the same loops (the order rotating between runs); with the
+  pushing thread's CPU per enqueue call and the worker's CPU per job.
 
 Peers run from bench/.venv-peers, created and filled from PyPI on first use (versions pinned in bench/run.py);
 Ruby Sidekiq is Debian's ruby-sidekiq when ``sidekiq`` is on PATH. ``--out`` writes docs/benchmarks.md
@@ -782,12 +782,14 @@ def latency_under_load(
     variants: list[tuple[System, str, str, dict[str, str]]], load: int, samples: int, runs: int, settle: float
 ) -> list[tuple[str, str, int, Probe]]:
     """Each variant (system, key, label, env) probed quiet and beside `load` busy loops, interleaved;
-    rows of (key, label, busy loops, medians of runs per figure)."""
+    rows of (key, label, busy loops, medians of runs per figure), in the order of variants."""
     measured: dict[tuple[str, str, int], list[Probe]] = {}
-    for _ in range(runs):
+    for run in range(runs):
+        # each run starts with another variant, so none is always the first after the loops start
+        turn = run % len(variants)
         for level in (0, load):
             with busy_loops(level):
-                for system, key, label, env in variants:
+                for system, key, label, env in variants[turn:] + variants[:turn]:
                     probe = latency_probe(system, samples, env, settle)
                     print(f"  {label}, {level} busy loops: {probe}", file=sys.stderr)
                     measured.setdefault((key, label, level), []).append(probe)
