@@ -67,6 +67,8 @@ def configure(**settings: Any) -> Config:
       tag, labels         shown next to this process in the Web UI ("" ; SIDEQUEST_TAG)
       log_format          "text" or "json" (text; SIDEQUEST_LOG_FORMAT)
       log_level           DEBUG, INFO, WARNING or ERROR (INFO; SIDEQUEST_LOG_LEVEL)
+      job_logging         "all": start, done and fail lines per job; "failures": fail lines only
+                          ("all"; SIDEQUEST_JOB_LOGGING)
       require             modules the worker imports for its jobs (none)
       processes           worker processes under one supervisor, or "auto" (1)
       max_rss_mb          restart a worker process past this many MB, with processes (0: off)
