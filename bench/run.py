@@ -9,10 +9,24 @@ taskiq's defaults run several processes). Figures are medians of --runs.
 - bulk enqueue: N jobs through the system's bulk API (1000 per call), where it has one;
 - drain: jobs/s from the first ledger byte to the last, the worker started on a full queue;
 - idle RSS: the worker's process tree, 3 s after start on an empty queue;
-- latency: enqueue -> start of one job at a time on that idle worker (5 ms apart), p50 / p99.
+- latency: enqueue -> start of one job at a time on that idle worker (5 ms apart), p50 / p99;
+- Redis commands per job: INFO commandstats over the drain (CONFIG RESETSTAT just before the worker
+  starts), all commands / EVAL+EVALSHA+FCALL calls. Redis 7 counts a command run inside a Lua script
+  like one a client sent, so "all" includes them; the script calls are what clients sent of them;
+- Redis CPU per job: redis-server's used_cpu_user + used_cpu_sys (INFO cpu) over the single enqueue
+  and over the drain, in microseconds; 1e6 / (enqueue + drain) is the jobs/s one Redis core carries
+  (docs/scaling.md).
 
-Extras (sidequest, and Ruby Sidekiq where noted): SQLite store; scheduled-job lateness; --processes 2
-with jobs burning 1 ms of CPU; the same drain and enqueues behind bench/proxy.py adding a round trip.
+Extras (sidequest, and Ruby Sidekiq where noted; --extras picks them):
+- scheduled: scheduled-job lateness;
+- processes: `--processes N` for each N of --processes (default 1,2; e.g. 1,2,4,8 on a larger machine)
+  draining jobs that burn 1 ms of CPU, with the speed-up over 1 and Redis CPU per job and as a share of a core;
+- rtt: the same drain and enqueues behind bench/proxy.py adding a round trip;
+- load: the latency probe (--load-samples, default 2,000; p50 / p99 / p99.9) on a quiet machine and beside
+  --load busy-loop processes (default: one per core, so no core is idle), for sidequest as it ships
+  (polling for the push reply while a core is idle), sidequest never polling, sidequest polling whatever
+  the load, and Ruby Sidekiq, in turn under the same loops (the order rotating between runs); with the
+  pushing thread's CPU per enqueue call and the worker's CPU per job.
 
 Peers run from bench/.venv-peers, created and filled from PyPI on first use (versions pinned in bench/run.py);
 Ruby Sidekiq is Debian's ruby-sidekiq when ``sidekiq`` is on PATH. ``--out`` writes docs/benchmarks.md
@@ -23,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -152,6 +167,63 @@ def ping_ms(url: str, count: int = 50) -> float:
     return statistics.median(samples)
 
 
+@dataclass
+class RedisCost:
+    """What a redis-server did between two readings: commands run and CPU seconds used."""
+
+    commands: int  # every command, those run inside Lua scripts included (Redis counts both alike)
+    scripts: int  # EVAL / EVALSHA / FCALL calls: issued by clients, each runs commands of its own
+    cpu: float  # used_cpu_user + used_cpu_sys, seconds
+    calls: dict[str, int] = field(default_factory=dict)  # by command name
+
+    def breakdown(self, jobs: int) -> str:
+        """The commands per job, most frequent first (for the progress lines on stderr)."""
+        ranked = sorted(self.calls.items(), key=lambda item: -item[1])
+        return ", ".join(f"{name} {count / jobs:.3f}" for name, count in ranked if count)
+
+    def per_job(self, jobs: int) -> tuple[float, float, float]:
+        """(commands, script calls, CPU microseconds) per job."""
+        if jobs <= 0:
+            return (float("nan"),) * 3
+        return self.commands / jobs, self.scripts / jobs, self.cpu * 1e6 / jobs
+
+
+SCRIPT_COMMANDS = {"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"}
+
+
+@contextmanager
+def redis_cost(url: str) -> Iterator[list[RedisCost]]:
+    """Measure the server's commands and CPU over the block; the result is appended to the list yielded.
+
+    CONFIG RESETSTAT clears INFO commandstats at the start (it counts itself; left out); INFO cpu is
+    cumulative, so it is read on both sides. Nothing is measured for a store that is not Redis.
+    """
+    found: list[RedisCost] = []
+    if not url.startswith("redis"):
+        yield found
+        return
+    import redis
+
+    client = redis.Redis.from_url(url)
+
+    def cpu() -> float:
+        info = client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    try:
+        client.config_resetstat()
+        before = cpu()
+        yield found
+        stats = client.info("commandstats")
+        after = cpu()
+    finally:
+        client.close()
+    calls = {name.removeprefix("cmdstat_"): int(values["calls"]) for name, values in stats.items()}
+    calls.pop("config|resetstat", None)
+    scripts = sum(count for name, count in calls.items() if name in SCRIPT_COMMANDS)
+    found.append(RedisCost(sum(calls.values()), scripts, after - before, calls))
+
+
 def calibrate_delay(target_ms: float) -> tuple[float, float]:
     """The proxy's per-direction delay whose PING round trip first reaches target_ms, and that round trip.
 
@@ -185,6 +257,12 @@ class System:
     env: dict[str, str] = field(default_factory=dict)
 
     def enqueue(self, url: str, mode: str, count: int, workdir: Path, extra_env: dict[str, str]) -> float:
+        return float(self.enqueue_report(url, mode, count, workdir, extra_env)["seconds"])
+
+    def enqueue_report(
+        self, url: str, mode: str, count: int, workdir: Path, extra_env: dict[str, str]
+    ) -> dict[str, float]:
+        """Run the app's enqueue side; its JSON line: "seconds", and in latency mode "enqueue_cpu"."""
         argv = ["ruby", self.app] if self.python == "ruby" else [self.python, self.app]
         result = subprocess.run(
             [*argv, mode, str(count)],
@@ -196,7 +274,8 @@ class System:
         )
         if result.returncode != 0:
             raise RuntimeError(f"{self.name} {mode} enqueue failed:\n{result.stdout}\n{result.stderr}")
-        return float(json.loads(result.stdout.strip().splitlines()[-1])["seconds"])
+        report: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+        return report
 
     def environment(self, url: str, workdir: Path, extra_env: dict[str, str]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS", "SIDEQUEST"))}
@@ -426,8 +505,8 @@ def stop_worker(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-def tree_rss_mb(pid: int) -> float:
-    """VmRSS of pid and all its descendants, in MB."""
+def family(pid: int) -> set[int]:
+    """pid and all its living descendants."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -436,15 +515,20 @@ def tree_rss_mb(pid: int) -> float:
                     parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
                 pass
-    family, frontier = {pid}, [pid]
+    members, frontier = {pid}, [pid]
     while frontier:
         current = frontier.pop()
         for child, parent in parents.items():
-            if parent == current and child not in family:
-                family.add(child)
+            if parent == current and child not in members:
+                members.add(child)
                 frontier.append(child)
+    return members
+
+
+def tree_rss_mb(pid: int) -> float:
+    """VmRSS of pid and all its descendants, in MB."""
     total_kb = 0
-    for member in family:
+    for member in family(pid):
         try:
             with open(f"/proc/{member}/status") as status:
                 for line in status:
@@ -453,6 +537,19 @@ def tree_rss_mb(pid: int) -> float:
         except OSError:
             pass
     return total_kb / 1024
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of pid and its living descendants, in seconds."""
+    ticks = 0
+    for member in family(pid):
+        try:
+            with open(f"/proc/{member}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, ValueError, IndexError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def ledger_size(workdir: Path) -> int:
@@ -505,6 +602,11 @@ class Result:
     rss: float = float("nan")
     p50: float = float("nan")
     p99: float = float("nan")
+    # the server's side (Redis stores only): per job, during the drain and during the single enqueue
+    redis_commands: float = float("nan")  # every command, those run inside Lua included
+    redis_scripts: float = float("nan")  # EVAL/EVALSHA/FCALL calls
+    redis_us_enqueue: float = float("nan")  # redis-server CPU microseconds
+    redis_us_drain: float = float("nan")
 
 
 @contextmanager
@@ -532,15 +634,29 @@ def run_once(system: System, jobs: int, samples: int, delay_ms: float = 0.0, idl
     with tempfile.TemporaryDirectory(prefix=f"bench-{system.name}-") as name:
         tmp = Path(name)
         with store_for(system, tmp, delay_ms) as url:
-            result.single = count / system.enqueue(url, "single", count, tmp, {})
+            with redis_cost(url) as enqueue_cost:
+                result.single = count / system.enqueue(url, "single", count, tmp, {})
             if system.bulk:
                 clear(system, url, tmp)
                 result.bulk = count / system.enqueue(url, "bulk", count, tmp, {})
-            worker = start_worker(system, url, tmp, {})
+            worker = None
             try:
-                result.drain = wait_drain(tmp, count, worker, timeout=max(60.0, count / 50))
+                with redis_cost(url) as drain_cost:  # the worker's start, its drain, not its stop
+                    worker = start_worker(system, url, tmp, {})
+                    result.drain = wait_drain(tmp, count, worker, timeout=max(60.0, count / 50))
             finally:
-                stop_worker(worker)
+                if worker is not None:
+                    stop_worker(worker)
+            if drain_cost and enqueue_cost:
+                result.redis_commands, result.redis_scripts, result.redis_us_drain = drain_cost[0].per_job(
+                    count
+                )
+                result.redis_us_enqueue = enqueue_cost[0].per_job(count)[2]
+                for step, cost in (("single enqueue", enqueue_cost[0]), ("drain", drain_cost[0])):
+                    print(
+                        f"  {system.name} {step}, Redis commands per job: {cost.breakdown(count)}",
+                        file=sys.stderr,
+                    )
             if not idle:
                 return result
             clear(system, url, tmp)
@@ -563,10 +679,10 @@ def median_result(results: list[Result]) -> Result:
         return statistics.median(real) if real else float("nan")
 
     return Result(
-        *(
-            med([getattr(r, name) for r in results])
-            for name in ("drain", "single", "bulk", "rss", "p50", "p99")
-        )
+        **{
+            column.name: med([getattr(result, column.name) for result in results])
+            for column in dataclasses.fields(Result)
+        }
     )
 
 
@@ -589,19 +705,140 @@ def scheduled_lateness(system: System, count: int) -> tuple[float, float]:
     return percentile(values, 0.5), percentile(values, 0.99)
 
 
-def burn_throughput(system: System, processes: int, count: int) -> float:
-    """Drain jobs/s for jobs that burn 1 ms of CPU each, with --processes N."""
+def burn_throughput(system: System, processes: int, count: int) -> tuple[float, float]:
+    """Drain jobs/s for jobs that burn 1 ms of CPU each, with --processes N; and Redis CPU us per job."""
     with tempfile.TemporaryDirectory(prefix="bench-burn-") as name:
         tmp = Path(name)
         with redis_server(tmp / "redis") as url:
             env = {"BENCH_JOB": "burn"}
             system.enqueue(url, "bulk", count, tmp, env)
             argv = [*system.worker(url), "--processes", str(processes)]
-            worker = start_worker(system, url, tmp, env, argv)
+            worker = None
             try:
-                return wait_drain(tmp, count, worker, timeout=120)
+                with redis_cost(url) as cost:
+                    worker = start_worker(system, url, tmp, env, argv)
+                    rate = wait_drain(tmp, count, worker, timeout=120)
+            finally:
+                if worker is not None:
+                    stop_worker(worker)
+            return rate, cost[0].per_job(count)[2]
+
+
+def processes_sweep(system: System, counts: list[int], jobs: int, runs: int) -> tuple[str, float]:
+    """The burn drain at each --processes count (runs interleaved); a table and the scaling at 2."""
+    measured: dict[int, list[tuple[float, float]]] = {count: [] for count in counts}
+    for _ in range(runs):
+        for count in counts:
+            measured[count].append(burn_throughput(system, count, jobs))
+    lines = [
+        "| --processes | jobs/s | vs 1 process | Redis CPU per job, us | Redis CPU, share of one core |",
+        "|---|---|---|---|---|",
+    ]
+    rates = {count: statistics.median(rate for rate, _ in values) for count, values in measured.items()}
+    for count, values in measured.items():
+        redis_us = statistics.median(us for _, us in values)
+        one = rates.get(1, float("nan"))
+        lines.append(
+            f"| {count} | {fmt(rates[count])} | {rates[count] / one:.2f}x | {redis_us:.1f} | "
+            f"{rates[count] * redis_us / 1e6:.0%} |"
+        )
+    scaling = rates[2] / rates[1] if 1 in rates and 2 in rates and rates[1] else float("nan")
+    return "\n".join(lines), scaling
+
+
+# ---- latency under load: sidequest (polling and not) beside Ruby Sidekiq, with busy loops -----------
+@contextmanager
+def busy_loops(count: int) -> Iterator[None]:
+    """count processes spinning in pure Python: with as many as cores, the machine has no idle core."""
+    loops = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+        for _ in range(count)
+    ]
+    try:
+        yield
+    finally:
+        for process in loops:
+            process.kill()
+            process.wait(5)
+
+
+@dataclass
+class Probe:
+    p50: float = float("nan")
+    p99: float = float("nan")
+    p999: float = float("nan")
+    enqueue_cpu_us: float = float("nan")  # the pushing thread's CPU per enqueue call (polling included)
+    worker_cpu_us: float = float("nan")  # the worker's process tree, per job, over the probe
+
+
+def latency_probe(system: System, samples: int, extra_env: dict[str, str], settle: float = 3.0) -> Probe:
+    """samples jobs one at a time on an idle worker (after 10 to warm up): enqueue -> start, and CPU.
+
+    The worker gets settle seconds to start before the probe (its CPU is counted from then on)."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-probe-{system.name}-") as name:
+        tmp = Path(name)
+        with redis_server(tmp / "redis") as url:
+            worker = start_worker(system, url, tmp, extra_env)
+            try:
+                time.sleep(settle)
+                before = tree_cpu_seconds(worker.pid)
+                report = system.enqueue_report(url, "latency", samples + 10, tmp, extra_env)
+                worker_cpu = tree_cpu_seconds(worker.pid) - before
             finally:
                 stop_worker(worker)
+            values = latencies(tmp, skip=10)
+    return Probe(
+        percentile(values, 0.5),
+        percentile(values, 0.99),
+        percentile(values, 0.999),
+        report.get("enqueue_cpu", float("nan")) * 1e6 / samples,  # the apps leave the 10 out too
+        worker_cpu * 1e6 / (samples + 10),
+    )
+
+
+def latency_under_load(
+    variants: list[tuple[System, str, str, dict[str, str]]], load: int, samples: int, runs: int, settle: float
+) -> list[tuple[str, str, int, Probe]]:
+    """Each variant (system, key, label, env) probed quiet and beside `load` busy loops, interleaved;
+    rows of (key, label, busy loops, medians of runs per figure), in the order of variants."""
+    measured: dict[tuple[str, str, int], list[Probe]] = {}
+    for run in range(runs):
+        # each run starts with another variant, so none is always the first after the loops start
+        turn = run % len(variants)
+        for level in (0, load):
+            with busy_loops(level):
+                for system, key, label, env in variants[turn:] + variants[:turn]:
+                    probe = latency_probe(system, samples, env, settle)
+                    print(f"  {label}, {level} busy loops: {probe}", file=sys.stderr)
+                    measured.setdefault((key, label, level), []).append(probe)
+    return [
+        (
+            key,
+            label,
+            level,
+            Probe(
+                **{
+                    column.name: statistics.median(getattr(probe, column.name) for probe in probes)
+                    for column in dataclasses.fields(Probe)
+                }
+            ),
+        )
+        for (key, label, level), probes in measured.items()
+    ]
+
+
+def load_table(rows: list[tuple[str, str, int, Probe]], samples: int) -> str:
+    lines = [
+        "| system | busy loops | samples | enqueue -> start p50 / p99 / p99.9, ms "
+        "| pusher CPU per enqueue, us | worker CPU per job, us |",
+        "|---|---|---|---|---|---|",
+    ]
+    for _, label, level, probe in rows:
+        lines.append(
+            f"| {label} | {level} | {samples:,} | {probe.p50:.2f} / {probe.p99:.2f} / {probe.p999:.2f} | "
+            f"{probe.enqueue_cpu_us:.0f} | {probe.worker_cpu_us:.0f} |"
+        )
+    return "\n".join(lines)
 
 
 # ---- report -----------------------------------------------------------------------------------------
@@ -613,14 +850,26 @@ def fmt(value: float, digits: int = 0) -> str:
 
 def table(rows: list[tuple[System, Result, int]]) -> str:
     lines = [
-        "| system | jobs | drain, jobs/s | single enqueue, jobs/s | bulk enqueue, jobs/s | idle RSS, MB | latency p50 / p99, ms |",
-        "|---|---|---|---|---|---|---|",
+        "| system | jobs | drain, jobs/s | single enqueue, jobs/s | bulk enqueue, jobs/s | idle RSS, MB "
+        "| latency p50 / p99, ms | Redis commands per job, drain: all / scripts "
+        "| Redis CPU per job, us: enqueue / drain |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for system, result, count in rows:
         latency = "not measured" if result.p50 != result.p50 else f"{result.p50:.2f} / {result.p99:.2f}"
+        commands = (
+            "not Redis"
+            if result.redis_commands != result.redis_commands
+            else f"{result.redis_commands:.2f} / {result.redis_scripts:.2f}"
+        )
+        redis_cpu = (
+            "not Redis"
+            if result.redis_us_drain != result.redis_us_drain
+            else f"{result.redis_us_enqueue:.1f} / {result.redis_us_drain:.1f}"
+        )
         lines.append(
             f"| {system.label} | {count:,} | {fmt(result.drain)} | {fmt(result.single)} | "
-            f"{fmt(result.bulk)} | {fmt(result.rss)} | {latency} |"
+            f"{fmt(result.bulk)} | {fmt(result.rss)} | {latency} | {commands} | {redis_cpu} |"
         )
     return "\n".join(lines)
 
@@ -689,7 +938,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency-samples", type=int, default=200)
-    parser.add_argument("--extras", default="scheduled,processes,rtt", help="scheduled,processes,rtt or none")
+    parser.add_argument(
+        "--extras", default="scheduled,processes,rtt,load", help="scheduled,processes,rtt,load or none"
+    )
+    parser.add_argument(
+        "--processes",
+        default="1,2",
+        help="the processes extra: --processes counts to sweep, e.g. 1,2,4,8 (scaling target at 2)",
+    )
+    parser.add_argument(
+        "--load",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="the load extra: busy-loop processes beside the probe",
+    )
+    parser.add_argument(
+        "--load-samples", type=int, default=2000, help="the load extra: jobs per latency probe"
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=3.0,
+        help="the load extra: seconds a worker gets to start before a probe",
+    )
     parser.add_argument("--rtt-systems", default="sidequest,sidekiq,dramatiq")
     parser.add_argument("--rtt-ms", type=float, default=1.0, help="round trip to aim for behind the proxy")
     parser.add_argument("--rtt-jobs", type=int, default=5000, help="jobs per run behind the delaying proxy")
@@ -737,17 +1008,50 @@ def main(argv: list[str] | None = None) -> int:
             f"time p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 < 100 ms)."
         )
         print(sections[-1])
+    tables: list[tuple[str, str, str]] = []  # (heading, what was run, table)
     if "processes" in extras:
         burn_jobs = min(args.jobs, 8000)
-        ones = [burn_throughput(sidequest, 1, burn_jobs) for _ in range(args.runs)]
-        twos = [burn_throughput(sidequest, 2, burn_jobs) for _ in range(args.runs)]
-        one, two = statistics.median(ones), statistics.median(twos)
-        scaling = two / one if one else float("nan")
-        sections.append(
-            f"`--processes 2` with jobs burning 1 ms of CPU each ({burn_jobs:,} jobs, medians of {args.runs}): "
-            f"1 process {one:,.0f} jobs/s, 2 processes {two:,.0f} jobs/s, {two / one:.2f}x (target >= 1.6x)."
+        counts = [int(text) for text in args.processes.split(",") if text.strip()]
+        sweep, scaling = processes_sweep(sidequest, counts, burn_jobs, args.runs)
+        tables.append(
+            (
+                "Processes",
+                f"sidequest `--processes N` draining {burn_jobs:,} jobs that burn 1 ms of CPU each (`-c 10` "
+                f"per process), medians of {args.runs} runs interleaved; Redis CPU per job from the "
+                "server's used_cpu_user + used_cpu_sys over the drain.",
+                sweep,
+            )
         )
-        print(sections[-1])
+        print(sweep)
+    load_rows: list[tuple[str, str, int, Probe]] = []
+    if "load" in extras:
+        variants = [
+            (sidequest, "sidequest", "sidequest (polls for the push reply while a core is idle)", {}),
+            (sidequest, "sidequest-no-polling", "sidequest, never polling", {"BENCH_SPIN": "never"}),
+            (
+                sidequest,
+                "sidequest-always-polling",
+                "sidequest, polling whatever the load",
+                {"BENCH_SPIN": "always"},
+            ),
+        ]
+        if "sidekiq" in chosen:
+            variants.append((everything["sidekiq"], "sidekiq", everything["sidekiq"].label, {}))
+        load_average = " ".join(f"{v:.2f}" for v in os.getloadavg())
+        load_rows = latency_under_load(variants, args.load, args.load_samples, args.runs, args.settle)
+        text = load_table(load_rows, args.load_samples)
+        tables.append(
+            (
+                "Latency under load",
+                f"The latency probe ({args.load_samples:,} jobs one at a time, 5 ms apart, on an idle worker) "
+                f"alone and beside {args.load} busy-loop processes ({os.cpu_count()} cores here), each "
+                f"system in turn under the same loops, medians of {args.runs} runs; load average before: "
+                f"{load_average}. Pusher CPU: the enqueue calls alone (thread CPU time); worker CPU: its "
+                "process tree over the probe, idle time included.",
+                text,
+            )
+        )
+        print(text)
     rtt_rows: list[tuple[System, Result, int]] = []
     rtt = float("nan")
     if "rtt" in extras:
@@ -761,11 +1065,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"behind the delaying proxy (PING round trip {rtt:.2f} ms, delay {delay} ms each way):")
         print(table(rtt_rows))
 
-    goals = targets(rows, rtt_rows, scheduled_p99, scaling)
+    goals = targets(rows, rtt_rows, scheduled_p99, scaling, load_rows, args.load)
     for line in goals:
         print(line)
     if args.out:
-        write_report(args, info, rows, report, sections + goals, rtt_rows, rtt)
+        write_report(args, info, rows, report, sections + goals, rtt_rows, rtt, tables)
     return 0
 
 
@@ -774,6 +1078,8 @@ def targets(
     rtt_rows: list[tuple[System, Result, int]],
     scheduled_p99: float,
     scaling: float,
+    load_rows: list[tuple[str, str, int, Probe]],
+    load: int,
 ) -> list[str]:
     """issue 6's targets, each with the ratio measured in this run (nan when a side was not run)."""
     by_name = {system.name: result for system, result, _ in rows}
@@ -800,6 +1106,28 @@ def targets(
         f"scheduled job start p99 {scheduled_p99:.1f} ms late (target < 100 ms): {check(scheduled_p99 < 100)}",
         f"--processes 2 scaling {scaling:.2f}x (target >= 1.6x): {check(scaling >= 1.6)}",
     ]
+    if sidekiq.redis_us_drain == sidekiq.redis_us_drain and ours.redis_us_drain == ours.redis_us_drain:
+        share = ours.redis_us_drain / sidekiq.redis_us_drain
+        whole = (ours.redis_us_enqueue + ours.redis_us_drain) / (
+            sidekiq.redis_us_enqueue + sidekiq.redis_us_drain
+        )
+        lines.append(
+            f"Redis CPU per job drained {share:.2f} of Sidekiq's (target <= 0.25): {check(share <= 0.25)}; "
+            f"enqueue + drain {whole:.2f} of Sidekiq's"
+        )
+    probes = {(key, level): probe for key, _, level, probe in load_rows}
+    if probes:
+        quiet, busy = probes[("sidequest", 0)], probes[("sidequest", load)]
+        lines.append(
+            f"latency probe, quiet: p50 {quiet.p50:.2f} ms (target < 1 ms): "
+            f"{check(quiet.p50 < 1)}; p99 {quiet.p99:.2f} ms (target < 2 ms): {check(quiet.p99 < 2)}"
+        )
+        if ("sidekiq", load) in probes:
+            theirs = probes[("sidekiq", load)]
+            lines.append(
+                f"p99 beside {load} busy loops {busy.p99:.2f} ms vs Ruby Sidekiq's {theirs.p99:.2f} ms "
+                f"(target: no worse): {check(busy.p99 <= theirs.p99)}"
+            )
     behind = {system.name: result for system, result, _ in rtt_rows}
     if "sidequest" in behind and "sidekiq" in behind:
         near = (
@@ -821,6 +1149,7 @@ def write_report(
     sections: list[str],
     rtt_rows: list[tuple[System, Result, int]],
     rtt: float,
+    tables: list[tuple[str, str, str]],
 ) -> None:
     out: Path = args.out
     png = out.with_suffix(".png")
@@ -858,6 +1187,8 @@ def write_report(
             "",
             table(rtt_rows),
         ]
+    for heading, what, text in tables:
+        lines += ["", f"## {heading}", "", what, "", text]
     info = info | {"load average at end": " ".join(f"{v:.2f}" for v in os.getloadavg())}
     lines += ["", "## Machine", ""] + [f"- {key}: `{value}`" for key, value in info.items()]
     lines += [

@@ -45,6 +45,7 @@ if $PROGRAM_NAME == __FILE__
   # connect outside the timed part, as the Python apps do
   LatencyJob.perform_async(Time.now.to_f) if %w[single bulk].include?(mode)
   started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  enqueue_cpu = 0.0
   case mode
   when "single"
     count.times { |n| NoopJob.perform_async(n) }
@@ -53,7 +54,9 @@ if $PROGRAM_NAME == __FILE__
   when "latency"
     count.times do |n|
       sleep 0.005
+      cpu = Process.clock_gettime(Process::CLOCK_THREAD_CPUTIME_ID)
       LatencyJob.perform_async(Time.now.to_f)
+      enqueue_cpu += Process.clock_gettime(Process::CLOCK_THREAD_CPUTIME_ID) - cpu if n >= 10 # warm-up left out
       deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
       until latency_lines >= n + 1
         abort "latency job #{n} did not run within 10 s" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
@@ -61,5 +64,5 @@ if $PROGRAM_NAME == __FILE__
       end
     end
   end
-  puts JSON.generate(seconds: Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
+  puts JSON.generate(seconds: Process.clock_gettime(Process::CLOCK_MONOTONIC) - started, enqueue_cpu: enqueue_cpu)
 end

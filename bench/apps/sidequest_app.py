@@ -33,6 +33,14 @@ def burn(n: int) -> None:
 
 
 if __name__ == "__main__":
+    # the load extra's variants (bench/run.py): never poll for the push reply, or poll whatever the load
+    if os.environ.get("BENCH_SPIN") in ("never", "always"):
+        from sidequest.stores.redis import spin
+
+        if os.environ["BENCH_SPIN"] == "never":
+            spin.SPIN_SECONDS = 0.0
+        else:
+            spin.IDLE_CORES_TO_SPIN = 0.0
     sidequest.configure(url=os.environ["BENCH_URL"])
     job = burn if os.environ.get("BENCH_JOB") == "burn" else noop
     _common.drive(

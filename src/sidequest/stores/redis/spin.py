@@ -10,14 +10,20 @@ MISSES_TO_BACK_OFF spins in a row end without the reply, the next BACKOFF_CALLS 
 connection sleep at once. (One miss is not enough: on a busy machine even a local Redis's reply
 is sometimes late.)
 
+Polling only pays while a core is idle: on a machine with no idle core, a polling thread takes the CPU
+that redis-server (or the worker) needs to produce the reply, and makes it later. So a thread polls
+only when the machine's idle time over the last second amounts to IDLE_CORES_TO_SPIN cores or more
+(from /proc/stat, read at most once a second per process; elsewhere from the load average).
+
 Each poll is a system call, which releases the GIL, so other threads of the process still run.
 """
 
 from __future__ import annotations
 
+import os
 import select
 import socket
-from time import perf_counter
+from time import monotonic, perf_counter
 
 #: How long a pushing thread polls for the reply before it sleeps in recv.
 SPIN_SECONDS = 0.00025
@@ -25,6 +31,59 @@ SPIN_SECONDS = 0.00025
 MISSES_TO_BACK_OFF = 3
 #: Calls that sleep at once after such a run of misses, before polling is tried again.
 BACKOFF_CALLS = 100
+#: Idle CPU, in cores, the machine must have had over the last sample for a thread to poll.
+IDLE_CORES_TO_SPIN = 1.0
+#: How long one sample of the machine's idle time stands before it is taken again.
+IDLE_SAMPLE_SECONDS = 1.0
+
+
+class IdleCores:
+    """The machine's idle CPU, in cores, over the last IDLE_SAMPLE_SECONDS (shared by a process's threads).
+
+    Reading /proc/stat costs tens of microseconds, so it is read at most once per sample period; a
+    polling decision costs one clock read. Threads racing on a refresh only read the file twice.
+    """
+
+    __slots__ = ("_at", "_ticks", "cores")
+
+    def __init__(self) -> None:
+        self._at = float("-inf")
+        self._ticks: tuple[int, int] | None = None  # (idle, total) jiffies at the last sample
+        self.cores = float(os.cpu_count() or 1)
+
+    def now(self) -> float:
+        """Idle cores over the last sample period, refreshed when the period has passed."""
+        clock = monotonic()
+        if clock - self._at >= IDLE_SAMPLE_SECONDS:
+            self._at = clock
+            self.cores = self._sample()
+        return self.cores
+
+    def _sample(self) -> float:
+        cpus = os.cpu_count() or 1
+        try:
+            with open("/proc/stat", "rb") as stat:
+                fields = stat.readline().split()[1:9]  # user nice system idle iowait irq softirq steal
+            ticks = [int(value) for value in fields]
+            idle, total = ticks[3] + ticks[4], sum(ticks)
+        except (OSError, ValueError, IndexError):
+            return self._from_load_average(cpus)
+        previous, self._ticks = self._ticks, (idle, total)
+        if previous is None or total <= previous[1]:
+            # the first sample of this process: no interval yet to measure over
+            return self._from_load_average(cpus)
+        return cpus * (idle - previous[0]) / (total - previous[1])
+
+    @staticmethod
+    def _from_load_average(cpus: int) -> float:
+        try:
+            return max(0.0, cpus - os.getloadavg()[0])
+        except OSError:  # no load average on this platform: behave as before, polling allowed
+            return float(cpus)
+
+
+#: One reading per process (after a fork the child's first refresh measures from the parent's sample).
+IDLE = IdleCores()
 
 
 class ReplyWait:
@@ -39,11 +98,16 @@ class ReplyWait:
         self.skip = 0
 
     def until_readable(self, sock: socket.socket | None) -> bool:
-        """Poll sock until it is readable or the spin runs out; True when the reply is there."""
+        """Poll sock until it is readable or the spin runs out; True when the reply is there.
+
+        False at once (no polling) when the machine has no idle core to poll with.
+        """
         if sock is None:
             return False
         if self.skip:
             self.skip -= 1
+            return False
+        if IDLE.now() < IDLE_CORES_TO_SPIN:
             return False
         fd = sock.fileno()
         if fd != self._fd or self._poll is None:
