@@ -252,6 +252,15 @@ def systems() -> dict[str, System]:
             sidequest_worker(),
             True,
         ),
+        "sidequest-info": System(
+            "sidequest-info",
+            "sidequest (-c 10, default INFO logging to a file)",
+            sys.executable,
+            "sidequest_app.py",
+            # the same worker without --log-level: INFO, a start and a done line per job on stderr
+            lambda url: sidequest_worker()(url)[:-2],
+            True,
+        ),
         "sidekiq": System(
             "sidekiq",
             f"Ruby Sidekiq {sidekiq_version()} (-c 10, WARN)",
@@ -259,6 +268,15 @@ def systems() -> dict[str, System]:
             "sidekiq_app.rb",
             lambda url: ["sidekiq", "-r", "./sidekiq_app.rb", "-c", "10", "-q", "default"],
             True,
+        ),
+        "sidekiq-info": System(
+            "sidekiq-info",
+            f"Ruby Sidekiq {sidekiq_version()} (-c 10, default INFO logging to a file)",
+            "ruby",
+            "sidekiq_app.rb",
+            lambda url: ["sidekiq", "-r", "./sidekiq_app.rb", "-c", "10", "-q", "default"],
+            True,
+            env={"BENCH_SIDEKIQ_LOG_LEVEL": "INFO"},
         ),
         "dramatiq": System(
             "dramatiq",

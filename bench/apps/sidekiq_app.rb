@@ -1,13 +1,15 @@
 # Ruby Sidekiq 6.4 (Debian's ruby-sidekiq): `sidekiq -r ./sidekiq_app.rb -c 10`; run with ruby it enqueues.
 # Same jobs as the Python apps: a no-op appends one byte to $BENCH_LEDGER, a latency job appends the
-# seconds since its enqueue to $BENCH_LATENCY. Log at WARN and redis-rb's per-fetch deprecation silenced.
+# seconds since its enqueue to $BENCH_LATENCY. Log at WARN (or INFO, see below) and redis-rb's per-fetch
+# deprecation silenced.
 require "sidekiq"
 require "json"
 
 Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
 Sidekiq.configure_server { |config| config.redis = { url: ENV.fetch("BENCH_URL") } }
 Sidekiq.configure_client { |config| config.redis = { url: ENV.fetch("BENCH_URL") } }
-Sidekiq.logger.level = Logger::WARN
+# WARN unless BENCH_SIDEKIQ_LOG_LEVEL=INFO (bench/run.py's "sidekiq-info": its default level)
+Sidekiq.logger.level = ENV["BENCH_SIDEKIQ_LOG_LEVEL"] == "INFO" ? Logger::INFO : Logger::WARN
 
 LEDGER = File.open(ENV.fetch("BENCH_LEDGER", File::NULL), "a")
 LEDGER.sync = true

@@ -13,16 +13,32 @@ public is listed in __all__, sidequest.testing and sidequest.middleware.
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from sidequest import config as _config
 from sidequest._version import __version__
-from sidequest.batches import Batch, astatus, await_job, status, wait
 from sidequest.client import Client, enqueue, enqueue_bulk
 from sidequest.config import Config, get_config
 from sidequest.errors import ConfigError, JobArgumentError, SidequestError, StoreUnavailable, UnknownJobError
 from sidequest.job import Job, job
 from sidequest.periodic import periodic
+
+if TYPE_CHECKING:
+    from sidequest.batches.batch import Batch
+    from sidequest.batches.status import astatus, await_job, status, wait
+
+#: Public names imported on first use: a worker that runs no batch never loads sidequest.batches.
+_LAZY = {name: "sidequest.batches" for name in ("Batch", "astatus", "await_job", "status", "wait")}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sidequest' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def configure(**settings: Any) -> Config:
@@ -51,6 +67,8 @@ def configure(**settings: Any) -> Config:
       tag, labels         shown next to this process in the Web UI ("" ; SIDEQUEST_TAG)
       log_format          "text" or "json" (text; SIDEQUEST_LOG_FORMAT)
       log_level           DEBUG, INFO, WARNING or ERROR (INFO; SIDEQUEST_LOG_LEVEL)
+      job_logging         "all": start, done and fail lines per job; "failures": fail lines only
+                          ("all"; SIDEQUEST_JOB_LOGGING)
       require             modules the worker imports for its jobs (none)
       processes           worker processes under one supervisor, or "auto" (1)
       max_rss_mb          restart a worker process past this many MB, with processes (0: off)

@@ -30,8 +30,32 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+#: Commands imported only when named (or listed by --help): a worker then does not load the operator
+#: API, the dashboard or batches, which would cost it start-up time and resident memory.
+LAZY_COMMANDS: dict[str, str] = {
+    **{
+        name: f"sidequest.cli_ops:{name}"
+        for name in ("stats", "queues", "queue", "retries", "scheduled", "dead", "busy", "processes")
+    },
+    "periodic": "sidequest.cli_periodic:periodic",
+    "web": "sidequest.web.cli:web",  # the dashboard
+    "batches": "sidequest.cli_batches:batches",
+}
+
+
 class _Commands(click.Group):
     """Turns our configuration and store errors, from any command, into one line and exit code 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in LAZY_COMMANDS:
+            module, _, attribute = LAZY_COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -182,15 +206,6 @@ def demo(url: str, seconds: float, web_port: int) -> None:
     sys.exit(run_demo(url, seconds, web_port))
 
 
-def _register_operator_commands() -> None:
-    """stats, queues, queue, retries, scheduled, dead, busy, processes: see cli_ops.py."""
-    from sidequest.cli_ops import register
-    from sidequest.cli_periodic import periodic
-
-    register(main)
-    main.add_command(periodic)
-
-
 def _check_store(config: Config, *, separate_processes: bool) -> None:
     """Open the store once before starting, so a bad URL or a refusal for good is one line, not a retry loop.
 
@@ -213,10 +228,6 @@ def _check_store(config: Config, *, separate_processes: bool) -> None:
         config.use_store(None)
         store.close()
 
-
-_register_operator_commands()
-main.add_command(importlib.import_module("sidequest.web.cli").web)  # `sidequest web`: the dashboard
-main.add_command(importlib.import_module("sidequest.cli_batches").batches)  # `sidequest batches list|show`
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,7 @@ import click
 from sidequest import api
 from sidequest import cli_output as out
 from sidequest._time import to_datetime
-from sidequest.cli_ops import _reports_errors, json_option, url_option
+from sidequest.cli_ops import _reports_errors, _store, json_option, url_option
 
 
 @click.group()
@@ -25,7 +25,7 @@ def batches() -> None:
 @_reports_errors
 def list_batches(url: str | None, as_json: bool, limit: int) -> None:
     """The newest batches with their progress."""
-    rows = api.BatchSet(api.connect(url)).list(limit)
+    rows = api.BatchSet(_store(url)).list(limit)
     if as_json:
         out.print_json(rows)
         return
@@ -61,7 +61,7 @@ def list_batches(url: str | None, as_json: bool, limit: int) -> None:
 @_reports_errors
 def show(bid: str, url: str | None, as_json: bool, jids: int) -> None:
     """One batch: counts, times, callbacks, failed and pending jobs."""
-    status = api.BatchSet(api.connect(url)).get(bid, jids=jids)
+    status = api.BatchSet(_store(url)).get(bid, jids=jids)
     if as_json:
         out.print_json(status)
         return

@@ -17,7 +17,7 @@ import click
 
 from sidequest import api
 from sidequest import cli_output as out
-from sidequest.errors import SidequestError
+from sidequest.errors import ConfigError, SidequestError, StoreError, StoreUnavailable
 from sidequest.stores import Store
 
 P = ParamSpec("P")
@@ -29,26 +29,87 @@ json_option = click.option(
 )
 
 
+#: Exit statuses of every operator command (docs/operations.md, "Exit status"). 0: done.
+#: 1: the command ran but did not do it: the job was already gone when acted on.
+EXIT_NOT_DONE = 1
+#: 2: fix something and run it again: a flag, the URL, a setting, no store there, refused credentials,
+#: a jid, queue, process, batch or schedule that is not there (click's own usage errors exit 2 too).
+EXIT_USAGE = 2
+#: 3: the store could not be reached; try again later (as a --burst worker that gives up on it).
+EXIT_UNREACHABLE = 3
+
+
+class OperatorError(click.ClickException):
+    """One ``Error:`` line on stderr, no traceback, exit status 2: something to fix."""
+
+    exit_code = EXIT_USAGE
+
+
+class StoreUnreachable(OperatorError):
+    exit_code = EXIT_UNREACHABLE
+
+
+class NotDone(OperatorError):
+    exit_code = EXIT_NOT_DONE
+
+
+_ERRORS: dict[int, type[OperatorError]] = {
+    EXIT_USAGE: OperatorError,
+    EXIT_UNREACHABLE: StoreUnreachable,
+    EXIT_NOT_DONE: NotDone,
+}
+
+
+def exit_status(exc: SidequestError, store: Store | None = None) -> int:
+    """EXIT_UNREACHABLE for an outage worth waiting out, EXIT_USAGE for what fails until fixed."""
+    if isinstance(exc, StoreUnavailable):
+        from sidequest.runtime.report import permanent_problem
+
+        # a host name that does not resolve is a typo in the URL far more often than a DNS blip
+        return EXIT_USAGE if store is not None and permanent_problem(store, exc) else EXIT_UNREACHABLE
+    if isinstance(exc, ConfigError | StoreError | LookupError):
+        return EXIT_USAGE
+    return EXIT_NOT_DONE
+
+
 def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Our errors (no store, no such job or process, store down) end the command with one line."""
+    """Our errors (no store, no such job or process, store down) end the command with one line
+    and the exit status for them (exit_status)."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except SidequestError as exc:
-            raise click.ClickException(str(exc)) from None
+            context = click.get_current_context(silent=True)
+            store = None if context is None else context.meta.get(_OPENED)
+            raise _ERRORS[exit_status(exc, store)](" ".join(str(exc).split())) from None
 
     return wrapper
 
 
 def _store(url: str | None) -> Store:
     """The store --url names; on a subcommand it may be given to the group (`retries --url X show J`)."""
-    return api.connect(url or click.get_current_context().meta.get(_GROUP_URL))
+    context = click.get_current_context()
+    store = api.connect(url or context.meta.get(_GROUP_URL))
+    context.meta[_OPENED] = store
+    return store
 
 
 #: ctx.meta key under which a group passes its --url to subcommands (meta is shared by the chain).
 _GROUP_URL = "sidequest.url"
+#: ctx.meta key of the store a command opened, for telling an outage from a typo in its URL.
+_OPENED = "sidequest.store"
+
+
+def _known_queue(name: str, store: Store) -> None:
+    """Refuse a queue name the store has never seen (a typo would otherwise show an empty queue)."""
+    known = store.queue_names()
+    if name not in known and name not in store.paused_queues():
+        listed = ", ".join(known) or "none yet"
+        raise OperatorError(
+            f"no queue {name!r} in this store (its queues: {listed}); `sidequest queues` lists them"
+        )
 
 
 # ---- stats and queues ----------------------------------------------------------------------------
@@ -127,14 +188,21 @@ def queue() -> None:
     """List, pause, resume or clear one queue."""
 
 
-def _queue_action(name: str, help_text: str, act: Callable[[api.Queue], str]) -> None:
+def _queue_action(
+    name: str, help_text: str, act: Callable[[api.Queue], str], *, any_name: bool = False
+) -> None:
+    """A `queue NAME` action; only any_name ones accept a queue the store has not seen (exit 2)."""
+
     @queue.command(name=name, help=help_text)
     @click.argument("queue_name", metavar="NAME")
     @url_option
     @json_option
     @_reports_errors
     def command(queue_name: str, url: str | None, as_json: bool) -> None:
-        target = api.Queue(queue_name, _store(url))
+        store = _store(url)
+        if not any_name:
+            _known_queue(queue_name, store)
+        target = api.Queue(queue_name, store)
         message = act(target)
         if as_json:
             out.print_json({"queue": queue_name, "result": message, "summary": target.summary()})
@@ -156,7 +224,13 @@ def _clear(target: api.Queue) -> str:
     return f"queue {target.name} cleared: {target.clear():,} job(s) deleted"
 
 
-_queue_action("pause", "Stop workers taking this queue's jobs (pushes still land) until resumed.", _pause)
+_queue_action(
+    "pause",
+    "Stop workers taking this queue's jobs (pushes still land) until resumed; a queue may be paused "
+    "before its first job.",
+    _pause,
+    any_name=True,
+)
 _queue_action("resume", "Let workers take this queue's jobs again.", _resume)
 _queue_action("clear", "Delete every job of this queue.", _clear)
 
@@ -170,7 +244,9 @@ _queue_action("clear", "Delete every job of this queue.", _clear)
 @_reports_errors
 def queue_jobs(queue_name: str, page: int, per_page: int, url: str | None, as_json: bool) -> None:
     """List a queue's jobs, newest first: jid, class, args and how long each has waited."""
-    listing = api.Queue(queue_name, _store(url)).page(page, per_page)
+    store = _store(url)
+    _known_queue(queue_name, store)
+    listing = api.Queue(queue_name, store).page(page, per_page)
     if as_json:
         out.print_json(listing)
         return
@@ -297,7 +373,7 @@ def _set_group(name: str, job_set: type[api.JobSet], help_text: str, retry_word:
             else:
                 click.echo(message)
             if not moved:
-                sys.exit(1)
+                sys.exit(EXIT_NOT_DONE)
 
     def _all(action: str, help_line: str, act: Callable[[api.JobSet], int], done: str) -> None:
         @group.command(name=action, help=help_line)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import click
 
-from sidequest import api
 from sidequest import cli_output as out
 from sidequest.api.periodic import Periodic
-from sidequest.cli_ops import _reports_errors, json_option, url_option
+from sidequest.cli_ops import _reports_errors, _store, json_option, url_option
 
 
 @click.group("periodic")
@@ -25,7 +24,7 @@ def periodic() -> None:
 @_reports_errors
 def list_schedules(url: str | None, as_json: bool) -> None:
     """Each schedule with its cron, next run, last run and how its last job ended."""
-    found = Periodic(api.connect(url)).schedules()
+    found = Periodic(_store(url)).schedules()
     if as_json:
         out.print_json(found)
         return
@@ -57,7 +56,7 @@ def list_schedules(url: str | None, as_json: bool) -> None:
 @_reports_errors
 def pause(name: str, url: str | None) -> None:
     """Stop enqueuing NAME's ticks until it is resumed."""
-    Periodic(api.connect(url)).pause(name)
+    Periodic(_store(url)).pause(name)
     click.echo(f"paused {name}")
 
 
@@ -67,7 +66,7 @@ def pause(name: str, url: str | None) -> None:
 @_reports_errors
 def resume(name: str, url: str | None) -> None:
     """Enqueue NAME's ticks again (those that fell while paused are not replayed)."""
-    schedules = Periodic(api.connect(url))
+    schedules = Periodic(_store(url))
     schedules.resume(name)
     click.echo(f"resumed {name}; next run {out.utc(schedules.get(name).next_run)}")
 
@@ -78,5 +77,5 @@ def resume(name: str, url: str | None) -> None:
 @_reports_errors
 def run(name: str, url: str | None) -> None:
     """Enqueue one job of NAME now, out of band; the next tick still fires."""
-    jid = Periodic(api.connect(url)).enqueue_now(name)
+    jid = Periodic(_store(url)).enqueue_now(name)
     click.echo(f"enqueued {name} now as jid {jid}")

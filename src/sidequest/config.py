@@ -63,6 +63,8 @@ class Settings:
     labels: tuple[str, ...] = ()
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
+    #: "failures": a job logs its fail line only, no start and done lines, while INFO stays on for the rest
+    job_logging: Literal["all", "failures"] = "all"
     require: tuple[str, ...] = ()
     processes: int = 1
     max_rss_mb: int = 0
@@ -116,6 +118,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"sidekiq_version must be 6, 7 or 8, got {settings.sidekiq_version!r}")
     if settings.log_format not in ("text", "json"):
         raise ConfigError(f"log_format must be text or json, got {settings.log_format!r}")
+    if settings.job_logging not in ("all", "failures"):
+        raise ConfigError(f"job_logging must be all or failures, got {settings.job_logging!r}")
     if settings.fetch_batch < 1:
         raise ConfigError(f"fetch_batch must be at least 1, got {settings.fetch_batch}")
     if settings.max_recoveries < 1:

@@ -1,12 +1,15 @@
 """Job names to job definitions. Only what is registered here ever runs.
 
 A payload's "class" is looked up in this table and nowhere else: nothing is imported by name from a
-payload, so a job naming os.system is an unknown job, not a shell call.
+payload, so a job naming os.system is an unknown job, not a shell call. The one exception is the
+fixed table BUILT_IN below: the library's own jobs live in modules a worker loads only once such a
+job arrives (they would cost every worker start-up time and memory otherwise).
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import threading
 from typing import TYPE_CHECKING
 
@@ -17,6 +20,9 @@ if TYPE_CHECKING:
 
 _lock = threading.Lock()
 _jobs: dict[str, JobDefinition] = {}
+
+#: The library's own jobs, and the module of ours that registers each when imported.
+BUILT_IN = {"sidequest.BatchChild": "sidequest.batches.batch"}
 
 
 def register(definition: JobDefinition) -> None:
@@ -44,6 +50,10 @@ def lookup(name: str) -> JobDefinition:
     """The job registered as name, or UnknownJobError naming close registered names."""
     definition = _jobs.get(name)
     if definition is None:
+        module = BUILT_IN.get(name)
+        if module is not None:
+            importlib.import_module(module)
+            return _jobs[name]
         raise UnknownJobError(unknown_message(name))
     return definition
 

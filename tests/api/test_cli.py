@@ -29,7 +29,7 @@ def test_stats_in_a_folder_without_a_store_says_so_and_creates_nothing(
 
     result = run("stats")
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"no store at {tmp_path / 'sidequest.db'}" in result.output
     assert "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
@@ -129,14 +129,58 @@ def test_show_retry_and_delete_one_retry(url: str, url_store: Store) -> None:
     assert url_store.set_size("retry") == 0 and url_store.queue_size("default") == 1
 
 
-def test_an_unknown_jid_is_one_line_and_a_failure(url: str, url_store: Store) -> None:
+def test_an_unknown_jid_is_one_line_and_a_usage_error(url: str, url_store: Store) -> None:
     result = run("dead", "retry", jid(9), "--url", url)
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip() == (
         f"Error: no job '{jid(9)}' in the dead set; it may have run, moved or been deleted "
         "(list the set to see what is there)"
     )
+
+
+def test_what_the_user_must_fix_is_one_line_and_exit_status_2(url: str, url_store: Store) -> None:
+    # given a store with one queue and one live process
+    url_store.push([("mailers", job(1, queue="mailers"))])
+    url_store.beat(beat("box:11:aaa"))
+    mistakes = {
+        ("queue", "jobs", "mailer"): "no queue 'mailer' in this store (its queues: mailers)",
+        ("queue", "clear", "mailer"): "no queue 'mailer' in this store",
+        ("queue", "resume", "mailer"): "no queue 'mailer' in this store",
+        ("retries", "show", jid(9)): f"no job '{jid(9)}' in the retry set",
+        ("processes", "quiet", "box:99:zzz"): "no live process 'box:99:zzz'",
+        ("batches", "show", "no-such-batch"): "no-such-batch",
+        ("periodic", "pause", "nightly"): "no periodic schedule named 'nightly'",
+        ("dead", "list", "--page", "0"): "page and per_page start at 1",
+    }
+    for args, fragment in mistakes.items():
+        # when a command names something that is not there, or pages from 0
+        result = run(*args, "--url", url)
+        # then it says so in one line and exits 2, changing nothing
+        assert result.exit_code == 2, (args, result.output)
+        [line] = result.output.splitlines()
+        assert line.startswith("Error: ") and fragment in line, (args, line)
+    assert url_store.queue_size("mailers") == 1 and url_store.paused_queues() == []
+
+
+def test_a_bad_url_or_setting_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
+    for args, env in (
+        (("stats", "--url", "postgres://db/0"), {}),
+        (("retries",), {"SIDEQUEST_URL": "nonsense"}),
+        (("queues", "--url", f"sqlite:///{tmp_path / 'missing' / 'sidequest.db'}"), {}),
+    ):
+        result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+        assert result.exit_code == 2, (args, result.output)
+        [line] = result.output.splitlines()
+        assert line.startswith("Error: "), line
+
+
+def test_a_queue_may_be_paused_before_its_first_job(url: str, url_store: Store) -> None:
+    result = run("queue", "pause", "reports", "--url", url)
+
+    assert result.exit_code == 0, result.output
+    assert url_store.paused_queues() == ["reports"]
+    assert run("queue", "resume", "reports", "--url", url).exit_code == 0
 
 
 def test_retry_all_and_delete_all(url: str, url_store: Store) -> None:

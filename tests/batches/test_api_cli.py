@@ -74,5 +74,5 @@ def test_the_cli_lists_and_shows_batches(url: str, url_store: Store) -> None:
 
     missing = run("batches", "show", "nope", "--url", url)
     assert (
-        missing.exit_code == 1 and "no batch 'nope'" in missing.output and "Traceback" not in missing.output
+        missing.exit_code == 2 and "no batch 'nope'" in missing.output and "Traceback" not in missing.output
     )

@@ -268,6 +268,19 @@ def test_fetched_jobs_stay_in_progress_until_acknowledged(store: Store) -> None:
     assert store.queue_size("default") == 0
 
 
+def test_a_fetch_of_thousands_keeps_every_job_in_progress_in_order(store: Store) -> None:
+    # a store may move a large fetch into the in-progress list in chunks; none may be dropped or reordered
+    jobs = [job(n) for n in range(2_500)]
+    store.push([("default", payload) for payload in jobs])
+    taken = store.fetch("box:1:aaa", ["default"], 2_500)
+
+    assert [work.payload for work in taken] == jobs
+    assert sorted(work.payload for work in store.in_progress("box:1:aaa")) == sorted(jobs)
+    store.requeue("box:1:aaa", taken)
+    assert store.in_progress("box:1:aaa") == []
+    assert sorted(work.payload for work in store.fetch("box:1:aaa", ["default"], 2_500)) == sorted(jobs)
+
+
 def test_acknowledging_one_of_two_equal_jobs_leaves_the_other(store: Store) -> None:
     store.push([("default", job(1)), ("default", job(1))])
     first, second = store.fetch("box:1:aaa", ["default"], 2)

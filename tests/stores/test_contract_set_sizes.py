@@ -120,3 +120,41 @@ def test_a_fired_batch_callback_counts_in_the_schedule_size(store: Store) -> Non
     assert store.batch_done("b1", "j1", "success", "", NOW + 1) == ["complete", "success"]
     # then the schedule's size counts them
     assert sizes(store)["schedule"] == 2
+
+
+def test_a_search_for_several_texts_keeps_entries_with_any_of_them(store: Store) -> None:
+    # given entries holding one text, the other, both or neither
+    one, other, both, neither = job("alpha-x"), job("beta-x"), job("alpha-beta"), job("gamma")
+    store.add_to_set("dead", [(1.0, one), (2.0, other), (3.0, both), (4.0, neither)])
+    # then one read keeps every entry with either text, each once
+    assert store.set_scan("dead", ["alpha", "beta"]) == [(1.0, one), (2.0, other), (3.0, both)]
+    assert store.set_scan("dead", ("alpha", "alpha", "gamma"), also="-x") == [(1.0, one)]
+    assert store.set_scan("dead", ["alpha", "beta"], limit=1) == [(3.0, both)]
+    # and several `also` texts must all be there
+    assert store.set_scan("dead", ["alpha", "beta"], also=["-x", "beta"]) == [(2.0, other)]
+    assert store.set_scan("dead", ["alpha", "beta"], also=["-", ""]) == [
+        (1.0, one),
+        (2.0, other),
+        (3.0, both),
+    ]
+    # and no texts match nothing, an empty one everything
+    assert store.set_scan("dead", []) == []
+    assert len(store.set_scan("dead", ["", "nowhere"])) == 4
+
+
+def test_a_search_past_the_first_chunks_finds_old_entries_and_stops_at_its_limit(
+    store: Store, second_store: Store
+) -> None:
+    # given a set larger than several of a store's read chunks, with matches newest and oldest
+    entries = [
+        (NOW + i, job(f"order-{i}" + ("-declined" if i in (0, 1, 9_998) else ""))) for i in range(10_000)
+    ]
+    store.add_to_set("retry", entries)
+    # then a search finds the oldest matches too
+    assert [score for score, _ in store.set_scan("retry", "-declined")] == [NOW, NOW + 1, NOW + 9_998]
+    # and a search that stops at its limit in the first chunk leaves the store answering correctly
+    assert store.set_scan("retry", "order-", limit=3) == entries[-3:]
+    assert store.set_size("retry") == 10_000
+    assert store.set_range("retry", 0, 0) == entries[:1]
+    # and another handle on the same data sees the same
+    assert second_store.set_scan("retry", "-declined", limit=1) == [entries[9_998]]

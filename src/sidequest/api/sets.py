@@ -9,6 +9,7 @@ moves, these do not run client middleware.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
@@ -73,20 +74,23 @@ class JobSet:
 
         text matches as the job holds it (say "hi") and as the stored JSON spells it (say \\"hi\\",
         which is how the dashboard's lists show args): text with a quote, a backslash or a control
-        character is looked for both ways (two reads of the set).
+        character is looked for both ways, in one read of the set.
         """
         class_needle = "" if job_class is None else '"class":' + json.dumps(job_class, ensure_ascii=False)
-        found: dict[str, float] = {}
-        for needle in dict.fromkeys((json_text(text), text)):
-            # the typed text first: usually the rarer, it turns most entries away in one look
-            first, second = (needle, class_needle) if needle else (class_needle, "")
-            for score, raw in self.store.set_scan(self.name, first, limit, also=second):
-                found[raw] = score
-        entries = [self._entry(score, raw) for raw, score in found.items()]
+        texts = tuple(dict.fromkeys((json_text(text), text)))
+        required = [class_needle] if class_needle else []
+        if not text:  # the class alone: its text turns most entries away in one look
+            texts, required = (class_needle,), []
+        elif len(texts) > 1 and _common_piece(text):
+            # both spellings hold the text's longest piece without characters JSON escapes: the store
+            # tests that once per entry, and the two spellings only on the few that hold it
+            required.insert(0, _common_piece(text))
+        found = self.store.set_scan(self.name, texts, limit, also=required)
+        entries = [self._entry(score, raw) for score, raw in found]
         if job_class is not None:  # the class text may also appear inside args
             entries = [entry for entry in entries if entry.job_class == job_class]
         entries.sort(key=lambda e: (e.score, e.raw), reverse=True)
-        return entries[:limit]
+        return entries
 
     def find_job(self, jid: str) -> SortedEntry | None:
         """The entry with this jid, or None."""
@@ -207,6 +211,16 @@ def json_text(text: str) -> str:
     """text as it appears inside a JSON string of a payload: the escapes Ruby's JSON.generate and
     ours write (\\" \\\\ \\n \\t ...), other characters as they are (both write raw UTF-8)."""
     return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+#: The characters json_text writes as escapes (a quote, a backslash, control characters).
+_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
+def _common_piece(text: str) -> str:
+    """The longest run of text that json_text leaves as it is, so both spellings contain it; of
+    equally long ones the last (in `"key":value` the value tells entries apart, the key rarely)."""
+    return max(reversed(_ESCAPED.split(text)), key=len)
 
 
 def _for_retry(raw: str) -> str:

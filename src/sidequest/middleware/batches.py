@@ -15,6 +15,7 @@ class BatchServer:
     """Reports batch jobs to their batch and ``status`` jobs to their record (sidequest.batches)."""
 
     options: ClassVar[frozenset[str]] = frozenset({"status"})
+    only_for: ClassVar[frozenset[str]] = frozenset({"bid", "status"})
 
     def call(self, job: Any, payload: dict[str, Any], queue: str, call_next: Callable[[], Any]) -> Any:
         if not payload.get("bid") and not payload.get("status"):

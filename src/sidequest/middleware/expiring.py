@@ -77,6 +77,7 @@ class ExpiringJobs:
     """Client middleware: stamp expires_at = run time + expires_in."""
 
     options = OPTIONS
+    only_for = frozenset({"expires_in"})
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config
@@ -99,6 +100,7 @@ class ExpiringJobsServer:
     """Server middleware: skip (do not run) a job whose deadline has passed."""
 
     options = OPTIONS
+    only_for = frozenset({"expires_at", "expires_in"})
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config

@@ -101,6 +101,7 @@ class UniqueJobs:
     """Client middleware: take the lock, or drop the push (perform_async then returns None)."""
 
     options = OPTIONS
+    only_for = frozenset({"unique_for", "unique_key"})
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or get_config()
@@ -135,6 +136,7 @@ class UniqueJobsServer:
     """Server middleware: release the lock when unique_until says so."""
 
     options = OPTIONS
+    only_for = frozenset({"unique_for"})
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or get_config()

@@ -44,6 +44,10 @@ class Acknowledger:
         self.let_go = let_go
         self.watch = watch
         self._done: deque[tuple[Work, bool]] = deque()
+        #: jobs taken off _done whose acknowledgement is not stored yet
+        self._acking = False
+        #: when (monotonic) the last acknowledgement was stored: it may have pushed jobs (batch reports)
+        self.acked_at = 0.0
         self.waiting = False
         self._wakeup = threading.Event()
         self._closing = False
@@ -68,8 +72,8 @@ class Acknowledger:
 
     @property
     def pending(self) -> bool:
-        """Finished jobs not yet acknowledged."""
-        return bool(self._done)
+        """Finished jobs not yet acknowledged (waiting, or in the store call now)."""
+        return self._acking or bool(self._done)
 
     def close(self) -> None:
         """Acknowledge what is left, then end the thread."""
@@ -108,6 +112,7 @@ class Acknowledger:
             if len(done) < ACK_BATCH and not self._closing:
                 time.sleep(ACK_GATHER)  # let a batch gather first
             batch: list[tuple[Work, bool]] = []
+            self._acking = True  # before the pops: pending never looks false while a batch is in hand
             while done and len(batch) < 1000:
                 batch.append(done.popleft())
             works = [work for work, _ in batch]
@@ -117,6 +122,9 @@ class Acknowledger:
                 )
             except HardStop:
                 return
+            finally:
+                self.acked_at = time.monotonic()
+                self._acking = False
             self.let_go(works)
             failed = sum(1 for _, flag in batch if flag)
             with self._counts_lock:

@@ -65,8 +65,8 @@ class Fetcher:
         self.wait = wait
         #: Jobs fetched so far (written by the fetching thread only).
         self.fetched = 0
-        #: Whether the last fetch found nothing.
-        self.found_nothing = False
+        #: When (monotonic) the last fetch started, if it found nothing; None after one that found work.
+        self.nothing_since: float | None = None
         # (queue, payload) keys: a tuple hashes in C, the Work dataclass would hash in Python
         self._held: Counter[tuple[str, str]] = Counter()
         self._held_lock = threading.Lock()
@@ -74,6 +74,7 @@ class Fetcher:
 
     def fetch(self, limit: int) -> list[Work]:
         """Up to limit jobs, waiting up to ``wait`` seconds for one; [] when none came or the store failed."""
+        started = time.monotonic()
         try:
             if self._failed:
                 self.return_unknown()
@@ -81,10 +82,11 @@ class Fetcher:
         except StoreError as exc:
             self._failed = True
             self.store_retry.outage(exc, "fetch")
+            self.nothing_since = None
             time.sleep(FETCH_OUTAGE_PAUSE)
             return []
         self.store_retry.recovered()
-        self.found_nothing = not works
+        self.nothing_since = None if works else started
         if works:
             self.fetched += len(works)
             keys = [(work.queue, work.payload) for work in works]

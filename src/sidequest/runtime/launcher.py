@@ -24,6 +24,7 @@ from sidequest.config import Config
 from sidequest.errors import StoreError
 from sidequest.periodic.scheduler import Scheduler
 from sidequest.runtime.heartbeat import Heartbeat, hostname, report_recovered
+from sidequest.runtime.malloc import release_free_memory
 from sidequest.runtime.manager import Manager
 from sidequest.runtime.poller import Poller
 from sidequest.runtime.report import leftovers, log_jobs, permanent_problem
@@ -163,6 +164,7 @@ class Launcher:
         self.poller.start()
         self.periodic.start()
         self.heartbeat.start()
+        release_free_memory()
 
     def _wait_until_drained(self) -> bool:
         """Burst mode: True once queues and due scheduled jobs stay empty for two checks in a row.

@@ -140,8 +140,17 @@ class Manager:
 
     @property
     def idle(self) -> bool:
-        """True when the last fetch found nothing and no job is in hand (burst mode's exit test)."""
-        return self.fetcher.found_nothing and self._in_hand() == 0 and not self.acknowledger.pending
+        """True when nothing is in hand or being acknowledged and a fetch that started after the last
+        acknowledgement found nothing (burst mode's exit test): an acknowledgement may push jobs
+        (a batch job's report), which an earlier empty fetch could not have seen."""
+        since = self.fetcher.nothing_since
+        acknowledger = self.acknowledger
+        return (
+            since is not None
+            and not acknowledger.pending
+            and since > acknowledger.acked_at
+            and self._in_hand() == 0
+        )
 
     # ---- the heartbeat's port (heartbeat.Pipeline) ----------------------------------------------
     def take_counts(self) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from sidequest.config import Config
 from sidequest.errors import PayloadError, StoreError
 from sidequest.job import JobDefinition
 from sidequest.logging import _context as log_context
+from sidequest.logging import job_line
 from sidequest.runtime import retry
 from sidequest.runtime.execute import CoroutineRunner, perform, resolve
 from sidequest.runtime.metrics import JobMetrics
@@ -48,6 +49,8 @@ class Processor:
         self._ttl = config.settings.process_ttl
         #: per-class runs, failures and time, taken by each heartbeat
         self.metrics = JobMetrics()
+        #: job_logging = "failures" keeps a job's fail line and drops its start and done lines
+        self._start_done_lines = config.settings.job_logging == "all"
 
     def process(self, work: Work) -> bool:
         """Run work; returns True when the job failed (for the failed counter).
@@ -63,37 +66,30 @@ class Processor:
             self._bury_raw(work, exc)
             return True
         # the log context is set directly (job_context's generator costs more than a no-op job)
-        token = log_context.set(
-            {
-                "class": job.get("display_class") or job.get("wrapped") or job["class"],
-                "jid": job.get("jid", ""),
-            }
-        )
+        context = {
+            "class": job.get("display_class") or job.get("wrapped") or job["class"],
+            "jid": job.get("jid", ""),
+            "queue": work.queue,
+        }
+        token = log_context.set(context)
         # one instance per run: the retry hooks run on the instance that performed
         definition: JobDefinition | None = None
         instance: Any = None
+        lines = self._start_done_lines and logger.isEnabledFor(logging.INFO)
         try:
-            if not logger.isEnabledFor(logging.INFO):
-                started = time.perf_counter()
-                try:
-                    definition, instance = resolve(job)
-                    perform(definition, instance, job, self.config, run_coroutine=self.run_coroutine)
-                except BaseException as exc:  # SystemExit, KeyboardInterrupt...: the job's failure too
-                    self._failed(work, job, exc, definition, instance)
-                    return True
-                self._succeeded(job, started)
-                return False
             started = time.perf_counter()
-            logger.info("start")
+            if lines:
+                job_line("start", context)
             try:
                 definition, instance = resolve(job)
                 perform(definition, instance, job, self.config, run_coroutine=self.run_coroutine)
-            except BaseException as exc:  # a job never takes its thread (or its worker) down
-                logger.info("fail", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
-                self._failed(work, job, exc, definition, instance)
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt...: the job's failure too
+                elapsed = time.perf_counter() - started
+                self._failed(work, job, exc, definition, instance, context, elapsed)
                 return True
             self._succeeded(job, started)
-            logger.info("done", extra={"sidequest": {"elapsed": f"{time.perf_counter() - started:.3f}"}})
+            if lines:
+                job_line("done", context, time.perf_counter() - started)
             return False
         finally:
             log_context.reset(token)
@@ -122,8 +118,11 @@ class Processor:
         exc: BaseException,
         definition: JobDefinition | None,
         instance: Any,
+        context: dict[str, Any],
+        elapsed: float,
     ) -> None:
-        """Report, then record the failure where Sidekiq would: retry set, dead set, or nowhere."""
+        """Report, record the failure where Sidekiq would (retry set, dead set, or nowhere), then log
+        the job's fail line with what happens next, written at once."""
         self.metrics.record(job.get("wrapped") or job["class"], 0.0, failed=True)  # Sidekiq's metrics name
         self.config.handle_error(exc, {"context": "Job raised exception", "job": job, "queue": work.queue})
         settings = self.config.settings
@@ -139,6 +138,10 @@ class Processor:
                 lambda: self.store.kill(raw, now(), settings.dead_max_jobs, settings.dead_timeout),
                 "add job to dead set",
             )
+        job_line(
+            f"fail: {decision.plan()}", context, elapsed, {"retry_count": job.get("retry_count")}, now=True
+        )
+        if decision.outcome == "dead":
             logger.warning(
                 "job %s (%s) is dead after %s retries", job.get("jid"), job["class"], job.get("retry_count")
             )

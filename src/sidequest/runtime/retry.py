@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,6 +31,20 @@ class Decision:
     outcome: Outcome
     payload: dict[str, Any]
     score: float = 0.0
+    #: the job's retry limit (its retry option, else the max_retries setting)
+    max_retries: int = 0
+
+    def plan(self) -> str:
+        """What happens next, for the job's fail line: "retry 2 of 5 at 11:36:06" (UTC, as the line's
+        time; the date too when it is not today), "dead", "discarded" or why the job is dropped."""
+        if self.outcome == "retry":
+            count = self.payload.get("retry_count", 0)
+            at = time.gmtime(self.score)
+            clock = "%H:%M:%S" if at[:3] == time.gmtime()[:3] else "%Y-%m-%d %H:%M:%S"
+            return f"retry {count + 1} of {self.max_retries} at {time.strftime(clock, at)}"
+        if self.outcome == "drop":
+            return "dropped (retry: false)" if self.payload.get("retry") is False else "dropped (dead: false)"
+        return "discarded" if self.outcome == "discard" else "dead"
 
 
 def backoff(count: int, *, rng: random.Random | None = None) -> float:
@@ -134,7 +149,9 @@ def decide(
     if not exhausted:
         # count is capped for the backoff: 1000**4 s is already beyond any real schedule, and a
         # huge retry_count from another client must not overflow the float score
-        return Decision("retry", job, now + (delay if delay is not None else backoff(min(count, 1000))))
+        return Decision(
+            "retry", job, now + (delay if delay is not None else backoff(min(count, 1000))), max_retries
+        )
     return _exhausted(job, exc, definition, config, instance)
 
 

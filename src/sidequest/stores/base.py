@@ -94,6 +94,11 @@ def unreadable_entry(raw: str, name: str, now: float) -> str:
     )
 
 
+def search_texts(texts: str | Sequence[str]) -> tuple[str, ...]:
+    """set_scan's substring or also as a tuple of distinct texts (a str is one text)."""
+    return (texts,) if isinstance(texts, str) else tuple(dict.fromkeys(texts))
+
+
 #: A job whose process died under it this many times goes to the dead set (Settings.max_recoveries).
 MAX_RECOVERIES = 3
 #: Redis keeps a job's recovery count this long after its last recovery (SQLite keeps it on the row).
@@ -422,10 +427,13 @@ class Store(BatchStore, PeriodicStore, ABC):
 
     @abstractmethod
     def set_scan(
-        self, name: str, substring: str, limit: int = 1000, *, also: str = ""
+        self, name: str, substring: str | Sequence[str], limit: int = 1000, *, also: str | Sequence[str] = ""
     ) -> list[tuple[float, str]]:
-        """Entries whose payload contains substring, and also `also` (Sidekiq's filter box), lowest
-        score first; when more than limit match, the limit newest (highest scores)."""
+        """Entries whose payload contains substring (or, given several, any one of them) and also
+        contains `also` (given several, every one of them), lowest score first (Sidekiq's filter
+        box); when more than limit match, the limit newest (highest scores). Reads the whole set
+        unless limit entries match sooner, newest first; with several substrings, an `also` text
+        every match must hold anyway (a piece common to all of them) spares testing each."""
 
     # ---- processes -------------------------------------------------------------------------------
     @abstractmethod

@@ -27,6 +27,7 @@ from sidequest.stores.base import (
     Work,
     crashed_entry,
     minute_of,
+    search_texts,
     unreadable_entry,
 )
 from sidequest.stores.memory_batches import MemoryBatches
@@ -264,10 +265,15 @@ class MemoryStore(MemoryBatches, PeriodicMemory, Store):
             self._sets.pop(name, None)
 
     def set_scan(
-        self, name: str, substring: str, limit: int = 1000, *, also: str = ""
+        self, name: str, substring: str | Sequence[str], limit: int = 1000, *, also: str | Sequence[str] = ""
     ) -> list[tuple[float, str]]:
+        texts, required = search_texts(substring), search_texts(also)
         with self._lock:
-            found = [(s, m) for s, m in self._set(name).order if substring in m and also in m]
+            found = [
+                (s, m)
+                for s, m in self._set(name).order
+                if all(t in m for t in required) and any(t in m for t in texts)
+            ]
             return found[max(len(found) - limit, 0) :]
 
     # ---- processes ----

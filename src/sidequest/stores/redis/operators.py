@@ -7,23 +7,24 @@ Key names are in keys.py: the paused set is Sidekiq Pro's ``paused`` and metrics
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 import redis
 
 from sidequest.payload import queue_of, stamp_enqueued_at
 from sidequest.stores import redact
-from sidequest.stores.base import HISTOGRAM_BUCKETS, JobCounts, Work, minute_of
+from sidequest.stores.base import HISTOGRAM_BUCKETS, JobCounts, Work, minute_of, search_texts
 from sidequest.stores.redis.connection import Connection, translated
 from sidequest.stores.redis.held import HeldConnections
 from sidequest.stores.redis.keys import METRICS_TTL, Keys
 from sidequest.stores.redis.scripts import Scripts
 from sidequest.stores.redis.transport import run
 
-#: Entries per ZRANGE when searching a set: ~0.5 ms of Redis's time each, so workers sharing it
-#: wait at most that long behind a search.
-SCAN_CHUNK = 1000
+#: Entries per ZREVRANGE when searching a set: ~0.26 ms of Redis's time each for 350-byte entries
+#: (INFO commandstats), so workers sharing it wait about that long behind a search at most.
+SCAN_CHUNK = 2000
 
 _translated = translated
 
@@ -113,32 +114,67 @@ class Operators:
     # ---- operator methods ------------------------------------------------------------------------
     @_translated
     def set_scan(
-        self, name: str, substring: str, limit: int = 1000, *, also: str = ""
+        self, name: str, substring: str | Sequence[str], limit: int = 1000, *, also: str | Sequence[str] = ""
     ) -> list[tuple[float, str]]:
-        # Read newest first, SCAN_CHUNK entries per ZRANGE, and match here. Sidekiq's filter box
+        # Read newest first, SCAN_CHUNK entries per ZREVRANGE, and match here. Sidekiq's filter box
         # (ZSCAN MATCH *text*) makes Redis glob-match every member from each of its positions: about
         # 2.5 us per 600-byte entry, 250 ms of Redis's one thread for 100,000 entries, whatever the
-        # COUNT. ZRANGE costs Redis a tenth of that and Python's `in` is a fast substring search;
-        # only one chunk is held at a time. Reading newest first also makes the limit the newest.
+        # COUNT. Matching in Lua is no better: ZRANGE inside a script costs Redis ~0.7 us per entry
+        # (the reply becomes Lua strings), more than this whole search (docs/benchmarks.md).
+        # ZREVRANGE costs Redis ~0.13 us a 350-byte entry and Python's `in` is a fast substring search.
+        # Reading newest first also makes the limit the newest.
+        texts, required = search_texts(substring), [text for text in search_texts(also) if text]
         key = self.keys.sorted_set(name)
-        found: dict[str, float] = {}  # an entry added meanwhile shifts the ranks: one may come twice
-        start = 0
-        while len(found) < limit:
-            # members only: redis-py's pairing and float() of every score took three times as long
-            # as the matching, so only the matches' scores are read (one pipeline per chunk)
-            chunk = self._redis.zrange(key, start, start + SCAN_CHUNK - 1, desc=True)
-            matches = [member for member in chunk if substring in member and also in member]
-            if matches:
-                pipe = self._redis.pipeline(transaction=False)
-                for member in matches[: limit - len(found)]:
-                    pipe.zscore(key, member)
-                for member, score in zip(matches, pipe.execute(), strict=False):
-                    if score is not None:  # not removed since the chunk was read
-                        found[member] = float(score)
-            if len(chunk) < SCAN_CHUNK:
-                break
-            start += SCAN_CHUNK
-        return sorted((score, member) for member, score in found.items())
+        found: list[str] = []
+        with contextlib.closing(self._chunks_newest_first(key)) as chunks:
+            for chunk in chunks:
+                found += _matching(chunk, texts, required)
+                if len(found) >= limit:
+                    break
+        # an entry added meanwhile shifts the ranks: one may come twice
+        found = list(dict.fromkeys(found))[: max(limit, 0)]
+        if not found:
+            return []
+        # members only: redis-py's pairing and float() of every score took three times as long as
+        # the matching, so only the matches' scores are read
+        pipe = self._redis.pipeline(transaction=False)
+        for member in found:
+            pipe.zscore(key, member)
+        scores = pipe.execute()
+        return sorted(
+            (float(score), member)
+            for member, score in zip(found, scores, strict=True)
+            if score is not None  # not removed since its chunk was read
+        )
+
+    def _chunks_newest_first(self, key: str) -> Generator[list[str], None, None]:
+        """The set's members, highest score first, SCAN_CHUNK at a time, with the next chunk's
+        ZREVRANGE sent before this one is handed out: Redis writes it while the caller matches."""
+        pool = self._redis.connection_pool
+        try:
+            connection = pool.get_connection()
+        except TypeError:  # redis-py before 5.3 wants a command name (and ignores it)
+            connection = pool.get_connection("ZREVRANGE")
+        pending = 0  # replies sent for and not read yet
+        try:
+            start = 0
+            connection.send_command("ZREVRANGE", key, start, start + SCAN_CHUNK - 1)
+            pending = 1
+            while True:
+                chunk = connection.read_response()
+                pending -= 1
+                more = len(chunk) == SCAN_CHUNK
+                if more:
+                    start += SCAN_CHUNK
+                    connection.send_command("ZREVRANGE", key, start, start + SCAN_CHUNK - 1)
+                    pending += 1
+                yield chunk
+                if not more:
+                    return
+        finally:
+            if pending:  # the caller stopped early, or a read failed: the reply stream is unknown
+                connection.disconnect()
+            pool.release(connection)
 
     @_translated
     def pause_queue(self, queue: str) -> None:
@@ -225,3 +261,24 @@ class Operators:
         out = {"store": "redis", "url": redact(self.url)}
         out.update({name: str(server.get(name, "")) for name in names})
         return out
+
+
+def _matching(members: list[str], texts: tuple[str, ...], required: list[str]) -> list[str]:
+    """The members holding every required text and any one of texts, in their order.
+
+    Each pass is one list comprehension with one `in` per member (a generator or a second test per
+    member costs more than the search itself): the first pass turns most members away, the next
+    ones look at the few left.
+    """
+    if not texts:
+        return []
+    if len(texts) == 1:
+        required = [texts[0], *required]
+    for text in required:
+        members = [member for member in members if text in member]
+    if len(texts) == 1 or not members or "" in texts:
+        return members
+    held: set[str] = set()
+    for text in texts:
+        held.update([member for member in members if text in member])
+    return [member for member in members if member in held] if held else []

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 
 from sidequest.payload import queue_of, stamp_enqueued_at
-from sidequest.stores.base import unreadable_entry
+from sidequest.stores.base import search_texts, unreadable_entry
 from sidequest.stores.sqlite.database import Bell, Database
 
 
@@ -150,13 +150,20 @@ class SortedSets:
         self._db.write(f"clear the {name} set", run)
 
     def set_scan(
-        self, name: str, substring: str, limit: int = 1000, *, also: str = ""
+        self, name: str, substring: str | Sequence[str], limit: int = 1000, *, also: str | Sequence[str] = ""
     ) -> list[tuple[float, str]]:
-        needles = [needle for needle in dict.fromkeys((substring, also)) if needle]
+        texts, required = search_texts(substring), [text for text in search_texts(also) if text]
+        if not texts:
+            return []
         params: list[object] = [name]
-        for needle in needles:
-            params += [_like_pattern(needle), needle] if len(needle) <= LIKE_NEEDLE_MAX else [needle]
-        where = " AND ".join(_MATCH if len(n) <= LIKE_NEEDLE_MAX else _MATCH_EXACT for n in needles) or "1"
+        # SQLite tests the terms in the order written: the first turns most entries away, so one
+        # text goes first; several go last, after a text that every match holds anyway
+        if len(texts) == 1:
+            required.insert(0, texts[0])
+        conditions = [_match(text, params) for text in required]
+        if len(texts) > 1 and "" not in texts:  # (an empty text matches every entry)
+            conditions.append(f"({' OR '.join(_match(text, params) for text in texts)})")
+        where = " AND ".join(conditions) or "1"
         rows = self._db.read_all(
             f"search the {name} set",
             f"SELECT score, payload FROM sorted_sets WHERE name = ? AND {where}"
@@ -250,8 +257,17 @@ LIKE_NEEDLE_MAX = 10_000
 # LIKE runs first because it rejects a 600-byte payload in about a third of instr's time (it skips
 # to the needle's first character), searching 100,000 entries in ~40 ms instead of ~55; it ignores
 # ASCII case, so instr then keeps the exact matches.
-_MATCH = "payload LIKE ? ESCAPE '\\' AND instr(payload, ?) > 0"
+_MATCH = "(payload LIKE ? ESCAPE '\\' AND instr(payload, ?) > 0)"
 _MATCH_EXACT = "instr(payload, ?) > 0"
+
+
+def _match(text: str, params: list[object]) -> str:
+    """The condition for payloads containing text; appends its parameters to params."""
+    if len(text) > LIKE_NEEDLE_MAX:
+        params.append(text)
+        return _MATCH_EXACT
+    params += [_like_pattern(text), text]
+    return _MATCH
 
 
 def _like_pattern(needle: str) -> str:

@@ -40,8 +40,11 @@ for i = 1, #ARGV - 3 do
   end
   if jobs then
     local held = KEYS[3 + 2 * i]
+    -- one variadic LPUSH per chunk instead of one per job (unpack's limit is a few thousand values)
+    for first = 1, #jobs, 1000 do
+      redis.call('LPUSH', held, unpack(jobs, first, math.min(first + 999, #jobs)))
+    end
     for _, job in ipairs(jobs) do
-      redis.call('LPUSH', held, job)
       taken[#taken + 1] = name
       taken[#taken + 1] = job
     end
