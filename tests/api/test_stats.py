@@ -31,7 +31,7 @@ def test_stats_count_every_place_a_job_can_be(store: Store) -> None:
 
 def test_stats_show_jobs_held_by_a_dead_process_instead_of_zeros(store: Store) -> None:
     store.push([("default", job(1)), ("default", job(2))])
-    store.beat(beat("box:1:aaa", ttl=1, busy=2))
+    store.beat(beat("box:1:aaa", ttl=0.3, busy=2))
     store.fetch("box:1:aaa", ["default"], 2)
 
     wait_for(lambda: api.Stats(store).read().processes == 0, what="the process's heartbeat to expire")

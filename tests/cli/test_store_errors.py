@@ -59,8 +59,8 @@ def test_a_permanent_refusal_at_start_is_one_line_and_a_non_zero_exit(
 def test_a_burst_worker_gives_up_on_an_unreachable_store(
     sidequest: Run, project: Path, processes: str
 ) -> None:
-    # given nothing listening on a port, and burst workers allowed to wait two seconds for it
-    write(project / "sidequest.toml", "burst_store_wait = 2\n")
+    # given nothing listening on a port, and burst workers allowed to wait one second for it
+    write(project / "sidequest.toml", "burst_store_wait = 1\n")
     url = f"redis://127.0.0.1:{free_port()}/0"
     # when they start
     result = sidequest(
@@ -69,9 +69,9 @@ def test_a_burst_worker_gives_up_on_an_unreachable_store(
     # then each says it is waiting, then gives up, and the command exits 3 (not restarted by a supervisor)
     assert result.returncode == 3, result.stderr
     assert result.stderr.count(
-        f"cannot reach the store at {url}; retrying with backoff (giving up after 2s)"
+        f"cannot reach the store at {url}; retrying with backoff (giving up after 1s)"
     ) == int(processes)
-    assert result.stderr.count(f"giving up: the store at {url} stayed unreachable for 2s") == int(processes)
+    assert result.stderr.count(f"giving up: the store at {url} stayed unreachable for 1s") == int(processes)
 
 
 def test_a_burst_worker_gives_up_when_the_store_goes_away(
@@ -84,7 +84,7 @@ def test_a_burst_worker_gives_up_when_the_store_goes_away(
         "import os, signal, time\nfrom sidequest import job\n\n"
         "@job\ndef stop_redis(pid):\n    os.kill(pid, signal.SIGKILL)\n    time.sleep(0.5)\n",
     )
-    write(project / "sidequest.toml", "burst_store_wait = 2\n")
+    write(project / "sidequest.toml", "burst_store_wait = 1\n")
     assert server.process is not None
     enqueue = (
         f"import sidequest; sidequest.configure(url={server.url!r}); import jobs; "
@@ -97,7 +97,7 @@ def test_a_burst_worker_gives_up_when_the_store_goes_away(
     )
     # then the worker gives up with exit code 3 instead of waiting forever
     assert result.returncode == 3, result.stderr
-    assert "giving up: the store stayed unreachable for 2s" in result.stderr
+    assert "giving up: the store stayed unreachable for 1s" in result.stderr
 
 
 def test_the_launcher_itself_stops_on_a_refusal_for_good(

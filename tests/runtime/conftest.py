@@ -21,8 +21,8 @@ def store(url_store: Store) -> Store:
 def workers(url: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(*extra: str) -> Worker:
-        worker = Worker(url, tmp_path, *extra)
+    def start(*extra: str, **settings: float) -> Worker:
+        worker = Worker(url, tmp_path, *extra, **settings)
         started.append(worker)
         return worker
 

@@ -1,6 +1,7 @@
 """A job that kills its worker process is buried after a few recoveries instead of killing workers forever.
 
-Real `sidequest worker` subprocesses with a two-second heartbeat TTL (tests/support/worker.py).
+Real `sidequest worker` subprocesses, one at a time, with a one-second heartbeat TTL (each recovery waits
+for the dead one's record to expire).
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ def test_a_job_that_kills_its_worker_goes_to_the_dead_set_after_three_crashes(
     # when workers start one after the other, each dying in the job (recovered by the next one)
     crashed = []
     for _ in range(3):
-        worker = workers("-c", "1")
+        worker = workers("-c", "1", heartbeat_interval=0.2, process_ttl=1)
         assert worker.wait(timeout=60) == 1, worker.output()
         crashed.append(worker)
-    survivor = workers("-c", "1")
+    survivor = workers("-c", "1", heartbeat_interval=0.2, process_ttl=1)
     # then the fourth one buries it as ProcessCrashed instead of running it, and the other job ran once
     wait_for(lambda: store.set_size("dead") == 1, what="the poison pill in the dead set")
     wait_for(lambda: "after" in ledger(tmp_path), what="the job queued after the poison pill")

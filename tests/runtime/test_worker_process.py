@@ -57,7 +57,8 @@ def test_sigkill_loses_nothing_survivor_recovers_in_flight_jobs(
 ) -> None:
     # given a worker that has fetched jobs and is running one of them
     enqueue("tests.sleepy", [60, "victim"])
-    victim = workers("-c", "1")
+    # (one worker alive at a time, so a 1 s record TTL takes no live worker for dead)
+    victim = workers("-c", "1", heartbeat_interval=0.2, process_ttl=1)
     wait_for(lambda: "start victim" in ledger(tmp_path), what="victim start")
     for n in range(5):
         enqueue("tests.record", [f"after-{n}"])
@@ -66,7 +67,8 @@ def test_sigkill_loses_nothing_survivor_recovers_in_flight_jobs(
     victim.wait()
     enqueue("tests.sleepy", [0, "fast"])
     # then a new worker recovers its in-flight job once its heartbeat expires, and runs everything
-    survivor = workers("-c", "5")
+    # (a short shutdown timeout: the re-run victim sleeps on, and TERM need not wait 25 s for it)
+    survivor = workers("-c", "5", "-t", "1", heartbeat_interval=0.2, process_ttl=1)
     wait_for(lambda: ledger(tmp_path).count("start victim") == 2, what="victim job re-run", timeout=30)
     wait_for(lambda: all(f"after-{n}" in ledger(tmp_path) for n in range(5)) and "fast" in ledger(tmp_path))
     survivor.signal(signal.SIGTERM)

@@ -323,7 +323,7 @@ def test_requeue_skips_a_job_that_is_no_longer_held(store: Store) -> None:
 
 
 def test_jobs_of_a_process_whose_heartbeat_expired_go_back_to_their_queues(store: Store) -> None:
-    store.beat(beat_for("box:1:dead", ttl=1))
+    store.beat(beat_for("box:1:dead", ttl=0.3))
     store.push([("default", job(1)), ("default", job(2)), ("low", job(3, "low"))])
     held = store.fetch("box:1:dead", ["default", "low"], 10)
     assert len(held) == 3
@@ -342,7 +342,7 @@ def test_jobs_of_a_process_whose_heartbeat_expired_go_back_to_their_queues(store
 
 def test_recovery_never_touches_a_live_process(store: Store) -> None:
     store.beat(beat_for("box:1:live"))
-    store.beat(beat_for("box:2:dead", ttl=1))
+    store.beat(beat_for("box:2:dead", ttl=0.3))
     store.push([("default", job(i)) for i in range(4)])
     live = store.fetch("box:1:live", ["default"], 2)
     dead = store.fetch("box:2:dead", ["default"], 2)
@@ -357,7 +357,7 @@ def test_recovery_never_touches_a_live_process(store: Store) -> None:
 
 
 def test_concurrent_recoveries_move_each_job_once(store: Store, handles: Callable[[], Store]) -> None:
-    store.beat(beat_for("box:1:dead", ttl=1))
+    store.beat(beat_for("box:1:dead", ttl=0.3))
     store.push([("default", job(i)) for i in range(30)])
     store.fetch("box:1:dead", ["default"], 30)
     wait_for(lambda: not store.processes(), what="heartbeat expiry")
@@ -682,7 +682,7 @@ def test_running_jobs_are_visible_until_replaced_or_the_process_stops(store: Sto
 
 def test_a_process_disappears_when_its_heartbeat_expires(store: Store) -> None:
     running = dumps({"queue": "default", "payload": job(1), "run_at": 1795827758})
-    store.beat(beat_for("box:1:aaa", ttl=1, busy=1, work={"tid": running}))
+    store.beat(beat_for("box:1:aaa", ttl=0.5, busy=1, work={"tid": running}))
     assert [p.identity for p in store.processes()] == ["box:1:aaa"]
 
     wait_for(lambda: not store.processes(), what="heartbeat expiry")
@@ -786,7 +786,7 @@ def test_a_queue_paused_while_a_fetch_waits_on_it_gives_that_fetch_nothing(
     waiting = handles()
     got: list[list[Work]] = []
     fetcher = threading.Thread(
-        target=lambda: got.append(waiting.fetch("box:1:aaa", ["mailers"], 5, timeout=2.0))
+        target=lambda: got.append(waiting.fetch("box:1:aaa", ["mailers"], 5, timeout=1.0))
     )
     fetcher.start()
     if store_url.startswith("redis"):
@@ -863,7 +863,7 @@ def test_killing_set_entries_moves_them_to_dead_now_and_trims(store: Store) -> N
 
 def test_jobs_held_by_a_dead_process_are_counted_until_recovered(store: Store) -> None:
     store.push([("default", job(i)) for i in range(5)])
-    store.beat(beat_for("box:1:dead", ttl=1))
+    store.beat(beat_for("box:1:dead", ttl=0.5))
     store.beat(beat_for("box:2:live"))
     store.fetch("box:1:dead", ["default"], 3)
     store.fetch("box:2:live", ["default"], 1)

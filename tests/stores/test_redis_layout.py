@@ -340,7 +340,7 @@ def test_a_namespace_prefixes_every_key(open_redis: Callable[..., RedisStore], r
 
 def test_recovery_works_inside_a_namespace(open_redis: Callable[..., RedisStore], raw: redis.Redis) -> None:
     store = open_redis(namespace="myapp")
-    store.beat(sidekiq_beat(ttl=1))
+    store.beat(sidekiq_beat(ttl=0.3))
     store.push([("default", CLIENT["queue_default_perform_async"])])
     store.fetch(IDENTITY, ["default"], 5)
     deadline = time.monotonic() + 10

@@ -89,7 +89,7 @@ from sidequest.stores.redis import RedisStore
 
 store = RedisStore(sys.argv[1])
 identity = "crashy:1:aaaaaaaaaaaa"
-store.beat(Beat(identity, json.dumps({"identity": identity}), 0, time.time(), False, 0, 0, 1, {}, ttl=1.0))
+store.beat(Beat(identity, json.dumps({"identity": identity}), 0, time.time(), False, 0, 0, 1, {}, ttl=0.3))
 held = store.fetch(identity, ["default", "low"], 4)
 print(len(held), flush=True)
 time.sleep(60)

@@ -203,7 +203,7 @@ def test_an_idle_fetch_wakes_when_a_thread_of_this_process_pushes(store: SQLiteS
 HOLD = """
 identity = sys.argv[2]
 store = SQLiteStore(url)
-store.beat(Beat(identity, "{}", 0, time.time(), False, 1, 1, 5, {}, ttl=1))
+store.beat(Beat(identity, "{}", 0, time.time(), False, 1, 1, 5, {}, ttl=0.3))
 works = store.fetch(identity, ["default"], 10)
 print(len(works), flush=True)
 time.sleep(600)
@@ -222,7 +222,7 @@ def test_jobs_of_a_killed_process_are_recovered_once_its_heartbeat_expires(
     holder.wait(30)
     holder.communicate()
     assert len(store.in_progress("doomed:1")) == 10
-    # when recovery runs after its one-second heartbeat has expired
+    # when recovery runs after its short (0.3 s) heartbeat has expired
     recovered: list[int] = []
 
     def recovery_ran() -> bool:

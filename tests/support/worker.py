@@ -31,11 +31,17 @@ def worker_command(jobs: Path, url: str, config: Path, *extra: str) -> list[str]
 
 
 class Worker:
-    """A `sidequest worker` subprocess with a short heartbeat so recovery tests take seconds."""
+    """A `sidequest worker` subprocess with a short heartbeat so recovery tests take seconds (a test
+    where only one worker runs at a time may shorten process_ttl further: no live one can be taken
+    for dead)."""
 
-    def __init__(self, url: str, tmp_path: Path, *extra: str) -> None:
-        config = tmp_path / "sidequest.toml"
-        config.write_text("heartbeat_interval = 0.5\nprocess_ttl = 2\npoll_interval = 0.1\n")
+    def __init__(
+        self, url: str, tmp_path: Path, *extra: str, heartbeat_interval: float = 0.5, process_ttl: float = 2
+    ) -> None:
+        config = tmp_path / f"sidequest-{heartbeat_interval:g}-{process_ttl:g}.toml"
+        config.write_text(
+            f"heartbeat_interval = {heartbeat_interval}\nprocess_ttl = {process_ttl}\npoll_interval = 0.1\n"
+        )
         self.log = tmp_path / f"worker-{time.monotonic_ns()}.log"
         env = {**os.environ, "SIDEQUEST_TEST_LEDGER": str(tmp_path / "ledger.txt"), "PYTHONUNBUFFERED": "1"}
         for var in ("REDIS_URL", "SIDEQUEST_REDIS_URL", "SIDEQUEST_URL"):

@@ -96,9 +96,11 @@ class Served:
 class WebWorker:
     """A real `sidequest worker` on tests/web/web_jobs.py with a fast heartbeat."""
 
-    def __init__(self, url: str, tmp_path: Path, *extra: str, ttl: float = 10) -> None:
+    def __init__(
+        self, url: str, tmp_path: Path, *extra: str, ttl: float = 10, heartbeat: float = 0.5
+    ) -> None:
         config = tmp_path / f"sidequest-{time.monotonic_ns()}.toml"
-        config.write_text(f"heartbeat_interval = 0.5\nprocess_ttl = {ttl}\npoll_interval = 0.1\n")
+        config.write_text(f"heartbeat_interval = {heartbeat}\nprocess_ttl = {ttl}\npoll_interval = 0.1\n")
         self.log = tmp_path / f"worker-{time.monotonic_ns()}.log"
         self.ledger_path = tmp_path / "ledger.txt"
         argv = [sys.executable, "-m", "sidequest", "worker", "-r", str(JOBS), "--url", url, "-C", str(config)]

@@ -135,7 +135,7 @@ def test_bulk_and_all_actions_move_the_jobs_they_name(
 def test_busy_shows_jobs_held_by_a_killed_process(client: TestClient, store_url: str, tmp_path: Path) -> None:
     # given a worker killed with SIGKILL in the middle of a job, and no live worker to recover it
     jid = sidequest.enqueue("web.hold", ["never-released"])
-    worker = WebWorker(store_url, tmp_path, ttl=1.5)
+    worker = WebWorker(store_url, tmp_path, ttl=0.8, heartbeat=0.2)  # the only worker: a short TTL is safe
     wait_for(lambda: len(api.WorkSet().list()) == 1, what="the job to run")
     worker.process.send_signal(signal.SIGKILL)
     worker.process.wait(10)
