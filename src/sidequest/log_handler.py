@@ -39,6 +39,18 @@ class WorkerHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.armed = False
         self._wake = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """Write what is queued and end the flusher thread (setup closes the handler it replaces)."""
+        self._closed = True
+        self._wake.set()
+        flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join(FLUSH_INTERVAL * 10)
+        with contextlib.suppress(OSError, ValueError):  # its stream may be closed by now
+            self.flush()
+        super().close()
 
     def emit(self, record: logging.LogRecord) -> None:  # Handler.handle holds self.lock
         try:
@@ -82,9 +94,11 @@ class WorkerHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def _flush_queued(self) -> None:
         wake = self._wake
-        while True:
+        while not self._closed:
             wake.wait()
             wake.clear()
+            if self._closed:
+                return  # close() writes what is left
             time.sleep(FLUSH_INTERVAL)  # let a burst of lines gather into one write
             self.armed = False
             with contextlib.suppress(Exception):  # a stream that cannot be written has no one to tell

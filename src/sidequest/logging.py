@@ -338,8 +338,7 @@ def setup(log_format: str = "text", level: str = "INFO") -> None:
     """
     global _installed
     if _installed is not None:
-        with contextlib.suppress(OSError, ValueError):  # its stream may be closed by now
-            _installed.flush()  # what the handler being replaced still holds
+        _installed.close()  # writes what it still holds and ends its flusher thread
     handler = WorkerHandler(sys.stderr, JsonFormatter() if log_format == "json" else TextFormatter())
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())

@@ -47,6 +47,8 @@ def worker_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., st
         return capsys.readouterr().err
 
     yield run
+    for handler in sidequest_logger.handlers:
+        handler.close()  # ends the worker handler's flusher thread
     sidequest_logger.handlers.clear()
     sidequest_logger.filters.clear()
     sidequest_logger.propagate = True
