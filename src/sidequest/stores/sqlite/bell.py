@@ -138,8 +138,11 @@ class Bell:
         """One store closed; the last one stops listening, so a closed store leaves no socket behind."""
         with self._endpoint_lock:
             self._users = max(0, self._users - 1)
+            if self._users:
+                return
+            self._listeners.close()  # the next store on the file connects again
             endpoint = self._endpoint
-            if self._users or endpoint is None:
+            if endpoint is None:
                 return
             with self._lock:
                 self._endpoint = None

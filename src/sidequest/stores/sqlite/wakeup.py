@@ -103,6 +103,14 @@ class Listeners:
                 except OSError as exc:
                     self._failed(path, exc)
 
+    def close(self) -> None:
+        """Close the connected sockets (the last store on the file closed); a later notify lists again."""
+        with self._lock:
+            targets, self._targets = self._targets, {}
+            self._sockets, self._stamp, self._next_look = (), None, 0.0
+        for sock in targets.values():
+            sock.close()
+
     def _list(self, folder: os.stat_result) -> None:
         with self._lock:
             if self._pid != os.getpid():  # a forked child: the parent's sockets are not ours to use
