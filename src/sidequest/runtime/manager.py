@@ -4,9 +4,11 @@
 
 A job is fetched only when a thread is free to start it (plus ``prefetch``, 0 by default), so no job
 waits here behind a slow one while a worker elsewhere is idle. Fetching is a role two threads (the
-fetch pair) take turns at: when a fetch brings work and the partner is parked, the fetching thread
-wakes it to fetch next and runs the first job itself, so an idle worker starts a job without a
-thread hand-off. One thread fetches at a time, so at most concurrency jobs run.
+fetch pair) take turns at: when a fetch brings one job and the partner is parked, the fetching
+thread wakes it to fetch next and runs that job itself, so an idle worker starts a job without a
+thread hand-off; a fetch that brings several hands them all to the ready queue and the same thread
+fetches again (under a steady flow, a hand-off per fetch cost 10-15 % of the drain). One thread
+fetches at a time, so at most concurrency jobs run.
 
 Threads are woken only when needed, as handoff.py describes: every runnable thread competes for
 the GIL. The acknowledger's watch runs the stall check.
@@ -243,8 +245,10 @@ class Manager:
                     self.fetcher.requeue(works, "fetched while quieting")
                     self._release(len(works))
                     break
-                if self.handoff.unpark(partner):
-                    self._hand_out(works[1:])
+                # a lone job (an idle worker's next job) runs here at once while the partner fetches
+                # next; more jobs go to the ready queue and this thread keeps fetching, which saves
+                # a thread hand-off per fetch when jobs keep coming
+                if len(works) == 1 and self.handoff.unpark(partner):
                     partner.lead = True
                     handed_over = True
                     partner.wake.release()
