@@ -172,6 +172,33 @@ def test_fetch_with_nothing_queued_waits_then_returns_nothing(store: Store) -> N
     assert store.fetch("box:1:aaa", ["default"], 5) == []
 
 
+def test_a_begun_fetch_holds_its_jobs_before_its_reply_is_read(store: Store, second_store: Store) -> None:
+    # the worker runs a job while its next fetch is under way; a process that dies with the reply
+    # unread must leave those jobs where recovery finds them
+    store.push([("high", job("h1", "high")), ("low", job("l1", "low")), ("low", job("l2", "low"))])
+    assert store.fetch("box:1:aaa", ["empty"], 1) == []  # a first fetch (Redis loads its script)
+
+    under_way = store.fetch_begin("box:1:aaa", ["high", "low"], 2)
+
+    wait_for(lambda: second_store.queue_size("low") == 1, what="the begun fetch to run")
+    assert sorted(second_store.in_progress("box:1:aaa"), key=str) == sorted(
+        [Work("high", job("h1", "high")), Work("low", job("l1", "low"))], key=str
+    )
+    wait_for(under_way.arrived, what="the reply")
+    assert under_way.result() == [Work("high", job("h1", "high")), Work("low", job("l1", "low"))]
+    # the connection is free for the next call
+    assert store.fetch("box:1:aaa", ["low"], 5) == [Work("low", job("l2", "low"))]
+
+
+def test_a_begun_fetch_of_an_empty_or_paused_queue_brings_nothing(store: Store) -> None:
+    store.push([("paused", job(1, "paused"))])
+    store.pause_queue("paused")
+
+    assert store.fetch_begin("box:1:aaa", ["default", "paused"], 5).result() == []
+    assert store.in_progress("box:1:aaa") == []
+    assert store.queue_size("paused") == 1
+
+
 @pytest.mark.parametrize("queues", [["default"], ["high", "default", "low"]])
 def test_a_waiting_fetch_wakes_up_when_a_job_is_pushed(
     store: Store, second_store: Store, queues: list[str]

@@ -11,12 +11,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sidequest.errors import StoreError
 from sidequest.payload import stamp_enqueued_at
 from sidequest.stores.base import Beat, Work
 from sidequest.stores.redis import RedisStore
@@ -152,3 +154,36 @@ def test_a_job_taken_while_a_recovery_ran_stays_recoverable(redis_url: str) -> N
     finally:
         worker.close()
         operator.close()
+
+
+def test_a_begun_fetch_refused_for_a_missing_script_runs_again_once_loaded(redis_store: RedisStore) -> None:
+    # a server restarted (or SCRIPT FLUSH) between two fetches has lost the fetch script: the begun
+    # fetch's NOSCRIPT reply means nothing moved, so reading the result loads the script and fetches
+    redis_store.queue_clear("default")
+    redis_store.push([("default", "job-1"), ("default", "job-2")])
+    assert redis_store.fetch("box:1:aaa", ["empty"], 1) == []
+    redis_store._redis.script_flush()
+
+    under_way = redis_store.fetch_begin("box:1:aaa", ["default"], 5)
+
+    assert under_way.result() == [Work("default", "job-1"), Work("default", "job-2")]
+    assert sorted(redis_store.in_progress("box:1:aaa"), key=str) == [
+        Work("default", "job-1"),
+        Work("default", "job-2"),
+    ]
+    redis_store.ack("box:1:aaa", [Work("default", "job-1"), Work("default", "job-2")])
+
+
+def test_a_begun_fetch_whose_server_went_away_is_a_store_error(
+    redis_server_factory: Any,
+) -> None:
+    server = redis_server_factory()
+    store = RedisStore(server.url)
+    try:
+        store.push([("default", "job-1")])
+        assert store.fetch("box:1:aaa", ["empty"], 1) == []
+        server.stop()
+        with pytest.raises(StoreError):
+            store.fetch_begin("box:1:aaa", ["default"], 5).result()
+    finally:
+        store.close()

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from sidequest.errors import StoreError
 from sidequest.runtime.store_retry import StoreRetry
-from sidequest.stores.base import Store, Work
+from sidequest.stores.base import FetchUnderWay, Store, Work
 
 logger = logging.getLogger("sidequest")
 
@@ -53,7 +53,8 @@ class QueueOrder:
 
 
 class Fetcher:
-    """One thread at a time calls fetch (the manager's fetch role); any thread may let_go or requeue."""
+    """One thread at a time calls fetch or begin (the manager's fetch role); any thread may collect,
+    let_go or requeue."""
 
     def __init__(
         self, store: Store, identity: str, order: QueueOrder, store_retry: StoreRetry, *, wait: float
@@ -63,7 +64,7 @@ class Fetcher:
         self.order = order
         self.store_retry = store_retry
         self.wait = wait
-        #: Jobs fetched so far (written by the fetching thread only).
+        #: Jobs fetched so far (written by the fetching thread, or by whoever collects its fetch).
         self.fetched = 0
         #: When (monotonic) the last fetch started, if it found nothing; None after one that found work.
         self.nothing_since: float | None = None
@@ -71,6 +72,9 @@ class Fetcher:
         self._held: Counter[tuple[str, str]] = Counter()
         self._held_lock = threading.Lock()
         self._failed = False
+        # a fetch begun and not collected, and when it started
+        self._under_way: tuple[FetchUnderWay, float] | None = None
+        self._collect_lock = threading.Lock()
 
     def fetch(self, limit: int) -> list[Work]:
         """Up to limit jobs, waiting up to ``wait`` seconds for one; [] when none came or the store failed."""
@@ -80,11 +84,54 @@ class Fetcher:
                 self.return_unknown()
             works = self.store.fetch(self.identity, self.order.next(), limit, self.wait)
         except StoreError as exc:
-            self._failed = True
-            self.store_retry.outage(exc, "fetch")
-            self.nothing_since = None
-            time.sleep(FETCH_OUTAGE_PAUSE)
+            self._outage(exc)
             return []
+        self._received(works, started)
+        return works
+
+    def begin(self, limit: int) -> None:
+        """Send a fetch for up to limit jobs without waiting for it; collect() takes its jobs.
+
+        Only the fetching thread begins, and never while a fetch is under way.
+        """
+        started = time.monotonic()
+        try:
+            if self._failed:
+                self.return_unknown()
+            under_way = self.store.fetch_begin(self.identity, self.order.next(), limit)
+        except StoreError as exc:
+            self._outage(exc)
+            return
+        self._under_way = (under_way, started)
+
+    @property
+    def under_way(self) -> bool:
+        """A fetch was begun and not collected yet."""
+        return self._under_way is not None
+
+    def arrived(self) -> bool:
+        """The fetch under way can be collected without waiting (True when none is under way)."""
+        under_way = self._under_way
+        return under_way is None or under_way[0].arrived()
+
+    def collect(self) -> list[Work] | None:
+        """The jobs of the fetch under way, waiting for its reply if need be; None when there was none
+        (another thread collected it: the watch does when the fetching thread is stuck in a job)."""
+        with self._collect_lock:
+            if self._under_way is None:
+                return None
+            under_way, started = self._under_way
+            try:
+                works = under_way.result()
+            except StoreError as exc:
+                self._under_way = None
+                self._outage(exc)
+                return []
+            self._under_way = None
+            self._received(works, started)
+            return works
+
+    def _received(self, works: list[Work], started: float) -> None:
         self.store_retry.recovered()
         self.nothing_since = None if works else started
         if works:
@@ -92,7 +139,13 @@ class Fetcher:
             keys = [(work.queue, work.payload) for work in works]
             with self._held_lock:
                 self._held.update(keys)
-        return works
+
+    def _outage(self, exc: StoreError) -> None:
+        """A fetch failed: its reply may be lost with jobs in it (see return_unknown); pause a little."""
+        self._failed = True
+        self.store_retry.outage(exc, "fetch")
+        self.nothing_since = None
+        time.sleep(FETCH_OUTAGE_PAUSE)
 
     def let_go(self, works: list[Work]) -> None:
         """Forget works that left our in-progress list (acknowledged or pushed back)."""

@@ -40,15 +40,16 @@ class Handoff:
         self._lock = threading.Lock()
         self._progress_seen, self._progress_at = 0, time.monotonic()
 
-    def put(self, works: list[Work]) -> bool:
-        """Queue works; wake one thread only when every thread but the fetching one is parked.
+    def put(self, works: list[Work], wake: bool = True) -> bool:
+        """Queue works; wake one thread only when every thread but the fetching one is parked (and
+        wake is set: the fetching thread runs what it puts itself).
 
         Returns True when some threads are awake: they may be stuck in slow jobs, so the caller lets
         the stall check look.
         """
         self.ready.extend(works)
         self._progress_at = time.monotonic()  # the stall clock starts when work is waiting
-        if len(self.parked) >= self.concurrency:
+        if wake and len(self.parked) >= self.concurrency:
             self.wake(1)
             return False
         return True
@@ -81,6 +82,11 @@ class Handoff:
             self.parked = self.parked[: len(self.parked) - len(woken)]
         for seat in woken:
             seat.wake.release()
+
+    def unpark_any(self) -> Seat | None:
+        """Take the most recently parked seat off the list (None when no thread is parked)."""
+        with self._lock:
+            return self.parked.pop() if self.parked else None
 
     def unpark(self, seat: Seat) -> bool:
         """Take seat off the parked list; False when its thread is not parked (busy with a job)."""

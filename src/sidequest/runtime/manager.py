@@ -3,15 +3,22 @@
     fetch role (fetch.py)  --works-->  ready queue  -->  processor threads  -->  acknowledger.py
 
 A job is fetched only when a thread is free to start it (plus ``prefetch``, 0 by default), so no job
-waits here behind a slow one while a worker elsewhere is idle. Fetching is a role two threads (the
-fetch pair) take turns at: when a fetch brings one job and the partner is parked, the fetching
-thread wakes it to fetch next and runs that job itself, so an idle worker starts a job without a
-thread hand-off; a fetch that brings several hands them all to the ready queue and the same thread
-fetches again (under a steady flow, a hand-off per fetch cost 10-15 % of the drain). One thread
-fetches at a time, so at most concurrency jobs run.
+waits here behind a slow one while a worker elsewhere is idle. Fetching is a role one thread holds
+at a time, so at most concurrency jobs run.
 
-Threads are woken only when needed, as handoff.py describes: every runnable thread competes for
-the GIL. The acknowledger's watch runs the stall check.
+On a busy worker, waking a thread costs more than a short job (a futex call, a GIL hand-off, and
+on a virtual machine an interrupt between cores). So the thread holding the role runs the jobs it
+fetched itself, and overlaps the next fetch with them: it sends the fetch once REFILL_SHARE of the
+jobs in hand are done, runs jobs while the reply travels, and reads it when it has arrived. No
+other thread wakes while jobs are short. When the holder's current job has run for STALL, the
+acknowledger's watch takes the fetch's jobs into the ready queue and passes the role to a parked
+thread, so a slow job holds back neither fetching nor the jobs fetched with it; the stall check
+(handoff.py) wakes more threads for jobs still waiting. With prefetch, jobs in hand can outnumber
+the threads, so the holder only fetches and hands out, as before.
+
+With nothing to run, the holder waits for a free thread and makes a fetch that waits for jobs.
+When that brings one job and the fetch pair's other thread is parked, the partner takes the role
+and the holder runs the job at once: an idle worker starts a job without a thread hand-off.
 
 Once quieted no job starts: fetched ones go back to their queues at once; at stop, jobs still
 running at the deadline are pushed back too (one that finishes later may run twice: at least once).
@@ -38,6 +45,10 @@ from sidequest.runtime.store_retry import HardStop, StoreRetry
 from sidequest.stores.base import JobCounts, Store, Work
 
 logger = logging.getLogger("sidequest")
+
+#: The fetching thread fetches once this share (%) of the jobs in hand have finished: the jobs still in
+#: hand cover the round trip, and fetches stay large (measured, docs/benchmarks.md "Later changes").
+REFILL_SHARE = 70
 
 #: At stop, how long threads get to end once the pipeline closes, when the deadline leaves less.
 JOIN_GRACE = 1.0
@@ -68,6 +79,11 @@ class Manager:
         self.handoff = Handoff(self.concurrency)
         self._fetch_pair = (Seat(), Seat())
         self._fetch_ended = threading.Event()
+        # which thread holds the fetch role, and (its seat, monotonic start) while it runs a job
+        # itself; both change under the lock
+        self._fetch_seat = self._fetch_pair[0]
+        self._role_job: tuple[Seat, float] | None = None
+        self._role_lock = threading.Lock()
         # jobs in hand = fetched - finished - released; each counter has a single writer (or a lock)
         self._finished = [0] * (self.concurrency + 1)
         self._released = 0
@@ -149,6 +165,7 @@ class Manager:
         acknowledger = self.acknowledger
         return (
             since is not None
+            and not self.fetcher.under_way
             and not acknowledger.pending
             and since > acknowledger.acked_at
             and self._in_hand() == 0
@@ -206,7 +223,10 @@ class Manager:
         while True:
             if lead:
                 lead = False
-                first = self._fetch_until_handover(seat)
+                try:
+                    first = self._fetch_role(index, tid, seat)
+                except HardStop:
+                    return
                 if first is not None and not self._run(index, tid, first):
                     return
                 continue
@@ -223,45 +243,139 @@ class Manager:
             if not self._run(index, tid, work):
                 return
 
-    def _fetch_until_handover(self, seat: Seat) -> Work | None:
-        """Fetch until quieted (returns None), or until the fetch pair's other thread can take over.
+    def _fetch_role(self, index: int, tid: str, seat: Seat) -> Work | None:
+        """Hold the fetch role until quieted or until it passes to another thread; returns a job to
+        run first (a lone job fetched for an idle worker) or None. Raises HardStop to end the thread.
 
-        When a fetch brings work and the partner is parked, the partner is woken to fetch next and
-        the first job comes back to be run by this thread at once.
+        While jobs wait in the ready queue, this thread runs them itself and overlaps each fetch with
+        them (begin, run jobs, collect); no other thread is woken for them unless the stall check
+        finds this one stuck in a slow job (then the watch takes the fetch role away, see _watch).
+        With nothing to run, it waits for a free thread and makes a fetch that waits for jobs; when
+        that brings one job and the partner is parked, the partner takes the role and this thread
+        runs the job at once.
         """
         first, second = self._fetch_pair
         partner = second if seat is first else first
-        handed_over = False
+        fetcher = self.fetcher
+        ready = self.handoff.ready
+        refill = -(-self.capacity * REFILL_SHARE // 100)  # ceil: at least 1
+        # with prefetch, jobs in hand may outnumber the threads: this thread only fetches, so at
+        # most concurrency jobs run (without, jobs in hand never outnumber the threads)
+        runs_jobs = self.capacity == self.concurrency
+        passed = False
         try:
             while not self.quieted.is_set():
-                # fetch for every free thread once none waits for work, or once half of them are free
-                room = self._wait_for_room(max(1, self.capacity // 2))
-                if self.quieted.is_set():
-                    break
-                works = self.fetcher.fetch(min(room, self.fetch_batch))
-                if not works:
+                if not runs_jobs:
+                    lone = self._fetch_waiting(refill)
+                    if lone is not None:
+                        if self.handoff.unpark(partner):
+                            with self._role_lock:
+                                self._fetch_seat = partner
+                            partner.lead = passed = True
+                            partner.wake.release()
+                            return lone
+                        self._hand_out([lone])
                     continue
-                if self.quieted.is_set():
-                    self.fetcher.requeue(works, "fetched while quieting")
-                    self._release(len(works))
-                    break
-                # a lone job (an idle worker's next job) runs here at once while the partner fetches
-                # next; more jobs go to the ready queue and this thread keeps fetching, which saves
-                # a thread hand-off per fetch when jobs keep coming
-                if len(works) == 1 and self.handoff.unpark(partner):
-                    partner.lead = True
-                    handed_over = True
-                    partner.wake.release()
-                    return works[0]
-                self._hand_out(works)
-                if self.quieted.is_set():  # quiet() may have drained the ready queue before these arrived
-                    self.fetcher.requeue(self._drain_ready(), "fetched while quieting")
+                if fetcher.under_way:
+                    if not ready or fetcher.arrived():
+                        self._collect()
+                        continue
+                elif ready:
+                    room = self.capacity - self._in_hand()
+                    if room >= refill:
+                        fetcher.begin(min(room, self.fetch_batch))
+                        continue
+                else:
+                    lone = self._fetch_waiting(1, wake=False)
+                    if lone is not None:
+                        if self.handoff.unpark(partner):
+                            with self._role_lock:
+                                self._fetch_seat = partner
+                            partner.lead = passed = True
+                            partner.wake.release()
+                            return lone
+                        self._hand_out([lone], wake=False)
+                    continue
+                # run a waiting job here while the fetch is under way, or until threads free up
+                try:
+                    work = ready.popleft()
+                except IndexError:
+                    continue
+                # under the lock: the watch passes the role on only while its holder is in a job
+                with self._role_lock:
+                    self._role_job = (seat, time.monotonic())
+                if self.acknowledger.waiting:
+                    self.acknowledger.wake()  # its watch passes the role on if this job turns out slow
+                try:
+                    ran = self._run(index, tid, work)
+                finally:
+                    with self._role_lock:
+                        if self._role_job is not None and self._role_job[0] is seat:
+                            self._role_job = None
+                        passed = self._fetch_seat is not seat
+                if not ran:
+                    raise HardStop
+                if passed:
+                    return None
         finally:
-            # The role ends here unless the partner took it over (it sets this when its turn ends).
-            # Also set on a bug of ours: stop() must not wait for a fetch that never ends.
-            if not handed_over:
+            if not passed:
+                self._collect()  # a fetch still under way: its jobs go back to their queues
+                # stop() waits for this; also set on a bug of ours, so stop() never waits in vain
                 self._fetch_ended.set()
         return None
+
+    def _fetch_waiting(self, refill: int, wake: bool = True) -> Work | None:
+        """Wait for room (see _wait_for_room), then fetch for all of it, waiting up to the fetcher's
+        wait for a job. Returns a lone job for the caller to place; several go to the ready queue."""
+        room = self._wait_for_room(refill)
+        if self.quieted.is_set():
+            return None
+        works = self.fetcher.fetch(min(room, self.fetch_batch))
+        if not works:
+            return None
+        if self.quieted.is_set():
+            self.fetcher.requeue(works, "fetched while quieting")
+            self._release(len(works))
+            return None
+        if len(works) == 1:
+            return works[0]
+        self._hand_out(works, wake)
+        return None
+
+    def _collect(self, wake: bool = False) -> None:
+        """Take the jobs of the fetch under way into the ready queue, or back to their queues once quiet."""
+        works = self.fetcher.collect()
+        if not works:
+            return
+        if self.quieted.is_set():
+            self.fetcher.requeue(works, "fetched while quieting")
+            self._release(len(works))
+            return
+        self._hand_out(works, wake)
+        if self.quieted.is_set():  # quiet() may have drained the ready queue before these arrived
+            self.fetcher.requeue(self._drain_ready(), "fetched while quieting")
+
+    def _pass_role(self) -> None:
+        """The watch found the fetching thread stuck in a job: take its fetch's jobs into the ready
+        queue and give the role to a parked thread, so fetching goes on while that job runs."""
+        with self._role_lock:
+            role_job = self._role_job
+            if role_job is None or role_job[0] is not self._fetch_seat:
+                return
+            if not self.quieted.is_set() and time.monotonic() - role_job[1] < STALL:
+                return
+            self._collect(wake=True)
+            if self.quieted.is_set():
+                return
+            first, second = self._fetch_pair
+            holder = self._fetch_seat
+            partner = second if holder is first else first
+            seat = partner if self.handoff.unpark(partner) else self.handoff.unpark_any()
+            if seat is None:
+                return
+            self._fetch_seat = seat
+            seat.lead = True
+            seat.wake.release()
 
     def _wait_for_room(self, refill: int) -> int:
         ready = self.handoff.ready
@@ -316,9 +430,10 @@ class Manager:
         """Jobs fetched and not yet finished (running or waiting in the ready queue)."""
         return self.fetcher.fetched - sum(self._finished) - self._released
 
-    def _hand_out(self, works: list[Work]) -> None:
-        """Queue works for the processor threads (see handoff.py for who is woken)."""
-        if works and self.handoff.put(works) and self.acknowledger.waiting:
+    def _hand_out(self, works: list[Work], wake: bool = True) -> None:
+        """Queue works for the processor threads (see handoff.py for who is woken; wake=False: the
+        fetching thread will run them itself unless the stall check finds it stuck)."""
+        if works and self.handoff.put(works, wake) and self.acknowledger.waiting:
             self.acknowledger.wake()  # awake threads may be stuck in slow jobs: let the stall check look
 
     def _watch(self) -> float:
@@ -327,7 +442,11 @@ class Manager:
         if self.handoff.ready and self.quieted.is_set():
             self.fetcher.requeue(self._drain_ready(), "not started")
         self.handoff.unstall(sum(self._started) + sum(self._finished))
-        return STALL if self.handoff.stuck_possible else 0.5
+        if self._role_job is not None:
+            self._pass_role()
+        if self.handoff.stuck_possible or self.fetcher.under_way or self._role_job is not None:
+            return STALL
+        return 0.5
 
     def _release(self, count: int) -> None:
         with self._release_lock:

@@ -56,6 +56,9 @@ class _Lease:
 
     __slots__ = ("pool", "pid", "connection", "reply_wait", "_sock", "_reader", "_buffer")
 
+    #: Whether send() and read() may be called apart (a reply read later): not on _PlainLease.
+    splits = True
+
     def __init__(self, pool: Any, connection: Any) -> None:
         self.pool = pool
         self.pid = os.getpid()
@@ -72,6 +75,13 @@ class _Lease:
         not raised. A failed write or read raises redis-py's ConnectionError or TimeoutError and
         leaves the caller to drop the connection, as replies may be left unread on it.
         """
+        self.send(packed)
+        if spin:
+            self.reply_wait.until_readable(self._sock)
+        return self.read(count)
+
+    def send(self, packed: bytes) -> None:
+        """Write packed commands; their replies are read with read() (the first half of exchange)."""
         connection = self.connection
         interval = connection.health_check_interval
         if connection._sock is None:
@@ -83,10 +93,23 @@ class _Lease:
             self._sock, self._reader = sock, self._new_reader()
         try:
             sock.sendall(packed)
-            if spin:
-                self.reply_wait.until_readable(sock)
-            reader, buffer = self._reader, self._buffer
-            replies: list[Any] = []
+        except TimeoutError:  # the socket's timeout (socket.timeout), before the OSError it is
+            raise redis_errors.TimeoutError("Timeout writing to the socket") from None
+        except OSError as exc:
+            raise redis_errors.ConnectionError(f"Error on the socket: {exc}") from None
+
+    def arrived(self) -> bool:
+        """Whether a reply (or its start) is there to read, without waiting."""
+        sock = self._sock
+        assert sock is not None, "arrived() before send()"
+        return bool(select.select([sock], [], [], 0)[0])
+
+    def read(self, count: int) -> list[Any]:
+        """Read count replies to what send() wrote (the second half of exchange)."""
+        sock, reader, buffer = self._sock, self._reader, self._buffer
+        assert sock is not None, "read() before send()"
+        replies: list[Any] = []
+        try:
             for _ in range(count):
                 reply = reader.gets()
                 while reply is _PARTIAL:
@@ -96,12 +119,13 @@ class _Lease:
                     reader.feed(buffer, 0, size)
                     reply = reader.gets()
                 replies.append(reply)
-        except TimeoutError:  # the socket's timeout (socket.timeout), before the OSError it is
+        except TimeoutError:
             raise redis_errors.TimeoutError("Timeout waiting for the reply") from None
         except OSError as exc:
             raise redis_errors.ConnectionError(f"Error on the socket: {exc}") from None
+        interval = self.connection.health_check_interval
         if interval:
-            connection.next_health_check = time.monotonic() + interval
+            self.connection.next_health_check = time.monotonic() + interval
         return replies
 
     def _new_reader(self) -> Any:
@@ -129,6 +153,7 @@ class _PlainLease(_Lease):
     this redis-py lacks the connection internals exchange() reads (see PRIVATE_FIELDS)."""
 
     __slots__ = ()
+    splits = False
 
     def exchange(self, packed: bytes, count: int, spin: bool) -> list[Any]:
         connection = self.connection

@@ -20,11 +20,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import redis
+from redis.exceptions import NoScriptError
+
 from sidequest.errors import ConfigError
 from sidequest.stores.base import (
     INVALID_PAYLOAD_TEMPLATE,
     MAX_RECOVERIES,
     RECOVERY_COUNT_TTL,
+    FetchUnderWay,
     Recovered,
     Store,
     Work,
@@ -37,9 +41,9 @@ from sidequest.stores.redis.operators import Operators
 from sidequest.stores.redis.periodic import PeriodicRedis
 from sidequest.stores.redis.processes import ProcessesRedis
 from sidequest.stores.redis.scripts import Scripts
+from sidequest.stores.redis.transport import Sent, run_each
 from sidequest.stores.redis.transport import commands as send_commands
 from sidequest.stores.redis.transport import run as run_script
-from sidequest.stores.redis.transport import run_each
 
 
 def _taken(flat: Sequence[str]) -> list[Work]:
@@ -179,6 +183,17 @@ class RedisStore(RedisBatches, ProcessesRedis, Operators, PeriodicRedis, Store):
         for name in names:
             keys += [self.keys.queue(name), self.keys.in_progress(identity, name)]
         return keys, [identity, limit, "1" if register_all else "0", *names]
+
+    def fetch_begin(self, identity: str, queues: Sequence[str], limit: int) -> FetchUnderWay:
+        names = list(dict.fromkeys(queues))
+        if limit <= 0 or not names or not Sent.possible(self._blocking_held):
+            return super().fetch_begin(identity, names, limit)
+        keys, args = self._fetch_arguments(identity, names, limit, register_all=False)
+        try:
+            sent = Sent(self._blocking_held, ("EVALSHA", self._scripts.fetch.sha, len(keys), *keys, *args))
+        except redis.RedisError as exc:
+            raise self._connection.failure(exc, "fetch") from None
+        return _FetchReply(self, identity, names, limit, sent)
 
     @translated
     def ack(self, identity: str, works: Sequence[Work]) -> int:
@@ -361,3 +376,27 @@ class RedisStore(RedisBatches, ProcessesRedis, Operators, PeriodicRedis, Store):
 
     def close(self) -> None:
         self._connection.close()
+
+
+class _FetchReply(FetchUnderWay):
+    """A fetch script sent by RedisStore.fetch_begin, its reply still on the way."""
+
+    def __init__(self, store: RedisStore, identity: str, names: list[str], limit: int, sent: Sent) -> None:
+        super().__init__([])
+        self._store, self._identity, self._sent = store, identity, sent
+        self._names, self._limit = names, limit
+
+    def arrived(self) -> bool:
+        return self._sent.arrived()
+
+    def result(self) -> list[Work]:
+        store = self._store
+        try:
+            (reply,) = self._sent.replies()
+            if isinstance(reply, NoScriptError):  # it did not run (a restarted server): load it, run it
+                return store._fetch_now(self._identity, self._names, self._limit, register_all=False)[0]
+            if isinstance(reply, Exception):
+                raise reply
+        except redis.RedisError as exc:
+            raise store._connection.failure(exc, "fetch") from None
+        return _taken(reply[0])

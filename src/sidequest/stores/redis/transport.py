@@ -87,3 +87,44 @@ def run_each(
         elif isinstance(reply, Exception):
             raise reply
     return replies
+
+
+class Sent:
+    """Commands written now on this thread's held connection, their replies read later (with hiredis).
+
+    For a caller with other work to do during the round trip (the worker's fetch, see
+    Store.fetch_begin). Never resent: what was sent may have run. The thread must read the replies
+    (or have them read) before its next command on this connection; a failed read drops it.
+    """
+
+    __slots__ = ("_lease", "_count")
+
+    def __init__(self, held: HeldConnections, *batch: Sequence[Any]) -> None:
+        lease = held.lease()
+        if held.drop_stale:
+            drop_if_closed(lease.connection)
+        try:
+            lease.send(b"".join([pack(tuple(args)) for args in batch]))
+        except BaseException:
+            lease.connection.disconnect()
+            raise
+        self._lease, self._count = lease, len(batch)
+
+    @staticmethod
+    def possible(held: HeldConnections) -> bool:
+        """Whether this thread's connection can send now and read later (hiredis and our own reads)."""
+        return HIREDIS_AVAILABLE and held.lease().splits
+
+    def arrived(self) -> bool:
+        try:
+            return self._lease.arrived()
+        except (OSError, ValueError):  # a closed socket: replies() raises the error
+            return True
+
+    def replies(self) -> list[Any]:
+        """The replies in order, waiting for them; an error reply comes back as its exception."""
+        try:
+            return self._lease.read(self._count)
+        except BaseException:
+            self._lease.connection.disconnect()
+            raise
