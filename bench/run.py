@@ -91,6 +91,8 @@ ALL_SYSTEMS = [
     "saq",
     "taskiq",
 ]
+#: The same workers with another setting: chosen by name only, not run by default.
+VARIANTS = ["sidequest-info", "sidekiq-info", "sidequest-prefetch"]
 
 
 # ---- private servers ---------------------------------------------------------------------------------
@@ -339,6 +341,16 @@ def systems() -> dict[str, System]:
             # the same worker without --log-level: INFO, a start and a done line per job on stderr
             lambda url: sidequest_worker()(url)[:-2],
             True,
+        ),
+        "sidequest-prefetch": System(
+            "sidequest-prefetch",
+            "sidequest (-c 10, WARN, prefetch 100)",
+            sys.executable,
+            "sidequest_app.py",
+            sidequest_worker(),
+            True,
+            # the setting that trades no-hoarding for fewer round trips (docs/configuration.md)
+            env={"SIDEQUEST_PREFETCH": "100"},
         ),
         "sidekiq": System(
             "sidekiq",
@@ -933,7 +945,9 @@ fig.savefig(path, dpi=100)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--systems", default=",".join(ALL_SYSTEMS), help="comma-separated: " + ",".join(ALL_SYSTEMS)
+        "--systems",
+        default=",".join(ALL_SYSTEMS),
+        help="comma-separated: " + ",".join(ALL_SYSTEMS) + " (also: " + ",".join(VARIANTS) + ")",
     )
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
