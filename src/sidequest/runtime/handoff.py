@@ -111,12 +111,19 @@ class Handoff:
         """Jobs wait while threads are parked: the stall check should look again soon."""
         return bool(self.ready and self.parked)
 
-    def unstall(self, progress: int) -> None:
-        """Wake more threads when jobs wait and progress (jobs started + finished) stood still for STALL."""
+    def unstall(self, progress: int) -> bool:
+        """Wake more threads when jobs wait and progress (jobs started + finished) stood still for STALL.
+
+        Returns whether progress stood still for STALL, jobs waiting or not.
+        """
         clock = time.monotonic()
         if progress != self._progress_seen:
             self._progress_seen, self._progress_at = progress, clock
-        elif self.ready and self.parked and clock - self._progress_at >= STALL:
+            return False
+        if clock - self._progress_at < STALL:
+            return False
+        if self.ready and self.parked:
             awake = max(1, self.concurrency - len(self.parked))
             self.wake(min(awake, len(self.ready)))
             self._progress_at = clock
+        return True

@@ -10,11 +10,12 @@ On a busy worker, waking a thread costs more than a short job (a futex call, a G
 on a virtual machine an interrupt between cores). So the thread holding the role runs the jobs it
 fetched itself, and overlaps the next fetch with them: it sends the fetch once REFILL_SHARE of the
 jobs in hand are done, runs jobs while the reply travels, and reads it when it has arrived. No
-other thread wakes while jobs are short. When the holder's current job has run for STALL, the
-acknowledger's watch takes the fetch's jobs into the ready queue and passes the role to a parked
-thread, so a slow job holds back neither fetching nor the jobs fetched with it; the stall check
-(handoff.py) wakes more threads for jobs still waiting. With prefetch, jobs in hand can outnumber
-the threads, so the holder only fetches and hands out, as before.
+other thread wakes while jobs are short. When the holder's current job has run for STALL and no job
+started or finished meanwhile, the acknowledger's watch takes the fetch's jobs into the ready queue
+and passes the role to a parked thread, so a slow job holds back neither fetching nor the jobs
+fetched with it; the stall check (handoff.py) wakes more threads for jobs still waiting. With
+prefetch, jobs in hand can outnumber the threads, so the holder only fetches and hands out, as
+before.
 
 With nothing to run, the holder waits for a free thread and makes a fetch that waits for jobs.
 When that brings one job and the fetch pair's other thread is parked, the partner takes the role
@@ -356,8 +357,11 @@ class Manager:
             self.fetcher.requeue(self._drain_ready(), "fetched while quieting")
 
     def _pass_role(self) -> None:
-        """The watch found the fetching thread stuck in a job: take its fetch's jobs into the ready
-        queue and give the role to a parked thread, so fetching goes on while that job runs."""
+        """The watch found the fetching thread stuck in a job (no job started or finished for STALL,
+        and its own has run that long): take its fetch's jobs into the ready queue and give the role
+        to a parked thread, so fetching goes on while that job runs. Jobs finishing elsewhere keep
+        the role where it is: a stream of jobs of about STALL each (CPU-bound ones, where a second
+        thread only competes for the GIL) would otherwise move it after nearly every job."""
         with self._role_lock:
             role_job = self._role_job
             if role_job is None or role_job[0] is not self._fetch_seat:
@@ -441,8 +445,8 @@ class Manager:
         check. Returns how long the acknowledger may sleep if nothing finishes."""
         if self.handoff.ready and self.quieted.is_set():
             self.fetcher.requeue(self._drain_ready(), "not started")
-        self.handoff.unstall(sum(self._started) + sum(self._finished))
-        if self._role_job is not None:
+        stalled = self.handoff.unstall(sum(self._started) + sum(self._finished))
+        if self._role_job is not None and (stalled or self.quieted.is_set()):
             self._pass_role()
         if self.handoff.stuck_possible or self.fetcher.under_way or self._role_job is not None:
             return STALL
