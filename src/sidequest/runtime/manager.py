@@ -266,37 +266,24 @@ class Manager:
         passed = False
         try:
             while not self.quieted.is_set():
-                if not runs_jobs:
-                    lone = self._fetch_waiting(refill)
+                if not runs_jobs or not (fetcher.under_way or ready):
+                    # this thread only fetches, or has nothing to run: a fetch that waits for jobs
+                    lone = self._fetch_waiting(refill if not runs_jobs else 1, wake=not runs_jobs)
                     if lone is not None:
-                        if self.handoff.unpark(partner):
-                            with self._role_lock:
-                                self._fetch_seat = partner
-                            partner.lead = passed = True
-                            partner.wake.release()
+                        if self._give_role(partner):
+                            passed = True
                             return lone
-                        self._hand_out([lone])
+                        self._hand_out([lone], wake=not runs_jobs)
                     continue
                 if fetcher.under_way:
                     if not ready or fetcher.arrived():
                         self._collect()
                         continue
-                elif ready:
+                else:
                     room = self.capacity - self._in_hand()
                     if room >= refill:
                         fetcher.begin(min(room, self.fetch_batch))
                         continue
-                else:
-                    lone = self._fetch_waiting(1, wake=False)
-                    if lone is not None:
-                        if self.handoff.unpark(partner):
-                            with self._role_lock:
-                                self._fetch_seat = partner
-                            partner.lead = passed = True
-                            partner.wake.release()
-                            return lone
-                        self._hand_out([lone], wake=False)
-                    continue
                 # run a waiting job here while the fetch is under way, or until threads free up
                 try:
                     work = ready.popleft()
@@ -355,6 +342,16 @@ class Manager:
         self._hand_out(works, wake)
         if self.quieted.is_set():  # quiet() may have drained the ready queue before these arrived
             self.fetcher.requeue(self._drain_ready(), "fetched while quieting")
+
+    def _give_role(self, seat: Seat) -> bool:
+        """Give the fetch role to seat's thread if it is parked; False when it is busy."""
+        if not self.handoff.unpark(seat):
+            return False
+        with self._role_lock:
+            self._fetch_seat = seat
+        seat.lead = True
+        seat.wake.release()
+        return True
 
     def _pass_role(self) -> None:
         """The watch found the fetching thread stuck in a job (no job started or finished for STALL,
