@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+import sidequest
 from sidequest.stores import Store
+from sidequest.stores.memory import MemoryStore
 from tests.support.worker import Worker
 
 
@@ -15,6 +17,16 @@ from tests.support.worker import Worker
 def store(url_store: Store) -> Store:
     """Runtime tests call the installed store at url (tests/conftest.py) simply ``store``."""
     return url_store
+
+
+@pytest.fixture
+def memory_store() -> MemoryStore:
+    """An in-process memory store, installed, with short heartbeats for workers run in this process."""
+    memory = MemoryStore()
+    config = sidequest.get_config()
+    config.use_store(memory)
+    config.update(heartbeat_interval=0.2, process_ttl=2, poll_interval=0.05)
+    return memory
 
 
 @pytest.fixture

@@ -27,15 +27,6 @@ sidequest_logger = logging.getLogger("sidequest")
 
 
 @pytest.fixture
-def memory_store() -> MemoryStore:
-    memory = MemoryStore()
-    config = sidequest.get_config()
-    config.use_store(memory)
-    config.update(heartbeat_interval=0.2, process_ttl=2, poll_interval=0.05)
-    return memory
-
-
-@pytest.fixture
 def worker_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., str]]:
     """Logging set up as the worker command does, then the user's changes (then), then a burst worker
     run in-process: returns what it wrote to stderr."""

@@ -20,12 +20,9 @@ from tests.support.waiting import wait_for
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    memory = MemoryStore()
-    config = sidequest.get_config()
-    config.use_store(memory)
-    config.update(heartbeat_interval=0.2, process_ttl=2, poll_interval=0.05)
-    return memory
+def store(memory_store: MemoryStore) -> MemoryStore:
+    """The tests here run on the memory store (conftest's ``store`` is a real one)."""
+    return memory_store
 
 
 def burst() -> Launcher:

@@ -121,13 +121,12 @@ class Fetcher:
             if self._under_way is None:
                 return None
             under_way, started = self._under_way
+            self._under_way = None
             try:
                 works = under_way.result()
             except StoreError as exc:
-                self._under_way = None
                 self._outage(exc)
                 return []
-            self._under_way = None
             self._received(works, started)
             return works
 

@@ -319,20 +319,17 @@ class Manager:
         if self.quieted.is_set():
             return None
         works = self.fetcher.fetch(min(room, self.fetch_batch))
-        if not works:
-            return None
-        if self.quieted.is_set():
-            self.fetcher.requeue(works, "fetched while quieting")
-            self._release(len(works))
-            return None
-        if len(works) == 1:
+        if len(works) == 1 and not self.quieted.is_set():
             return works[0]
-        self._hand_out(works, wake)
+        self._take(works, wake)
         return None
 
     def _collect(self, wake: bool = False) -> None:
-        """Take the jobs of the fetch under way into the ready queue, or back to their queues once quiet."""
-        works = self.fetcher.collect()
+        """Take the jobs of the fetch under way (see _take)."""
+        self._take(self.fetcher.collect() or [], wake)
+
+    def _take(self, works: list[Work], wake: bool) -> None:
+        """Put fetched works in the ready queue, or back to their queues once quiet."""
         if not works:
             return
         if self.quieted.is_set():
