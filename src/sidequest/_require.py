@@ -16,7 +16,6 @@ import importlib
 import keyword
 import os
 import sys
-import sysconfig
 import traceback
 from pathlib import Path
 
@@ -137,6 +136,8 @@ def _failure(exc: BaseException) -> str:
 
 def _library_dirs() -> tuple[str, ...]:
     """The stdlib, installed packages and sidequest itself (a job option error is raised in sidequest)."""
+    import sysconfig  # only when an import failed: it stays in a worker's memory once loaded
+
     paths = sysconfig.get_paths()
     dirs = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths]
     dirs.append(os.path.dirname(__file__))

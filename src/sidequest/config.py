@@ -7,17 +7,16 @@ the setting and the bad value, so the worker never starts half-configured.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import os
 import threading
-import tomllib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from sidequest._closest import close_matches
 from sidequest.errors import ConfigError
 from sidequest.middleware.chain import Chain
 from sidequest.options import valid_queue_name
@@ -207,7 +206,7 @@ _warned_variables: set[str] = set()
 
 def close_match(word: str, known: Collection[str]) -> str | None:
     """The known name word was most likely meant to be, if any is close enough to suggest."""
-    matches = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.75)
+    matches = close_matches(word, sorted(known), n=1, cutoff=0.75)
     return matches[0] if matches else None
 
 
@@ -270,6 +269,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
 
 def settings_from_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML file: top-level keys, or a [sidequest] / [tool.sidequest] table (pyproject.toml)."""
+    import tomllib  # here, not at the top: most processes read no file, and modules stay in memory
+
     try:
         data = tomllib.loads(Path(path).read_text())
     except FileNotFoundError:

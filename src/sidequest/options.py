@@ -10,10 +10,10 @@ distinct set of options.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from sidequest._closest import close_matches
 from sidequest.errors import ConfigError
 
 #: What each option means and its default, for help(), docs/configuration.md and error messages.
@@ -70,7 +70,7 @@ def check_definition(
                 f"same {key}: pass it per push instead, e.g. .set({key}=...).perform_async(...)"
             )
         if key not in CORE_OPTIONS and key not in owned:
-            close = difflib.get_close_matches(key, sorted(CORE_OPTIONS), n=1, cutoff=0.75)
+            close = close_matches(key, sorted(CORE_OPTIONS), n=1, cutoff=0.75)
             if close:
                 raise _unknown(key, where, CORE_OPTIONS)
         _check_value(key, value, where)
@@ -132,7 +132,7 @@ def _unknown(key: str, where: str, known: frozenset[str]) -> ConfigError:
             f"job option {key!r} on {where} needs its middleware: call {OPT_IN_OPTIONS[key]} once at startup, "
             "in every process that enqueues or runs this job"
         )
-    close = difflib.get_close_matches(key, sorted(known), n=1)
+    close = close_matches(key, sorted(known), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return ConfigError(
         f"unknown job option {key!r} on {where}; {hint}known options: {', '.join(sorted(known))} "
@@ -164,5 +164,5 @@ def close_attribute(name: str) -> str | None:
     """The option a Job class attribute name was probably meant to be (``queu`` -> ``queue``), or None."""
     if name in CORE_OPTIONS:
         return None
-    close = difflib.get_close_matches(name, sorted(CORE_OPTIONS), n=1, cutoff=0.75)
+    close = close_matches(name, sorted(CORE_OPTIONS), n=1, cutoff=0.75)
     return close[0] if close else None

@@ -8,11 +8,11 @@ job arrives (they would cost every worker start-up time and memory otherwise).
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import threading
 from typing import TYPE_CHECKING
 
+from sidequest._closest import close_matches
 from sidequest.errors import ConfigError, UnknownJobError
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def unknown_message(name: str) -> str:
     function registered under another module path)."""
     registered = names()
     tails = {known.rsplit(".", 1)[-1]: known for known in registered}
-    close = difflib.get_close_matches(name, registered, n=3, cutoff=0.6)
+    close = close_matches(name, registered, n=3, cutoff=0.6)
     same_tail = tails.get(name.rsplit(".", 1)[-1])
     if same_tail and same_tail not in close:
         close.insert(0, same_tail)

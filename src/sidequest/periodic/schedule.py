@@ -12,12 +12,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sidequest.errors import ConfigError
 from sidequest.payload import check_args
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from croniter import croniter
 
 Missed = Literal["skip", "latest"]
@@ -86,6 +87,9 @@ class Schedule:
 
     @property
     def zone(self) -> ZoneInfo:
+        # zoneinfo (and the sysconfig it reads) loads with the first schedule, not with every worker
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
         try:
             return ZoneInfo(self.tz)
         except (ZoneInfoNotFoundError, ValueError, TypeError):

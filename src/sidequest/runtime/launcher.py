@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sys
 import threading
 import time
@@ -39,7 +38,7 @@ EXIT_STORE_UNUSABLE = 3
 
 def new_identity() -> str:
     """hostname:pid:nonce, Sidekiq's process identity."""
-    return f"{hostname()}:{os.getpid()}:{secrets.token_hex(6)}"
+    return f"{hostname()}:{os.getpid()}:{os.urandom(6).hex()}"
 
 
 class Launcher:

@@ -14,7 +14,6 @@ worker's 36 MB here; docs/benchmarks.md, idle RSS).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import logging
 import os
@@ -28,11 +27,10 @@ M_ARENA_MAX = -8  # from glibc's malloc.h
 def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
     try:
-        return ctypes.CDLL(name)
+        # the process's own symbol table, libc's included: no ctypes.util, which runs `ldconfig -p`
+        # to find the file and stays in memory after
+        return ctypes.CDLL(None)
     except OSError:
         return None
 
