@@ -115,7 +115,5 @@ def _fresh_sidequest_config() -> Iterator[None]:
     try:
         yield
     finally:
-        store = config_module._config._store
-        if store is not None:
-            store.close()
+        config_module._config.close_stores()
         config_module._config = saved

@@ -75,6 +75,8 @@ def configure(**settings: Any) -> Config:
       burst_store_wait    seconds a --burst worker waits for an unreachable store, then exits 3 (30)
       periodic            schedules as {name: {cron, job, args, queue, tz, missed}}, the settings
                           file's [periodic.NAME] tables (none; docs/periodic.md)
+      queue_urls          queues whose jobs live in another store, {queue: url}; a worker still
+                          fetches from its own url (none; SIDEQUEST_QUEUE_URLS)
     An unknown name or a bad value raises ConfigError naming it. Job options: see help(sidequest.job).
     """
     return _config.configure(**settings)

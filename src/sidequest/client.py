@@ -14,13 +14,16 @@ import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sidequest import payload as wire
 from sidequest._time import now, run_at
 from sidequest.config import Config, get_config
 from sidequest.errors import JobArgumentError
 from sidequest.options import check_push, typed_key
+
+if TYPE_CHECKING:
+    from sidequest.stores.base import Store
 
 #: (queue, run_at or None, serialised payload) for each job of one push.
 Delivery = list[tuple[str, float | None, str]]
@@ -220,13 +223,37 @@ class Client:
         if override is not None:
             override(delivery)
             return
-        store = self.config.store
+        config = self.config
+        if config.settings.queue_urls:
+            self._deliver_routed(delivery)
+            return
+        store = config.store
         immediate = [(queue, raw) for queue, at, raw in delivery if at is None]
         scheduled = [(at, raw) for _, at, raw in delivery if at is not None]
         if immediate:
             store.push(immediate)
         if scheduled:
             store.schedule(scheduled)
+
+    def _deliver_routed(self, delivery: Delivery) -> None:
+        """deliver() when queue_urls sends some queues elsewhere: one push (and one schedule) per store.
+
+        A job scheduled for later waits in the schedule set of its queue's store, whose workers
+        promote it into the queue when it is due.
+        """
+        by_store: dict[int, tuple[Store, list[tuple[str, str]], list[tuple[float, str]]]] = {}
+        for queue, at, raw in delivery:
+            store = self.config.store_for(queue)
+            _, immediate, scheduled = by_store.setdefault(id(store), (store, [], []))
+            if at is None:
+                immediate.append((queue, raw))
+            else:
+                scheduled.append((at, raw))
+        for store, immediate, scheduled in by_store.values():
+            if immediate:
+                store.push(immediate)
+            if scheduled:
+                store.schedule(scheduled)
 
 
 def _render(

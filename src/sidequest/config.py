@@ -71,6 +71,10 @@ class Settings:
     burst_store_wait: float = 30.0
     #: [periodic.NAME] tables of the settings file (schedules; checked by sidequest.periodic at worker start)
     periodic: Mapping[str, Any] = field(default_factory=dict)
+    #: Queues whose jobs live in another store, queue name -> URL: pushes to them go there, so one
+    #: process can enqueue into several Redis instances once one is not enough (docs/scaling.md).
+    #: A worker still fetches from the one store of its url.
+    queue_urls: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -127,6 +131,46 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"prefetch must be zero or more jobs, got {settings.prefetch}")
     if settings.processes < 1:
         raise ConfigError(f"processes must be at least 1, got {settings.processes}")
+    for name, url in settings.queue_urls.items():
+        if not isinstance(name, str) or not valid_queue_name(name):
+            raise ConfigError(
+                f"queue_urls names queue {name!r}, which is not a valid queue name; use letters, digits and _ : . -"
+            )
+        scheme = url.split("://", 1)[0].lower() if isinstance(url, str) and "://" in url else None
+        if scheme not in ROUTABLE_SCHEMES:
+            from sidequest.stores import redact
+
+            shown = redact(url) if isinstance(url, str) else repr(url)
+            raise ConfigError(
+                f"queue_urls maps queue {name!r} to {shown}, which is not a store URL; "
+                "use redis://host:port/db, rediss://, unix:// or sqlite:///path/to/file.db"
+            )
+
+
+#: Stores a queue can be routed to (memory:// is private to a process: nobody else would see the jobs).
+ROUTABLE_SCHEMES = ("redis", "rediss", "unix", "sqlite")
+
+
+def parse_queue_urls(value: str) -> dict[str, str]:
+    """SIDEQUEST_QUEUE_URLS: a JSON object, or ``queue=url`` pairs separated by spaces or commas."""
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"queue_urls is not valid JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise ConfigError(f"queue_urls must map queue names to URLs, got {value!r}")
+        return parsed
+    found: dict[str, str] = {}
+    for pair in text.replace(",", " ").split():
+        name, sep, url = pair.partition("=")
+        if not sep or not name or not url:
+            raise ConfigError(
+                f"queue_urls entry {pair!r} is not queue=url (e.g. mail=redis://redis-b:6379/0)"
+            )
+        found[name] = url
+    return found
 
 
 def parse_queue(spec: str) -> tuple[str, int]:
@@ -161,7 +205,16 @@ def _coerce(key: str, value: Any) -> Any:
         return str(value).split(".")[0]
     if key == "processes" and value == "auto":
         return os.cpu_count() or 1
-    if key in ("concurrency", "max_retries", "dead_max_jobs", "fetch_batch", "prefetch", "max_recoveries", "processes", "max_rss_mb"):
+    if key in (
+        "concurrency",
+        "max_retries",
+        "dead_max_jobs",
+        "fetch_batch",
+        "prefetch",
+        "max_recoveries",
+        "processes",
+        "max_rss_mb",
+    ):
         try:
             return int(value)
         except (TypeError, ValueError):
@@ -188,6 +241,12 @@ def _coerce(key: str, value: Any) -> Any:
             raise ConfigError(
                 f"periodic must be a table of schedules ([periodic.NAME] with cron and job), got {value!r}"
             )
+        return dict(value)
+    if key == "queue_urls":
+        if isinstance(value, str):
+            return parse_queue_urls(value)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"queue_urls must map queue names to URLs, got {value!r}")
         return dict(value)
     if key == "strict" and isinstance(value, str):
         return value.lower() in ("1", "true", "yes", "on")
@@ -331,6 +390,8 @@ class Config:
         default_factory=lambda: {e: [] for e in LIFECYCLE_EVENTS}
     )
     _store: Store | None = None
+    #: the stores of settings.queue_urls, by URL, opened on first push
+    _routed: dict[str, Store] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -350,6 +411,33 @@ class Config:
                 store = self._store
         return store
 
+    def store_for(self, queue: str) -> Store:
+        """The store that holds queue's jobs: the one settings.queue_urls names, else this process's."""
+        url = self.settings.queue_urls.get(queue)
+        if url is None or url == self.settings.store_url:
+            return self.store
+        store = self._routed.get(url)
+        if store is None:
+            with self._lock:
+                store = self._routed.get(url)
+                if store is None:
+                    from sidequest.stores import open_store
+
+                    store = self._routed[url] = open_store(
+                        url, namespace=self.settings.namespace, sidekiq_version=self.settings.sidekiq_version
+                    )
+        return store
+
+    def close_stores(self) -> None:
+        """Close every store this config opened (its own and the routed ones); they reopen on use."""
+        with self._lock:
+            opened = [self._store, *self._routed.values()]
+            self._store = None
+            self._routed = {}
+        for store in opened:
+            if store is not None:
+                store.close()
+
     def use_store(self, store: Store | None) -> None:
         """Use this store instead of opening one from the URL (tests, embedding)."""
         with self._lock:
@@ -357,10 +445,8 @@ class Config:
 
     def update(self, **changes: Any) -> None:
         self.settings = self.settings.with_changes(**changes)
-        if {"url", "namespace", "sidekiq_version"} & set(changes):
-            old, self._store = self._store, None
-            if old is not None:
-                old.close()
+        if {"url", "namespace", "sidekiq_version", "queue_urls"} & set(changes):
+            self.close_stores()
 
     def on(self, event: str, hook: Callable[[], None]) -> None:
         """Run hook at a lifecycle event: startup, quiet, shutdown, heartbeat (first beat) or beat (every beat)."""

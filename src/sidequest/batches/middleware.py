@@ -22,6 +22,7 @@ from sidequest._time import now
 from sidequest.batches import _store, status
 from sidequest.batches.batch import _current, _running
 from sidequest.config import Config, get_config
+from sidequest.errors import ConfigError
 from sidequest.stores.batches import Report
 
 
@@ -49,6 +50,7 @@ class BatchClient:
         if block is None and not option:
             return call_next()
         store = _store.store()
+        _refuse_routed(queue, store)
         if option:
             tracker = status.Tracker(payload, status.ttl_of(option, job_class))
             tracker.store = store
@@ -59,6 +61,20 @@ class BatchClient:
         result = call_next()
         block.joined(payload["jid"])  # added to the batch after the push, in chunks (see Block)
         return result
+
+
+def _refuse_routed(queue: str, store: Any) -> None:
+    """Batches and status records live in this process's store, and a job reports to them from the
+    store its worker fetched it from: a job that settings.queue_urls sends to another store would
+    report where its batch is not, and its batch would never complete."""
+    config = get_config()
+    if not config.settings.queue_urls or _store.testing():
+        return
+    if config.store_for(queue) is not store:
+        raise ConfigError(
+            f"queue {queue!r} is routed to another store by queue_urls, and batch and status jobs must "
+            "live in the store of their batch or record; use a queue of this store for them"
+        )
 
 
 def run_tracked(job: Any, payload: dict[str, Any], call_next: Callable[[], Any]) -> Any:

@@ -52,12 +52,13 @@ drop_listeners: list[Callable[[dict[str, Any]], None]] = []
 _test_locks: Store | None = None
 
 
-def lock_store(config: Config) -> Store:
-    """Where locks live: the store, or an in-process store while a testing mode keeps jobs in memory
-    (locks live where the jobs live, so fake and inline tests need no store)."""
+def lock_store(config: Config, queue: str) -> Store:
+    """Where queue's locks live: with its jobs, in the store of the queue (settings.queue_urls), or in
+    an in-process store while a testing mode keeps jobs in memory (so fake and inline tests need no
+    store). Beside the jobs, the worker that runs one releases its lock in the store it fetched from."""
     global _test_locks
     if get_delivery_override() is None:
-        return config.store
+        return config.store_for(queue)
     if _test_locks is None:
         from sidequest.stores.memory import MemoryStore
 
@@ -117,7 +118,7 @@ class UniqueJobs:
         at = payload.get("at")
         # a scheduled job is locked from now until unique_for after its run time, as in Enterprise
         ttl = unique_for + (max(0.0, float(at) - stamp) if isinstance(at, int | float) else 0.0)
-        store = lock_store(self.config)
+        store = lock_store(self.config, queue)
         if store.unique_lock(key, str(payload["jid"]), ttl, stamp):
             return call_next()
         holder = store.unique_owner(key, stamp)
@@ -163,7 +164,9 @@ def release(payload: dict[str, Any], config: Config | None = None) -> bool:
     key = payload.get("unique_digest")
     if not isinstance(key, str):
         key = digest(str(payload.get("class")), str(payload.get("queue")), payload.get("args") or [])
-    return lock_store(config or get_config()).unique_unlock(key, str(payload.get("jid")))
+    return lock_store(config or get_config(), str(payload.get("queue"))).unique_unlock(
+        key, str(payload.get("jid"))
+    )
 
 
 def _release_on_death(payload: dict[str, Any], exc: BaseException) -> None:
