@@ -198,7 +198,9 @@ def worker(
     "--url", default="sqlite:///sidequest-demo.db", show_default=True, help="Store URL for the demo."
 )
 @click.option("--seconds", type=float, default=0, help="Stop after this many seconds (0 = until Ctrl-C).")
-@click.option("--web-port", type=int, default=7433, show_default=True, help="Dashboard port (0: no dashboard).")
+@click.option(
+    "--web-port", type=int, default=7433, show_default=True, help="Dashboard port (0: no dashboard)."
+)
 def demo(url: str, seconds: float, web_port: int) -> None:
     """Start a worker on the embedded SQLite store, enqueue a realistic mix of sample jobs, serve the dashboard."""
     from sidequest.demo import run_demo

@@ -24,9 +24,7 @@ from tests.contrib.apps import (
 pytestmark = pytest.mark.slow
 
 
-def test_a_request_enqueues_a_job_that_the_worker_runs_in_the_app_context(
-    tmp_path: Path, url: str
-) -> None:
+def test_a_request_enqueues_a_job_that_the_worker_runs_in_the_app_context(tmp_path: Path, url: str) -> None:
     # given the example app served by `flask run` and its worker, on one store
     app_dir = copy_example("flask", tmp_path)
     outbox = tmp_path / "outbox"

@@ -306,7 +306,12 @@ def test_a_job_with_retry_0_writes_the_dead_entry_sidekiq_6_4_wrote() -> None:
 
     ruby_runtime_error = type("RuntimeError", (Exception,), {})  # error_class is the class's name
     decision = retry.decide(
-        _as_enqueued(member), ruby_runtime_error("fatal 8"), None, Config(), written["failed_at"], instance=None
+        _as_enqueued(member),
+        ruby_runtime_error("fatal 8"),
+        None,
+        Config(),
+        written["failed_at"],
+        instance=None,
     )
     assert decision.outcome == "dead"
     assert wire.dumps(decision.payload) == member

@@ -43,9 +43,7 @@ def test_frozen_worker_resumed_after_its_ttl_runs_no_recovered_job_again(
         # when it is frozen past its TTL, another worker recovers and runs all four
         frozen.freeze()
         frozen_at = time.monotonic()
-        rescuer = WorkerProcess(
-            url, tmp_path, ledger, "-c", "4", env={"SIDEQUEST_RELIABILITY_FAST": "1"}
-        )
+        rescuer = WorkerProcess(url, tmp_path, ledger, "-c", "4", env={"SIDEQUEST_RELIABILITY_FAST": "1"})
         wait_for(
             lambda: sorted(tag for tag, pid in ledger.entries() if pid == rescuer.pid) == tags,
             what="the rescuer to run the recovered jobs",

@@ -82,4 +82,3 @@ def test_an_ungated_middleware_sees_every_job_and_the_gated_one_only_its_own() -
     seen.clear()
     chain.invoke((None, {"class": "x"}, "default"), lambda: None)
     assert seen == []
-

@@ -79,9 +79,7 @@ class Block:
 _current: contextvars.ContextVar[Block | None] = contextvars.ContextVar("sidequest_batch", default=None)
 #: The batch of the job running here (set by the server middleware): Batch.current() reports it, but
 #: pushes do not join it unless the job opens ``jobs()`` on it.
-_running: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "sidequest_running_batch", default=None
-)
+_running: contextvars.ContextVar[str | None] = contextvars.ContextVar("sidequest_running_batch", default=None)
 
 
 class BatchError(SidequestError):
