@@ -428,12 +428,14 @@ class Config:
                     )
         return store
 
-    def close_stores(self) -> None:
-        """Close every store this config opened (its own and the routed ones); they reopen on use."""
+    def close_stores(self, *, routed_only: bool = False) -> None:
+        """Close the stores this config opened (its own too, unless routed_only); they reopen on use."""
         with self._lock:
-            opened = [self._store, *self._routed.values()]
-            self._store = None
+            opened: list[Store | None] = list(self._routed.values())
             self._routed = {}
+            if not routed_only:
+                opened.append(self._store)
+                self._store = None
         for store in opened:
             if store is not None:
                 store.close()
@@ -445,8 +447,10 @@ class Config:
 
     def update(self, **changes: Any) -> None:
         self.settings = self.settings.with_changes(**changes)
-        if {"url", "namespace", "sidekiq_version", "queue_urls"} & set(changes):
+        if {"url", "namespace", "sidekiq_version"} & set(changes):
             self.close_stores()
+        elif "queue_urls" in changes:
+            self.close_stores(routed_only=True)
 
     def on(self, event: str, hook: Callable[[], None]) -> None:
         """Run hook at a lifecycle event: startup, quiet, shutdown, heartbeat (first beat) or beat (every beat)."""

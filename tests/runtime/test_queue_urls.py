@@ -49,6 +49,22 @@ def test_a_routed_queue_is_pushed_to_its_store_and_the_others_to_the_process_sto
         routed.close()
 
 
+def test_changing_queue_urls_keeps_the_process_store_and_reroutes(tmp_path: Path) -> None:
+    own = open_store(f"sqlite:///{tmp_path / 'own.db'}")
+    get_config().use_store(own)
+    try:
+        first, second = f"sqlite:///{tmp_path / 'first.db'}", f"sqlite:///{tmp_path / 'second.db'}"
+        sidequest.configure(queue_urls={"mail": first})
+        routed = get_config().store_for("mail")
+        sidequest.configure(queue_urls={"mail": second})
+        assert get_config().store is own
+        assert get_config().store_for("mail") is not routed
+        assert get_config().store_for("default") is own
+    finally:
+        get_config().use_store(None)
+        own.close()
+
+
 def test_sqlite_queues_can_be_routed_to_another_file(tmp_path: Path) -> None:
     reports = f"sqlite:///{tmp_path / 'reports.db'}"
     sidequest.configure(url=f"sqlite:///{tmp_path / 'main.db'}", queue_urls={"reports": reports})
