@@ -224,36 +224,26 @@ class Client:
             override(delivery)
             return
         config = self.config
-        if config.settings.queue_urls:
-            self._deliver_routed(delivery)
+        if not config.settings.queue_urls:
+            _write(config.store, delivery)
             return
-        store = config.store
-        immediate = [(queue, raw) for queue, at, raw in delivery if at is None]
-        scheduled = [(at, raw) for _, at, raw in delivery if at is not None]
-        if immediate:
-            store.push(immediate)
-        if scheduled:
-            store.schedule(scheduled)
+        # queue_urls sends some queues elsewhere: one write per store
+        by_store: dict[int, tuple[Store, Delivery]] = {}
+        for item in delivery:
+            store = config.store_for(item[0])
+            by_store.setdefault(id(store), (store, []))[1].append(item)
+        for store, part in by_store.values():
+            _write(store, part)
 
-    def _deliver_routed(self, delivery: Delivery) -> None:
-        """deliver() when queue_urls sends some queues elsewhere: one push (and one schedule) per store.
 
-        A job scheduled for later waits in the schedule set of its queue's store, whose workers
-        promote it into the queue when it is due.
-        """
-        by_store: dict[int, tuple[Store, list[tuple[str, str]], list[tuple[float, str]]]] = {}
-        for queue, at, raw in delivery:
-            store = self.config.store_for(queue)
-            _, immediate, scheduled = by_store.setdefault(id(store), (store, [], []))
-            if at is None:
-                immediate.append((queue, raw))
-            else:
-                scheduled.append((at, raw))
-        for store, immediate, scheduled in by_store.values():
-            if immediate:
-                store.push(immediate)
-            if scheduled:
-                store.schedule(scheduled)
+def _write(store: Store, delivery: Delivery) -> None:
+    """Immediate jobs to their queues, later ones to the schedule set (whose workers promote them)."""
+    immediate = [(queue, raw) for queue, at, raw in delivery if at is None]
+    scheduled = [(at, raw) for _, at, raw in delivery if at is not None]
+    if immediate:
+        store.push(immediate)
+    if scheduled:
+        store.schedule(scheduled)
 
 
 def _render(

@@ -91,6 +91,11 @@ class Settings:
         """The store this process talks to: url (which the environment may set), else ./sidequest.db."""
         return self.url or DEFAULT_SQLITE_URL
 
+    def routed_url(self, queue: str) -> str | None:
+        """The URL of the other store queue_urls sends queue's jobs to; None when they live in this one."""
+        url = self.queue_urls.get(queue)
+        return None if url is None or url == self.store_url else url
+
     @property
     def queue_names(self) -> list[str]:
         return list(dict.fromkeys(name for name, _ in self.queues))
@@ -413,8 +418,8 @@ class Config:
 
     def store_for(self, queue: str) -> Store:
         """The store that holds queue's jobs: the one settings.queue_urls names, else this process's."""
-        url = self.settings.queue_urls.get(queue)
-        if url is None or url == self.settings.store_url:
+        url = self.settings.routed_url(queue)
+        if url is None:
             return self.store
         store = self._routed.get(url)
         if store is None:

@@ -20,11 +20,6 @@ _lock = threading.Lock()
 _testing: tuple[object, MemoryStore] | None = None
 
 
-def testing() -> bool:
-    """True while a testing mode keeps jobs, batches and records in memory."""
-    return client.get_delivery_override() is not None
-
-
 def store() -> Store:
     """The store batches and status records use now."""
     override = client.get_delivery_override()

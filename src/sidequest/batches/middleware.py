@@ -49,8 +49,8 @@ class BatchClient:
         option = payload.get("status")
         if block is None and not option:
             return call_next()
+        _refuse_routed(queue)
         store = _store.store()
-        _refuse_routed(queue, store)
         if option:
             tracker = status.Tracker(payload, status.ttl_of(option, job_class))
             tracker.store = store
@@ -63,14 +63,11 @@ class BatchClient:
         return result
 
 
-def _refuse_routed(queue: str, store: Any) -> None:
+def _refuse_routed(queue: str) -> None:
     """Batches and status records live in this process's store, and a job reports to them from the
     store its worker fetched it from: a job that settings.queue_urls sends to another store would
     report where its batch is not, and its batch would never complete."""
-    config = get_config()
-    if not config.settings.queue_urls or _store.testing():
-        return
-    if config.store_for(queue) is not store:
+    if get_config().settings.routed_url(queue) is not None:
         raise ConfigError(
             f"queue {queue!r} is routed to another store by queue_urls, and batch and status jobs must "
             "live in the store of their batch or record; use a queue of this store for them"

@@ -155,14 +155,15 @@ class Launcher:
         )
         log_jobs(settings.queue_names)
         for queue in settings.queue_names:
-            routed = settings.queue_urls.get(queue)
-            if routed is not None and routed != settings.store_url:
+            routed = settings.routed_url(queue)
+            if routed is not None:
+                shown = location(routed)
                 logger.warning(
                     "queue %s: queue_urls sends its jobs to %s, not to this worker's store; "
                     "a worker for it runs with --url %s",
                     queue,
-                    location(routed),
-                    location(routed),
+                    shown,
+                    shown,
                 )
         try:
             report_recovered(self.store.recover(settings.max_recoveries))
